@@ -1,0 +1,144 @@
+import type { NextFunction, Request, Response } from 'express';
+import { requestId } from './format.js';
+import type { CloudState, TokenRec, UserRec } from './state.js';
+
+export type ServiceKind = 'identity' | 'compute' | 'image' | 'network' | 'alarming';
+
+/** Who is calling, from the X-Auth-Token. */
+export interface AuthContext {
+  token: TokenRec;
+  user: UserRec;
+  projectId: string;
+  roles: string[];
+  isAdmin: boolean;
+}
+
+const NOVA_FAULTS: Record<number, string> = {
+  400: 'badRequest', 401: 'unauthorized', 403: 'forbidden', 404: 'itemNotFound', 405: 'badMethod',
+  409: 'conflictingRequest', 413: 'overLimit', 415: 'badMediaType', 429: 'overLimit', 501: 'notImplemented', 503: 'serviceUnavailable',
+};
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 406: 'Not Acceptable',
+  409: 'Conflict', 413: 'Request Entity Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error',
+  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+const NEUTRON_TYPES: Record<number, string> = {
+  400: 'HTTPBadRequest', 403: 'PolicyNotAuthorized', 404: 'HTTPNotFound', 409: 'Conflict', 500: 'HTTPInternalServerError', 503: 'ServiceUnavailable',
+};
+
+export interface ErrorOptions {
+  /** Nova fault name or Neutron error type, when not the status default. */
+  type?: string;
+}
+
+/** An error in the shape and content type each real service uses. */
+export function sendError(res: Response, kind: ServiceKind, status: number, message: string, opts: ErrorOptions = {}): void {
+  if (res.headersSent) return;
+  res.status(status);
+  switch (kind) {
+    case 'compute':
+      res.type('application/json; charset=UTF-8').send(JSON.stringify({ [opts.type ?? NOVA_FAULTS[status] ?? 'computeFault']: { code: status, message } }));
+      return;
+    case 'identity':
+      res.type('application/json').send(JSON.stringify({ error: { code: status, message, title: TITLES[status] ?? 'Error' } }));
+      return;
+    case 'image': {
+      const title = `${status} ${TITLES[status] ?? 'Error'}`;
+      res.type('text/html; charset=UTF-8').send(
+        `<html>\n <head>\n  <title>${title}</title>\n </head>\n <body>\n  <h1>${title}</h1>\n  ${escapeHtml(message)}<br /><br />\n\n\n\n </body>\n</html>`,
+      );
+      return;
+    }
+    case 'network':
+      res.type('application/json').send(JSON.stringify({ NeutronError: { type: opts.type ?? NEUTRON_TYPES[status] ?? 'NeutronError', message, detail: '' } }));
+      return;
+    case 'alarming':
+      res.type('application/json').send(
+        JSON.stringify({ error_message: { faultcode: status < 500 ? 'Client' : 'Server', faultstring: message, debuginfo: null } }),
+      );
+      return;
+  }
+}
+
+/** keystonemiddleware's answer to a missing or bad token, the same for every service. */
+export function sendUnauthorized(res: Response): void {
+  res.status(401).type('application/json').send(
+    JSON.stringify({ error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } }),
+  );
+}
+
+const REQUEST_ID_HEADER: Record<ServiceKind, string> = {
+  identity: 'x-openstack-request-id',
+  compute: 'x-openstack-request-id',
+  alarming: 'x-openstack-request-id',
+  image: 'X-Openstack-Request-Id',
+  network: 'X-Openstack-Request-Id',
+};
+
+export function requestIdMiddleware(kind: ServiceKind) {
+  return (_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader(REQUEST_ID_HEADER[kind], requestId());
+    if (kind === 'identity') res.setHeader('Vary', 'X-Auth-Token');
+    next();
+  };
+}
+
+export function resolveToken(state: CloudState, value: string | undefined, now: number): AuthContext | undefined {
+  if (!value) return undefined;
+  const token = state.tokens.get(value);
+  if (!token || token.expiresAt <= now) return undefined;
+  const user = state.users.get(token.userId);
+  if (!user || !user.enabled || !token.projectId) return undefined;
+  return { token, user, projectId: token.projectId, roles: token.roles, isAdmin: token.roles.includes('admin') };
+}
+
+export function authMiddleware(state: CloudState, now: () => number) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const ctx = resolveToken(state, req.get('x-auth-token'), now());
+    if (!ctx) {
+      sendUnauthorized(res);
+      return;
+    }
+    res.locals['auth'] = ctx;
+    next();
+  };
+}
+
+export function auth(res: Response): AuthContext {
+  return res.locals['auth'] as AuthContext;
+}
+
+/** Turns body-parser failures and thrown bugs into the service's own error shape, never an HTML 500. */
+export function errorHandler(kind: ServiceKind) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.parse.failed') {
+      sendError(res, kind, 400, `Malformed request body: ${e.message ?? 'invalid JSON'}`);
+      return;
+    }
+    if (e.type === 'entity.too.large') {
+      sendError(res, kind, 413, 'Request body too large');
+      return;
+    }
+    sendError(res, kind, e.status && e.status >= 400 ? e.status : 500, e.message ?? 'internal error');
+  };
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
+/** A query parameter as one string (express may give arrays). */
+export function qs(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  if (Array.isArray(v)) return v.length ? String(v[v.length - 1]) : undefined;
+  return v === undefined ? undefined : String(v);
+}
+
+export function qsAll(req: Request, name: string): string[] {
+  const v = req.query[name];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+export { isRecord } from '../../shared/errors.js';

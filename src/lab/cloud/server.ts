@@ -1,0 +1,93 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { stringify as toYaml } from 'yaml';
+import type { CloudCredentials } from '../../openstack/index.js';
+import { createCloudApp } from './app.js';
+import { Cloud, type CloudOptions } from './cloud.js';
+
+export interface StartCloudOptions extends CloudOptions {
+  /** 0 = any free port. */
+  port?: number;
+  /** Loopback unless told otherwise. */
+  host?: string;
+}
+
+export interface LabCloud {
+  cloud: Cloud;
+  /** Base URL, e.g. http://127.0.0.1:43123 */
+  url: string;
+  authUrl: string;
+  credentials(): CloudCredentials;
+  cloudsYaml(name?: string): string;
+  /** openrc-style lines; the password is included only when asked for. */
+  envLines(opts?: { withPassword?: boolean }): string[];
+  stop(): Promise<void>;
+}
+
+/** Starts the simulated cloud on a port (loopback by default). */
+export async function startCloud(opts: StartCloudOptions = {}): Promise<LabCloud> {
+  const cloud = new Cloud(opts);
+  const app = createCloudApp(cloud);
+  const host = opts.host ?? '127.0.0.1';
+  const server: Server = await new Promise((resolve, reject) => {
+    const srv = app.listen(opts.port ?? 0, host);
+    srv.once('listening', () => resolve(srv));
+    srv.once('error', reject);
+  });
+  server.keepAliveTimeout = 65_000;
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  cloud.baseUrl = `http://${urlHost}:${port}`;
+  const authUrl = `${cloud.baseUrl}/identity/v3`;
+
+  const credentials = (): CloudCredentials => ({
+    authUrl,
+    username: cloud.adminUser,
+    password: cloud.adminPassword,
+    userDomainName: 'Default',
+    projectName: 'admin',
+    projectDomainName: 'Default',
+    regionName: cloud.region,
+    interface: 'public',
+    insecure: false,
+    endpointOverrides: {},
+    source: 'the embedded lab cloud',
+  });
+
+  return {
+    cloud,
+    url: cloud.baseUrl,
+    authUrl,
+    credentials,
+    cloudsYaml: (name = 'doctor-lab') =>
+      toYaml({
+        clouds: {
+          [name]: {
+            auth: {
+              auth_url: authUrl, username: cloud.adminUser, password: cloud.adminPassword,
+              project_name: 'admin', user_domain_name: 'Default', project_domain_name: 'Default',
+            },
+            region_name: cloud.region,
+            interface: 'public',
+            identity_api_version: 3,
+          },
+        },
+      }),
+    envLines: ({ withPassword = false } = {}) => [
+      `export OS_AUTH_URL=${authUrl}`,
+      `export OS_USERNAME=${cloud.adminUser}`,
+      withPassword ? `export OS_PASSWORD=${cloud.adminPassword}` : 'export OS_PASSWORD=<see clouds.yaml>',
+      'export OS_PROJECT_NAME=admin',
+      'export OS_USER_DOMAIN_NAME=Default',
+      'export OS_PROJECT_DOMAIN_NAME=Default',
+      `export OS_REGION_NAME=${cloud.region}`,
+      'export OS_IDENTITY_API_VERSION=3',
+    ],
+    stop: () =>
+      new Promise<void>((resolve) => {
+        cloud.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,2 @@
+/** The embedded lab: the simulated cloud (and, later, namespace compute hosts). */
+export * from './cloud/index.js';

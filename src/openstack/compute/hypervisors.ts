@@ -1,0 +1,42 @@
+import type { Session } from '../session.js';
+
+export interface Hypervisor {
+  /** Integer below 2.53, UUID from 2.53. */
+  id: string | number;
+  hostname: string;
+  /** The compute service's host name (what servers' OS-EXT-SRV-ATTR:host shows). */
+  serviceHost: string;
+  hostIp: string;
+  state: string;
+  status: string;
+  runningVms: number | undefined;
+}
+
+interface WireHypervisor {
+  id: string | number;
+  hypervisor_hostname: string;
+  host_ip: string;
+  state: string;
+  status: string;
+  running_vms?: number;
+  service: { host: string };
+}
+
+export class HypervisorsApi {
+  constructor(private readonly s: Session) {}
+
+  async listDetail(): Promise<Hypervisor[]> {
+    const r = await this.s.request<{ hypervisors: WireHypervisor[] }>({
+      service: 'compute', method: 'GET', path: '/os-hypervisors/detail', microversion: true,
+    });
+    return r.data.hypervisors.map((h) => ({
+      id: h.id,
+      hostname: h.hypervisor_hostname,
+      serviceHost: h.service.host,
+      hostIp: h.host_ip,
+      state: h.state,
+      status: h.status,
+      runningVms: h.running_vms,
+    }));
+  }
+}

@@ -1,0 +1,106 @@
+import type { Session } from '../session.js';
+import { enc } from '../identity.js';
+import { requireMicroversion } from '../microversion.js';
+
+export interface Server {
+  id: string;
+  name: string;
+  status: string;
+  projectId: string;
+  userId: string;
+  /** `OS-EXT-SRV-ATTR:host` (admin only); undefined when not shown or not scheduled. */
+  host: string | undefined;
+  hypervisorHostname: string | undefined;
+  /** `host_status` (2.16+, admin): UP, UNKNOWN, DOWN, MAINTENANCE or "". */
+  hostStatus: string | undefined;
+  vmState: string | undefined;
+  taskState: string | null | undefined;
+  created: string;
+  updated: string;
+}
+
+export interface WireServer {
+  id: string;
+  name: string;
+  status: string;
+  tenant_id: string;
+  user_id: string;
+  created: string;
+  updated: string;
+  'OS-EXT-SRV-ATTR:host'?: string | null;
+  'OS-EXT-SRV-ATTR:hypervisor_hostname'?: string | null;
+  'OS-EXT-STS:vm_state'?: string;
+  'OS-EXT-STS:task_state'?: string | null;
+  host_status?: string;
+}
+
+export function serverFromWire(w: WireServer): Server {
+  return {
+    id: w.id,
+    name: w.name,
+    status: w.status,
+    projectId: w.tenant_id,
+    userId: w.user_id,
+    host: w['OS-EXT-SRV-ATTR:host'] ?? undefined,
+    hypervisorHostname: w['OS-EXT-SRV-ATTR:hypervisor_hostname'] ?? undefined,
+    hostStatus: w.host_status,
+    vmState: w['OS-EXT-STS:vm_state'],
+    taskState: w['OS-EXT-STS:task_state'],
+    created: w.created,
+    updated: w.updated,
+  };
+}
+
+export interface CreateServerInput {
+  name: string;
+  imageRef: string;
+  flavorRef: string;
+  /** "none", "auto" (2.37+) or network ids. Omitted below 2.37 means "any". */
+  networks?: 'none' | 'auto' | string[];
+  /** "zone" or "zone:host" (pinning a host is admin-only by default policy). */
+  availabilityZone?: string;
+}
+
+export class ServersApi {
+  constructor(private readonly s: Session) {}
+
+  async create(input: CreateServerInput): Promise<{ id: string; adminPassSet: boolean }> {
+    const v = await this.s.computeMicroversion();
+    const server: Record<string, unknown> = { name: input.name, imageRef: input.imageRef, flavorRef: input.flavorRef };
+    if (input.networks !== undefined) {
+      if (typeof input.networks === 'string') requireMicroversion(v, '2.37', `networks "${input.networks}"`);
+      server['networks'] = typeof input.networks === 'string' ? input.networks : input.networks.map((uuid) => ({ uuid }));
+    }
+    if (input.availabilityZone) server['availability_zone'] = input.availabilityZone;
+    const r = await this.s.request<{ server: { id: string; adminPass?: string } }>({
+      service: 'compute', method: 'POST', path: '/servers', body: { server }, microversion: true,
+    });
+    return { id: r.data.server.id, adminPassSet: Boolean(r.data.server.adminPass) };
+  }
+
+  async get(id: string): Promise<Server> {
+    const r = await this.s.request<{ server: WireServer }>({ service: 'compute', method: 'GET', path: `/servers/${enc(id)}`, microversion: true });
+    return serverFromWire(r.data.server);
+  }
+
+  /** `GET /servers/detail`; `host` and `allTenants` are honoured for admins only. */
+  async listDetail(filter: { allTenants?: boolean; host?: string; name?: string } = {}): Promise<Server[]> {
+    const r = await this.s.request<{ servers: WireServer[] }>({
+      service: 'compute', method: 'GET', path: '/servers/detail', microversion: true,
+      query: { all_tenants: filter.allTenants ? 1 : undefined, host: filter.host, name: filter.name },
+    });
+    return r.data.servers.map(serverFromWire);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.s.request({ service: 'compute', method: 'DELETE', path: `/servers/${enc(id)}`, microversion: true });
+  }
+
+  /** os-resetState (admin): only "active" and "error" are valid. 202, no body. */
+  async resetState(id: string, state: 'active' | 'error'): Promise<void> {
+    await this.s.request({
+      service: 'compute', method: 'POST', path: `/servers/${enc(id)}/action`,
+      body: { 'os-resetState': { state } }, microversion: true, idempotent: true,
+    });
+  }
+}

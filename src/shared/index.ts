@@ -1,0 +1,4 @@
+/** Cross-component helpers: the error tree, logging, clocks. */
+export * from './errors.js';
+export * from './log.js';
+export * from './clock.js';
