@@ -51,7 +51,7 @@ const raw = z
     authUrl: httpUrl,
     username: z.string().min(1).optional(),
     userId: z.string().min(1).optional(),
-    password: z.string().min(1, 'is empty'),
+    password: z.string().min(1, 'is not set (or is empty)'),
     userDomainName: z.string().min(1).optional(),
     userDomainId: z.string().min(1).optional(),
     projectName: z.string().min(1).optional(),

@@ -150,6 +150,17 @@ export class Session {
     return this.reauthenticate(current);
   }
 
+  /**
+   * After a 401 with token `used`: fetch a new one unless another request
+   * already did, so N concurrent rejections cause one re-authentication.
+   */
+  private async replaceToken(used: string | undefined): Promise<void> {
+    const current = this.tokenPromise;
+    const t = current ? await current.catch(() => undefined) : undefined;
+    if (t && t.value !== used) return;
+    await this.reauthenticate(current);
+  }
+
   /** Drops the token if it is still `stale` and fetches one; concurrent callers share it. */
   private reauthenticate(stale: Promise<Token> | undefined): Promise<Token> {
     if (this.tokenPromise !== stale && this.tokenPromise) return this.tokenPromise;
@@ -293,7 +304,7 @@ export class Session {
       if (res.status === 401 && authenticated && !reauthed) {
         reauthed = true;
         this.log.info({ url }, 'token rejected, re-authenticating once');
-        await this.reauthenticate(this.tokenPromise);
+        await this.replaceToken(headers['X-Auth-Token']);
         continue;
       }
       if (RETRY_STATUSES.has(res.status) && idempotent && attempt < this.retry.retries) {

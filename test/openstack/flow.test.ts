@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { doctorAlarmBody, OpenStackClient, Session } from '../../src/openstack/index.js';
+import { doctorAlarmBody, OpenStackClient } from '../../src/openstack/index.js';
 import type { LabCloud } from '../../src/lab/index.js';
 import { clientFor, eventually, withCloud } from '../helpers/lab.js';
 
@@ -132,18 +132,5 @@ describe('the Doctor flow through the client against the lab cloud', () => {
     expect(svc?.forcedDown).toBe(true);
     expect(svc?.state).toBe('down');
     expect(typeof svc?.id).toBe('number');
-  });
-
-  it('negotiates once and sends both microversion headers', async () => {
-    lab = await withCloud();
-    const seen: string[] = [];
-    lab.cloud.on('request', () => {});
-    const s = new Session({ credentials: lab.credentials() });
-    const c = new OpenStackClient(s);
-    clients.push(c);
-    expect(await c.compute.microversion()).toBe('2.53');
-    await c.compute.services.list();
-    expect(await s.computeMicroversion()).toBe('2.53');
-    expect(seen).toEqual([]);
   });
 });

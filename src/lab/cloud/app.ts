@@ -6,7 +6,7 @@ import { authMiddleware, auth, isRecord, qs, type ServiceKind } from './http.js'
 import { keystoneRouter } from './keystone.js';
 import { neutronRouter } from './neutron.js';
 import { novaRouter } from './nova.js';
-import { requestIdMiddleware } from './http.js';
+import { exactJson, requestIdMiddleware } from './http.js';
 
 const SERVICES: Array<[ServiceKind, (c: Cloud) => Router]> = [
   ['identity', keystoneRouter],
@@ -22,6 +22,7 @@ export function createCloudApp(cloud: Cloud): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(exactJson);
   for (const [kind, router] of SERVICES) {
     app.use(`/${kind}`, requestIdMiddleware(kind), cloud.faults.middleware(kind), router(cloud));
   }

@@ -100,7 +100,8 @@ export function glanceRouter(cloud: Cloud): Router {
     img.hashValue = createHash('sha512').update(data).digest('hex');
     img.status = 'active';
     img.updatedAt = cloud.now();
-    res.status(204).type('text/html; charset=UTF-8').end();
+    res.status(204).setHeader('Content-Type', 'text/html; charset=UTF-8');
+    res.end();
   });
   v2.delete('/images/:id', (req, res) => {
     const img = find(String(req.params['id']), res);
@@ -109,7 +110,8 @@ export function glanceRouter(cloud: Cloud): Router {
     if (!ctx.isAdmin && img.owner !== ctx.projectId) return err(res, 403, 'You are not authorized to complete delete_image action.');
     if (img.protected) return err(res, 403, `Image ${img.id} is protected and cannot be deleted.`);
     s.images.delete(img.id);
-    res.status(204).type('text/html; charset=UTF-8').end();
+    res.status(204).setHeader('Content-Type', 'text/html; charset=UTF-8');
+    res.end();
   });
 
   r.use('/v2', v2);

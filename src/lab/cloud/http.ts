@@ -31,40 +31,57 @@ export interface ErrorOptions {
   type?: string;
 }
 
+/**
+ * Sends JSON with exactly the given content type. (express's res.json and
+ * res.send(string) append "; charset=utf-8", which Keystone, Glance, Neutron
+ * and Aodh do not send.)
+ */
+export function sendJson(res: Response, body: unknown, contentType = 'application/json'): void {
+  res.setHeader('Content-Type', contentType);
+  res.send(Buffer.from(JSON.stringify(body)));
+}
+
+/** Makes res.json use sendJson for every route of the sim. */
+export function exactJson(_req: Request, res: Response, next: NextFunction): void {
+  res.json = (body: unknown) => {
+    sendJson(res, body, String(res.getHeader('Content-Type') ?? 'application/json'));
+    return res;
+  };
+  next();
+}
+
 /** An error in the shape and content type each real service uses. */
 export function sendError(res: Response, kind: ServiceKind, status: number, message: string, opts: ErrorOptions = {}): void {
   if (res.headersSent) return;
   res.status(status);
   switch (kind) {
     case 'compute':
-      res.type('application/json; charset=UTF-8').send(JSON.stringify({ [opts.type ?? NOVA_FAULTS[status] ?? 'computeFault']: { code: status, message } }));
+      sendJson(res, { [opts.type ?? NOVA_FAULTS[status] ?? 'computeFault']: { code: status, message } }, 'application/json; charset=UTF-8');
       return;
     case 'identity':
-      res.type('application/json').send(JSON.stringify({ error: { code: status, message, title: TITLES[status] ?? 'Error' } }));
+      sendJson(res, { error: { code: status, message, title: TITLES[status] ?? 'Error' } });
       return;
     case 'image': {
       const title = `${status} ${TITLES[status] ?? 'Error'}`;
-      res.type('text/html; charset=UTF-8').send(
-        `<html>\n <head>\n  <title>${title}</title>\n </head>\n <body>\n  <h1>${title}</h1>\n  ${escapeHtml(message)}<br /><br />\n\n\n\n </body>\n</html>`,
+      res.setHeader('Content-Type', 'text/html; charset=UTF-8');
+      res.send(
+        Buffer.from(`<html>\n <head>\n  <title>${title}</title>\n </head>\n <body>\n  <h1>${title}</h1>\n  ${escapeHtml(message)}<br /><br />\n\n\n\n </body>\n</html>`),
       );
       return;
     }
     case 'network':
-      res.type('application/json').send(JSON.stringify({ NeutronError: { type: opts.type ?? NEUTRON_TYPES[status] ?? 'NeutronError', message, detail: '' } }));
+      sendJson(res, { NeutronError: { type: opts.type ?? NEUTRON_TYPES[status] ?? 'NeutronError', message, detail: '' } });
       return;
     case 'alarming':
-      res.type('application/json').send(
-        JSON.stringify({ error_message: { faultcode: status < 500 ? 'Client' : 'Server', faultstring: message, debuginfo: null } }),
-      );
+      sendJson(res, { error_message: { faultcode: status < 500 ? 'Client' : 'Server', faultstring: message, debuginfo: null } });
       return;
   }
 }
 
 /** keystonemiddleware's answer to a missing or bad token, the same for every service. */
 export function sendUnauthorized(res: Response): void {
-  res.status(401).type('application/json').send(
-    JSON.stringify({ error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } }),
-  );
+  res.status(401);
+  sendJson(res, { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } });
 }
 
 const REQUEST_ID_HEADER: Record<ServiceKind, string> = {
@@ -75,9 +92,12 @@ const REQUEST_ID_HEADER: Record<ServiceKind, string> = {
   network: 'X-Openstack-Request-Id',
 };
 
+/** Version documents answered before the request-id middleware in the real services. */
+const NO_REQUEST_ID: Partial<Record<ServiceKind, string[]>> = { image: ['/', '/versions'], compute: ['/'], alarming: ['/'] };
+
 export function requestIdMiddleware(kind: ServiceKind) {
-  return (_req: Request, res: Response, next: NextFunction) => {
-    res.setHeader(REQUEST_ID_HEADER[kind], requestId());
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!NO_REQUEST_ID[kind]?.includes(req.path)) res.setHeader(REQUEST_ID_HEADER[kind], requestId());
     if (kind === 'identity') res.setHeader('Vary', 'X-Auth-Token');
     next();
   };

@@ -54,7 +54,8 @@ function policy(rule: string) {
 
 /** 202/204 with Nova's JSON content type and no body. */
 function empty(res: Response, status: number): void {
-  res.status(status).type('application/json').end();
+  res.status(status).setHeader('Content-Type', 'application/json');
+  res.end();
 }
 
 export function novaRouter(cloud: Cloud): Router {
