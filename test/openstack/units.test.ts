@@ -46,7 +46,7 @@ describe('OSProfiler headers', () => {
   it('encode exactly base_id and parent_id, padded, urlsafe', () => {
     const h = traceHeaders('k', 'abc');
     expect(h['X-Trace-Info']).toMatch(/^[A-Za-z0-9_-]+=*$/);
-    expect(h['X-Trace-Info'].length % 4).toBe(0);
+    expect(h['X-Trace-Info']!.length % 4).toBe(0);
     expect(JSON.parse(Buffer.from(h['X-Trace-Info']!, 'base64url').toString())).toEqual({ base_id: 'abc', parent_id: 'abc' });
     expect(h['X-Trace-HMAC']).toMatch(/^[0-9a-f]{40}$/);
   });

@@ -1,0 +1,327 @@
+/**
+ * The simulated cloud's contracts (DESIGN.md §4) driven over plain HTTP, the way
+ * curl or any other client would see them, plus its lab-only features: hop
+ * latency, the trace feed and the fault switches.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startCloud, type LabCloud, type StartCloudOptions } from '../../src/lab/index.js';
+import { eventually } from '../helpers/lab.js';
+
+interface Hook {
+  url: string;
+  received: Array<{ headers: IncomingHttpHeaders; body: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+async function webhookListener(): Promise<Hook> {
+  const received: Hook['received'] = [];
+  const server: Server = createServer((req, res) => {
+    let data = '';
+    req.on('data', (c) => (data += c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: JSON.parse(data) });
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/failure`,
+    received,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+/** A tiny raw HTTP client: status, headers and parsed body, nothing hidden. */
+class Raw {
+  constructor(private readonly base: string, public token = '') {}
+  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { ...(this.token ? { 'X-Auth-Token': this.token } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      redirect: 'manual',
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = text;
+    }
+    return { status: res.status, headers: res.headers, body: json as Record<string, any>, text }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  }
+}
+
+async function login(lab: LabCloud, user: string, password: string, project: string): Promise<string> {
+  const res = await fetch(`${lab.authUrl}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+        scope: { project: { name: project, domain: { name: 'Default' } } },
+      },
+    }),
+  });
+  expect(res.status).toBe(201);
+  return res.headers.get('x-subject-token')!;
+}
+
+/** Admin + a member project with one image, flavor and `n` ACTIVE servers. */
+async function provision(lab: LabCloud, n: number) {
+  const admin = new Raw(lab.url, await login(lab, 'admin', lab.cloud.adminPassword, 'admin'));
+  const project = (await admin.call('POST', '/identity/v3/projects', { project: { name: 'doctor', domain_id: 'default' } })).body.project;
+  const user = (await admin.call('POST', '/identity/v3/users', { user: { name: 'doctor', password: 'pw', domain_id: 'default' } })).body.user;
+  const member = (await admin.call('GET', '/identity/v3/roles?name=member')).body.roles[0];
+  expect((await admin.call('PUT', `/identity/v3/projects/${project.id}/users/${user.id}/roles/${member.id}`)).status).toBe(204);
+  const doctor = new Raw(lab.url, await login(lab, 'doctor', 'pw', 'doctor'));
+  const image = (await admin.call('POST', '/image/v2/images', { name: 'img', disk_format: 'raw', container_format: 'bare', visibility: 'public' })).body;
+  const upload = await fetch(`${lab.url}/image/v2/images/${image.id}/file`, {
+    method: 'PUT', headers: { 'X-Auth-Token': admin.token, 'Content-Type': 'application/octet-stream' }, body: Buffer.alloc(1024),
+  });
+  expect(upload.status).toBe(204);
+  const flavor = (await admin.call('POST', '/compute/v2.1/flavors', { flavor: { name: 'tiny', ram: 64, vcpus: 1, disk: 1 } })).body.flavor;
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await doctor.call('POST', '/compute/v2.1/servers', { server: { name: `vm${i}`, imageRef: image.id, flavorRef: flavor.id, networks: 'none' } }, { 'X-OpenStack-Nova-API-Version': '2.37' });
+    expect(r.status).toBe(202);
+    ids.push(r.body.server.id);
+  }
+  await eventually(async () => {
+    const list = (await admin.call('GET', '/compute/v2.1/servers/detail?all_tenants=1')).body.servers as Array<{ status: string }>;
+    return list.length === n && list.every((s) => s.status === 'ACTIVE') ? true : undefined;
+  }, 5000, 'servers ACTIVE');
+  return { admin, doctor, project, user, ids };
+}
+
+const alarmBody = (vm: string, url: string, name = `alarm-${vm}`) => ({
+  name, type: 'event', severity: 'moderate', repeat_actions: false, alarm_actions: [url],
+  event_rule: { event_type: 'compute.instance.update', query: [
+    { field: 'traits.instance_id', op: 'eq', value: vm },
+    { field: 'traits.state', op: 'eq', value: 'error' },
+  ] },
+});
+
+describe('lab cloud contracts', () => {
+  let lab: LabCloud;
+  let hook: Hook;
+  const start = async (opts: StartCloudOptions = {}) => {
+    lab = await startCloud({ buildDelayMs: 5, ...opts });
+  };
+  beforeEach(async () => {
+    hook = await webhookListener();
+  });
+  afterEach(async () => {
+    await lab?.stop();
+    await hook.close();
+  });
+
+  it('fires only the alarm of the VM that went to error, with the Aodh webhook payload', async () => {
+    await start();
+    const { admin, doctor, ids } = await provision(lab, 3);
+    const alarms = [];
+    for (const id of ids) alarms.push((await doctor.call('POST', '/alarming/v2/alarms', alarmBody(id, hook.url))).body);
+    expect(alarms.map((a) => a.state)).toEqual(['insufficient data', 'insufficient data', 'insufficient data']);
+
+    const reset = await admin.call('POST', `/compute/v2.1/servers/${ids[1]}/action`, { 'os-resetState': { state: 'error' } });
+    expect(reset.status).toBe(202);
+    expect(reset.text).toBe('');
+    await eventually(() => hook.received[0], 5000, 'webhook');
+    // Let the other VMs' chains run too, if they wrongly would.
+    await eventually(() => lab.cloud.trace.some((p) => p.hop === 'webhook_delivered') || undefined);
+    expect(hook.received).toHaveLength(1);
+    const { body, headers } = hook.received[0]!;
+    expect(Object.keys(body).sort()).toEqual(['alarm_id', 'alarm_name', 'current', 'previous', 'reason', 'reason_data', 'severity']);
+    expect(body).toMatchObject({ alarm_id: alarms[1]!.alarm_id, severity: 'moderate', previous: 'insufficient data', current: 'alarm' });
+    expect(headers['content-type']).toBe('application/json');
+    expect(headers['x-openstack-request-id']).toMatch(/^req-/);
+    const event = (body['reason_data'] as { type: string; event: { event_type: string; traits: Array<[string, number, unknown]> } });
+    expect(event.type).toBe('event');
+    expect(event.event.event_type).toBe('compute.instance.update');
+    const traits = Object.fromEntries(event.event.traits.map(([n, , v]) => [n, v]));
+    expect(traits).toMatchObject({ instance_id: ids[1], state: 'error', old_state: 'active', tenant_id: alarms[1]!.project_id, host: 'controller' });
+    expect(String(body['reason'])).toContain(`"value": "${ids[1]}"`);
+
+    const fired = await admin.call('GET', `/alarming/v2/alarms/${alarms[1]!.alarm_id}`);
+    expect(fired.body.state).toBe('alarm');
+    const quiet = await admin.call('GET', `/alarming/v2/alarms/${alarms[0]!.alarm_id}`);
+    expect(quiet.body.state).toBe('insufficient data');
+  });
+
+  it('does not fire alarms of another project (Aodh evaluates the VM project only)', async () => {
+    await start();
+    const { admin, ids } = await provision(lab, 1);
+    // Created by admin in the admin project: never evaluated for the doctor VM.
+    expect((await admin.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url))).status).toBe(201);
+    await admin.call('POST', `/compute/v2.1/servers/${ids[0]}/action`, { 'os-resetState': { state: 'error' } });
+    await eventually(() => lab.cloud.trace.some((p) => p.hop === 'event' && p.state === 'error') || undefined);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(lab.cloud.trace.some((p) => p.hop === 'alarm_evaluated')).toBe(false);
+    expect(hook.received).toHaveLength(0);
+  });
+
+  it('answers the force-down paths by microversion, and host_status follows', async () => {
+    await start();
+    const { admin, ids } = await provision(lab, 1);
+    const host = (await admin.call('GET', `/compute/v2.1/servers/${ids[0]}`, undefined, { 'X-OpenStack-Nova-API-Version': '2.16' })).body.server['OS-EXT-SRV-ATTR:host'];
+    const at = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
+    const hostStatus = async () => (await admin.call('GET', `/compute/v2.1/servers/${ids[0]}`, undefined, at('2.16'))).body.server.host_status;
+    expect(await hostStatus()).toBe('UP');
+    // Below 2.16 there is no host_status at all.
+    expect('host_status' in (await admin.call('GET', `/compute/v2.1/servers/${ids[0]}`, undefined, at('2.15'))).body.server).toBe(false);
+
+    const old = await admin.call('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute', forced_down: true }, at('2.11'));
+    expect(old.status).toBe(200);
+    expect(old.body).toEqual({ service: { host, binary: 'nova-compute', forced_down: true } });
+    expect(old.headers.get('openstack-api-version')).toBe('compute 2.11');
+    expect(old.headers.get('x-openstack-nova-api-version')).toBe('2.11');
+    expect(await hostStatus()).toBe('DOWN');
+
+    const wrong = await admin.call('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute', forced_down: false }, at('2.53'));
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.badRequest.message).toBe("Additional properties are not allowed ('binary', 'host' were unexpected)");
+    expect(await hostStatus()).toBe('DOWN');
+
+    const svc = (await admin.call('GET', `/compute/v2.1/os-services?host=${host}&binary=nova-compute`, undefined, at('2.53'))).body.services[0];
+    expect(svc.id).toMatch(/^[0-9a-f-]{36}$/);
+    const up = await admin.call('PUT', `/compute/v2.1/os-services/${svc.id}`, { forced_down: false }, at('2.53'));
+    expect(up.status).toBe(200);
+    expect(up.body.service).toMatchObject({ id: svc.id, host, forced_down: false, state: 'up' });
+    expect(await hostStatus()).toBe('UP');
+    await admin.call('PUT', `/compute/v2.1/os-services/${svc.id}`, { status: 'disabled', disabled_reason: 'maintenance' }, at('2.53'));
+    expect(await hostStatus()).toBe('MAINTENANCE');
+
+    // Between 2.1 and 2.10 the force-down action does not exist.
+    expect((await admin.call('PUT', '/compute/v2.1/os-services/force-down', { host, binary: 'nova-compute', forced_down: true }, at('2.10'))).status).toBe(404);
+  });
+
+  it('lists servers per host for admins only, and shows an empty host_status before scheduling', async () => {
+    await start({ buildDelayMs: 200 });
+    const { admin, doctor, ids } = await provision(lab, 2);
+    const hosts = await Promise.all(ids.map(async (id) => (await admin.call('GET', `/compute/v2.1/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host'] as string));
+    const onFirst = (await admin.call('GET', `/compute/v2.1/servers/detail?all_tenants=1&host=${hosts[0]}`)).body.servers;
+    expect(onFirst.map((s: { id: string }) => s.id)).toEqual(ids.filter((_, i) => hosts[i] === hosts[0]));
+    // Members may not list all tenants; the host filter is silently ignored for them.
+    expect((await doctor.call('GET', '/compute/v2.1/servers/detail?all_tenants=1')).status).toBe(403);
+    expect((await doctor.call('GET', `/compute/v2.1/servers/detail?host=${hosts[0]}`)).body.servers).toHaveLength(2);
+    expect('OS-EXT-SRV-ATTR:host' in (await doctor.call('GET', `/compute/v2.1/servers/${ids[0]}`)).body.server).toBe(false);
+
+    const image = (await admin.call('GET', '/image/v2/images?name=img')).body.images[0].id;
+    const flavor = (await admin.call('GET', '/compute/v2.1/flavors')).body.flavors[0].id;
+    const fresh = await admin.call('POST', '/compute/v2.1/servers', { server: { name: 'late', imageRef: image, flavorRef: flavor, networks: 'none' } }, { 'X-OpenStack-Nova-API-Version': '2.37' });
+    const view = (await admin.call('GET', `/compute/v2.1/servers/${fresh.body.server.id}`, undefined, { 'X-OpenStack-Nova-API-Version': '2.16' })).body.server;
+    expect(view.status).toBe('BUILD');
+    expect(view.host_status).toBe('');
+    expect(view.hostId).toBe('');
+  });
+
+  it('serves hypervisors with host_ip, integer ids below 2.53 and UUIDs from 2.53', async () => {
+    await start({ hosts: [{ name: 'c1', ip: '198.18.0.2' }, { name: 'c2', ip: '198.18.0.6' }, { name: 'c3', ip: '198.18.0.10' }] });
+    const admin = new Raw(lab.url, await login(lab, 'admin', lab.cloud.adminPassword, 'admin'));
+    const old = (await admin.call('GET', '/compute/v2.1/os-hypervisors/detail', undefined, { 'X-OpenStack-Nova-API-Version': '2.37' })).body.hypervisors;
+    expect(old.map((h: { hypervisor_hostname: string; host_ip: string }) => `${h.hypervisor_hostname}=${h.host_ip}`)).toEqual(['c1=198.18.0.2', 'c2=198.18.0.6', 'c3=198.18.0.10']);
+    expect(old.every((h: { id: unknown }) => typeof h.id === 'number')).toBe(true);
+    const modern = (await admin.call('GET', '/compute/v2.1/os-hypervisors/detail', undefined, { 'X-OpenStack-Nova-API-Version': '2.53' })).body.hypervisors;
+    expect(modern.every((h: { id: unknown }) => typeof h.id === 'string')).toBe(true);
+    const services = (await admin.call('GET', '/compute/v2.1/os-services?binary=nova-compute')).body.services;
+    expect(services.map((s: { host: string }) => s.host)).toEqual(['c1', 'c2', 'c3']);
+  });
+
+  it('keeps admin actions to admins: reset-state, force-down, hypervisors', async () => {
+    await start();
+    const { doctor, ids } = await provision(lab, 1);
+    const reset = await doctor.call('POST', `/compute/v2.1/servers/${ids[0]}/action`, { 'os-resetState': { state: 'error' } });
+    expect(reset.status).toBe(403);
+    expect(reset.body.forbidden.message).toBe("Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed.");
+    expect((await doctor.call('PUT', '/compute/v2.1/os-services/force-down', { host: 'compute-1', binary: 'nova-compute', forced_down: true }, { 'X-OpenStack-Nova-API-Version': '2.11' })).status).toBe(403);
+    expect((await doctor.call('GET', '/compute/v2.1/os-hypervisors/detail')).status).toBe(403);
+    expect((await doctor.call('GET', '/identity/v3/projects')).status).toBe(403);
+  });
+
+  it('validates reset-state and alarm bodies with the real messages', async () => {
+    await start();
+    const { admin, doctor, ids } = await provision(lab, 1);
+    const bad = await admin.call('POST', `/compute/v2.1/servers/${ids[0]}/action`, { 'os-resetState': { state: 'paused' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.badRequest.message).toContain("is not one of ['active', 'error']");
+    expect((await admin.call('POST', '/compute/v2.1/servers/00000000-0000-4000-8000-000000000000/action', { 'os-resetState': { state: 'error' } })).status).toBe(404);
+    const a1 = await doctor.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url, 'dup'));
+    expect(a1.status).toBe(201);
+    expect((await doctor.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url, 'dup'))).status).toBe(409);
+    const noRule = await doctor.call('POST', '/alarming/v2/alarms', { name: 'x', type: 'event', severity: 'moderate' });
+    expect(noRule.body.error_message.faultstring).toBe('event_rule must be set for event type alarm');
+    expect((await doctor.call('POST', '/alarming/v2/alarms', { ...alarmBody(ids[0]!, 'ftp://x/y', 'ftp') })).status).toBe(400);
+    const malformed = await fetch(`${lab.url}/compute/v2.1/servers`, { method: 'POST', headers: { 'X-Auth-Token': admin.token, 'Content-Type': 'application/json' }, body: '{"server":' });
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { badRequest: { message: string } }).badRequest.message).toMatch(/Malformed request body/);
+  });
+
+  it('delays each hop by its configured latency and records a trace point per hop', async () => {
+    await start({ latency: { notify: 20, transform: 15, evaluate: 10, fire: 5, deliver: 10 } });
+    const { admin, doctor, ids } = await provision(lab, 1);
+    await doctor.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url));
+    // The BUILD → ACTIVE update runs the same (slow) chain: let it finish first.
+    await eventually(() => lab.cloud.trace.some((p) => p.hop === 'event' && p.state === 'active') || undefined, 5000, 'activation event');
+    const since = lab.cloud.trace.at(-1)?.seq ?? 0;
+    await admin.call('POST', `/compute/v2.1/servers/${ids[0]}/action`, { 'os-resetState': { state: 'error' } });
+    await eventually(() => lab.cloud.trace.some((p) => p.hop === 'webhook_delivered') || undefined, 5000, 'delivery');
+    const points = (await admin.call('GET', `/_lab/trace?since=${since}`)).body.trace as Array<{ hop: string; at: number; instanceId?: string; status?: number }>;
+    expect(points.map((p) => p.hop)).toEqual(['state_change', 'notification', 'event', 'alarm_evaluated', 'alarm_fired', 'webhook_delivered']);
+    expect(points.every((p) => p.instanceId === ids[0])).toBe(true);
+    expect(points.at(-1)!.status).toBe(200);
+    const gaps = points.slice(1).map((p, i) => p.at - points[i]!.at);
+    // Lower bounds only (a timer never fires before its delay; allow 1 ms of timer rounding).
+    [20, 15, 10, 5, 10].forEach((ms, i) => expect(gaps[i]).toBeGreaterThanOrEqual(ms - 1));
+  });
+
+  it('drops webhooks, fails and slows APIs, and revokes tokens on demand over HTTP', async () => {
+    await start();
+    const { admin, doctor, ids } = await provision(lab, 1);
+    await doctor.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url));
+    expect((await admin.call('POST', '/_lab/faults', { action: 'drop-webhooks' })).body.webhooksToDrop).toBe('all');
+    await admin.call('POST', `/compute/v2.1/servers/${ids[0]}/action`, { 'os-resetState': { state: 'error' } });
+    await eventually(() => lab.cloud.trace.some((p) => p.hop === 'webhook_dropped') || undefined, 5000, 'drop');
+    expect(hook.received).toHaveLength(0);
+
+    await admin.call('POST', '/_lab/faults', { action: 'fail', service: 'compute', status: 503, count: 1 });
+    const failed = await admin.call('GET', '/compute/v2.1/flavors');
+    expect(failed.status).toBe(503);
+    expect(failed.body.serviceUnavailable.code).toBe(503);
+    expect((await admin.call('GET', '/compute/v2.1/flavors')).status).toBe(200);
+    expect((await admin.call('POST', '/_lab/faults', { action: 'fail', service: 'nova', status: 503 })).status).toBe(400);
+    expect((await doctor.call('GET', '/_lab/trace')).status).toBe(403);
+
+    const revoked = await admin.call('POST', '/_lab/faults', { action: 'revoke-tokens' });
+    expect(revoked.body.revoked).toBeGreaterThanOrEqual(2);
+    expect((await admin.call('GET', '/compute/v2.1/flavors')).status).toBe(401);
+  });
+
+  it('never sends a webhook off this machine', async () => {
+    await start();
+    const { admin, doctor, ids } = await provision(lab, 1);
+    // 203.0.113.0/24 is TEST-NET-3: the sim must refuse it before any packet leaves.
+    await doctor.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, 'http://203.0.113.7:12346/failure'));
+    await admin.call('POST', `/compute/v2.1/servers/${ids[0]}/action`, { 'os-resetState': { state: 'error' } });
+    const refused = await eventually(() => lab.cloud.trace.find((p) => p.hop === 'webhook_refused'), 5000, 'refusal');
+    expect(refused.detail).toMatch(/only delivers to loopback or lab addresses/);
+    expect(lab.cloud.trace.some((p) => p.hop === 'webhook_delivered' || p.hop === 'webhook_failed')).toBe(false);
+  });
+
+  it('goes BUILD to ACTIVE after the configured delay, and ERROR when no host can take the VM', async () => {
+    await start({ hosts: [{ name: 'only', ip: '198.18.0.2' }], buildDelayMs: 5 });
+    const { admin, ids } = await provision(lab, 1);
+    expect((await admin.call('GET', `/compute/v2.1/servers/${ids[0]}`)).body.server.status).toBe('ACTIVE');
+    const svc = (await admin.call('GET', '/compute/v2.1/os-services', undefined, { 'X-OpenStack-Nova-API-Version': '2.53' })).body.services[0];
+    await admin.call('PUT', `/compute/v2.1/os-services/${svc.id}`, { forced_down: true }, { 'X-OpenStack-Nova-API-Version': '2.53' });
+    const image = (await admin.call('GET', '/image/v2/images?name=img')).body.images[0].id;
+    const flavor = (await admin.call('GET', '/compute/v2.1/flavors')).body.flavors[0].id;
+    const r = await admin.call('POST', '/compute/v2.1/servers', { server: { name: 'nowhere', imageRef: image, flavorRef: flavor } });
+    const status = await eventually(async () => {
+      const s = (await admin.call('GET', `/compute/v2.1/servers/${r.body.server.id}`)).body.server.status;
+      return s === 'BUILD' ? undefined : s;
+    }, 5000, 'scheduling');
+    expect(status).toBe('ERROR');
+  });
+});
