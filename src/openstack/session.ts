@@ -80,6 +80,10 @@ export interface Token {
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const RETRY_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN']);
+const TLS_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 const IDEMPOTENT: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 /** Re-authenticate this long before the token's stated expiry. */
 const EXPIRY_MARGIN_MS = 60_000;
@@ -181,6 +185,15 @@ export class Session {
         url,
       );
     } catch (err) {
+      if (err instanceof ConnectionError && err.code && TLS_ERRORS.has(err.code)) {
+        throw new ConnectionError(
+          'POST',
+          url,
+          err.code,
+          `TLS verification of ${this.credentials.authUrl} failed (${err.code}); set OS_CACERT (clouds.yaml cacert) to the CA bundle that signed it, or OS_INSECURE=true (verify: false) to skip verification`,
+          { cause: err },
+        );
+      }
       if (err instanceof ConnectionError || err instanceof TimeoutError) {
         throw new ConnectionError(
           'POST',

@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { stringify as toYaml } from 'yaml';
 import type { CloudCredentials } from '../../openstack/index.js';
@@ -10,6 +11,8 @@ export interface StartCloudOptions extends CloudOptions {
   port?: number;
   /** Loopback unless told otherwise. */
   host?: string;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 export interface LabCloud {
@@ -30,14 +33,15 @@ export async function startCloud(opts: StartCloudOptions = {}): Promise<LabCloud
   const app = createCloudApp(cloud);
   const host = opts.host ?? '127.0.0.1';
   const server: Server = await new Promise((resolve, reject) => {
-    const srv = app.listen(opts.port ?? 0, host);
-    srv.once('listening', () => resolve(srv));
+    const srv: Server = opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, app) : createHttpServer(app);
     srv.once('error', reject);
+    srv.once('listening', () => resolve(srv));
+    srv.listen(opts.port ?? 0, host);
   });
   server.keepAliveTimeout = 65_000;
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  cloud.baseUrl = `http://${urlHost}:${port}`;
+  cloud.baseUrl = `${opts.tls ? 'https' : 'http'}://${urlHost}:${port}`;
   const authUrl = `${cloud.baseUrl}/identity/v3`;
 
   const credentials = (): CloudCredentials => ({
