@@ -12,15 +12,8 @@ export interface Image {
   owner: string;
 }
 
-interface WireImage {
-  id: string;
-  name: string;
-  status: string;
-  size: number | null;
-  checksum: string | null;
-  visibility: string;
-  owner: string;
-}
+/** Glance v2 already speaks these names; the mapper only keeps the fields we use. */
+type WireImage = Image;
 
 const fromWire = (w: WireImage): Image => ({
   id: w.id, name: w.name, status: w.status, size: w.size, checksum: w.checksum, visibility: w.visibility, owner: w.owner,
