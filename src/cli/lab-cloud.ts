@@ -12,6 +12,8 @@ export interface LabCloudFlags {
   latency?: string;
   stateDir?: string;
   computeMax?: string;
+  /** Hosts of a running lab (doctor lab up). */
+  hostList?: ComputeHostSpec[];
 }
 
 const HOPS: Array<keyof HopLatency> = ['notify', 'transform', 'evaluate', 'fire', 'deliver'];
@@ -52,7 +54,7 @@ export async function runLabCloud(flags: LabCloudFlags, env: NodeJS.ProcessEnv, 
     port,
     host: flags.host,
     buildDelayMs,
-    ...(flags.hosts ? { hosts: parseHosts(flags.hosts) } : {}),
+    ...(flags.hosts ? { hosts: parseHosts(flags.hosts) } : flags.hostList ? { hosts: flags.hostList } : {}),
     ...(flags.latency ? { latency: parseLatency(flags.latency) } : {}),
     ...(flags.computeMax ? { computeVersions: { min: '2.1', max: flags.computeMax } } : {}),
     ...(env['DOCTOR_LAB_PASSWORD'] ? { adminPassword: env['DOCTOR_LAB_PASSWORD'] } : {}),

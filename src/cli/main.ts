@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { HarnessError } from '../shared/index.js';
 import { runLabCloud, type LabCloudFlags } from './lab-cloud.js';
+import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,6 +14,21 @@ export function buildProgram(): Command {
     .showHelpAfterError();
 
   const lab = program.command('lab').description('the embedded lab (simulated OpenStack and compute hosts)');
+  const labFlags = (c: Command) =>
+    c.option('--lab-id <id>', 'names the lab (1-5 lowercase letters or digits)', 'main').option('--state-dir <dir>', 'lab state folder (default ~/.local/state/doctor-harness/lab-<id>)');
+  labFlags(lab.command('up').description('create the compute hosts: network namespaces with sshd, in 198.18.0.0/15'))
+    .option('--hosts <n>', 'how many compute hosts', '2')
+    .action(async (flags: LabHostFlags & { hosts: string }) => {
+      await runLabUp(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+    });
+  labFlags(lab.command('down').description('remove the compute hosts and everything they left (also after a crash)')).action(async (flags: LabHostFlags) => {
+    await runLabDown(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+  });
+  labFlags(lab.command('status').description('show the compute hosts; exit 1 unless all are healthy'))
+    .option('--json', 'machine-readable output')
+    .action(async (flags: LabHostFlags & { json?: boolean }) => {
+      process.exitCode = await runLabStatus(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+    });
   lab
     .command('cloud')
     .description('run the simulated OpenStack (Keystone, Nova, Glance, Neutron, Aodh) in the foreground')
@@ -23,8 +39,10 @@ export function buildProgram(): Command {
     .option('--latency <list>', 'per-hop latency of the notification chain, e.g. notify=5,transform=10,evaluate=5,fire=1,deliver=2')
     .option('--compute-max <version>', 'highest compute microversion to offer (default 2.93)')
     .option('--state-dir <dir>', 'where clouds.yaml and the admin password are written')
-    .action(async (flags: LabCloudFlags) => {
-      await runLabCloud(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+    .option('--lab-id <id>', 'serve the compute hosts of this lab (from doctor lab up) unless --hosts is given', 'main')
+    .action(async (flags: LabCloudFlags & { labId: string }) => {
+      const fromLab = flags.hosts ? undefined : labHostsFor({ labId: flags.labId }, process.env);
+      await runLabCloud({ ...flags, ...(fromLab ? { hostList: fromLab } : {}) }, process.env, (line) => process.stdout.write(`${line}\n`));
     });
   return program;
 }
@@ -33,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof HarnessError) {

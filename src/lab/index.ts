@@ -1,2 +1,3 @@
-/** The embedded lab: the simulated cloud (and, later, namespace compute hosts). */
+/** The embedded lab: the simulated cloud and the namespace compute hosts. */
 export * from './cloud/index.js';
+export * from './hosts/index.js';

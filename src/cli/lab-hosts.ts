@@ -1,0 +1,53 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { labDown, labStatus, labUp, readState } from '../lab/index.js';
+
+export interface LabHostFlags {
+  labId: string;
+  stateDir?: string;
+}
+
+/** Where a lab's state lives unless --state-dir says otherwise. */
+export function labStateDir(flags: LabHostFlags, env: NodeJS.ProcessEnv): string {
+  if (flags.stateDir) return resolve(flags.stateDir);
+  const base = env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local', 'state');
+  return join(base, 'doctor-harness', `lab-${flags.labId}`);
+}
+
+export async function runLabUp(flags: LabHostFlags & { hosts: string }, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
+  const stateDir = labStateDir(flags, env);
+  const hosts = Number(flags.hosts);
+  const state = await labUp({ stateDir, labId: flags.labId, hosts, progress: out });
+  out(`state: ${stateDir}`);
+  out(`ssh: ssh -i ${state.harnessKey} -o UserKnownHostsFile=${state.knownHosts} root@${state.hosts[0]?.hostIp}`);
+}
+
+export async function runLabDown(flags: LabHostFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
+  const stateDir = labStateDir(flags, env);
+  const { removed } = await labDown({ stateDir, progress: out });
+  out(removed.length ? `lab down: removed ${removed.join(', ')}` : `no lab at ${stateDir}: nothing to remove`);
+}
+
+export async function runLabStatus(flags: LabHostFlags & { json?: boolean }, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<number> {
+  const stateDir = labStateDir(flags, env);
+  const { state, hosts } = await labStatus({ stateDir });
+  if (flags.json) {
+    out(JSON.stringify({ stateDir, labId: state?.labId ?? null, phase: state?.phase ?? null, hosts }, null, 2));
+  } else if (!state) {
+    out(`no lab at ${stateDir} (doctor lab up creates one)`);
+  } else {
+    out(`lab "${state.labId}" (${state.phase}) at ${stateDir}`);
+    for (const h of hosts) {
+      const flags = [h.namespacePresent ? 'namespace' : 'NO NAMESPACE', h.linkUp ? 'link up' : 'LINK DOWN', h.sshdRunning ? 'sshd' : 'NO SSHD', h.sshReachable ? 'ssh ok' : 'SSH UNREACHABLE'];
+      out(`  ${h.name.padEnd(12)} ${h.ip.padEnd(15)} ${flags.join(', ')}`);
+    }
+  }
+  const healthy = Boolean(state) && hosts.every((h) => h.namespacePresent && h.linkUp && h.sshdRunning && h.sshReachable);
+  return healthy ? 0 : 1;
+}
+
+/** Hosts of an existing lab, for the simulated cloud to serve. */
+export function labHostsFor(flags: LabHostFlags, env: NodeJS.ProcessEnv): Array<{ name: string; ip: string }> | undefined {
+  const state = readState(labStateDir(flags, env));
+  return state?.hosts.map((h) => ({ name: h.name, ip: h.hostIp }));
+}

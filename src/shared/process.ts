@@ -1,0 +1,28 @@
+import { execa } from 'execa';
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/**
+ * Runs a program without a shell and returns its result; never throws for a
+ * non-zero exit (callers decide what a failure means). Secrets never go in
+ * `args`: pass them through `input` or files.
+ */
+export type Runner = (file: string, args: string[], opts?: { input?: string; timeoutMs?: number }) => Promise<RunResult>;
+
+export const runProcess: Runner = async (file, args, opts = {}) => {
+  const r = await execa(file, args, {
+    reject: false,
+    stripFinalNewline: true,
+    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+  });
+  if (r.failed && r.exitCode === undefined) {
+    // Not started at all (ENOENT, EACCES) or killed by the timeout.
+    return { stdout: String(r.stdout ?? ''), stderr: r.shortMessage ?? 'failed to start', exitCode: 127 };
+  }
+  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
+};
