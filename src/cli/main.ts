@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { HarnessError } from '../shared/index.js';
 import { runLabCloud, type LabCloudFlags } from './lab-cloud.js';
+import { runMonitor, type MonitorFlags } from './monitor.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -43,6 +44,22 @@ export function buildProgram(): Command {
     .action(async (flags: LabCloudFlags & { labId: string }) => {
       const fromLab = flags.hosts ? undefined : labHostsFor({ labId: flags.labId }, process.env);
       await runLabCloud({ ...flags, ...(fromLab ? { hostList: fromLab } : {}) }, process.env, (line) => process.stdout.write(`${line}\n`));
+    });
+  program
+    .command('monitor')
+    .description('ICMP-probe compute hosts and report compute.host.down to an inspector (Doctor sample monitor)')
+    .option('--host <name=ip>', 'a host to watch (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .requiredOption('--inspector <url>', 'inspector base URL, e.g. http://127.0.0.1:12345 (token from DOCTOR_INSPECTOR_TOKEN)')
+    .option('--shape <shape>', 'doctor (PUT /events, a list) or vitrage (POST /v1/event)', 'doctor')
+    .option('--profile <name>', 'doctor (100 ms, 100 ms, k=1) or fast (5 ms, 15 ms, k=4)', 'doctor')
+    .option('--interval <ms>', 'probe interval (overrides the profile)')
+    .option('--timeout <ms>', 'reply timeout (overrides the profile)')
+    .option('--k <n>', 'consecutive losses that mean down (overrides the profile)')
+    .option('--lab-id <id>', 'lab whose links lab addresses must use', 'main')
+    .option('--state-dir <dir>', 'that lab\'s state folder')
+    .option('--json', 'JSON lines instead of text')
+    .action(async (flags: MonitorFlags) => {
+      await runMonitor(flags, process.env, (line) => process.stdout.write(`${line}\n`));
     });
   return program;
 }

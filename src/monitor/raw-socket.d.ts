@@ -1,0 +1,28 @@
+// The parts of raw-socket (a native addon without published types) the monitor uses.
+declare module 'raw-socket' {
+  import { EventEmitter } from 'node:events';
+
+  export interface RawSocket extends EventEmitter {
+    send(
+      buffer: Buffer,
+      offset: number,
+      length: number,
+      address: string,
+      beforeCallback: (() => void) | null,
+      afterCallback: (error: Error | null, bytes: number) => void,
+    ): void;
+    close(): void;
+    pauseRecv(): RawSocket;
+    resumeRecv(): RawSocket;
+    on(event: 'message', listener: (buffer: Buffer, source: string) => void): this;
+    on(event: 'error', listener: (error: Error) => void): this;
+    on(event: 'close', listener: () => void): this;
+  }
+
+  export const Protocol: { None: number; ICMP: number; TCP: number; UDP: number; ICMPv6: number };
+  export const AddressFamily: { IPv4: number; IPv6: number };
+  export function createSocket(options?: { addressFamily?: number; protocol?: number; bufferSize?: number; generateChecksums?: boolean; checksumOffset?: number }): RawSocket;
+
+  const raw: { createSocket: typeof createSocket; Protocol: typeof Protocol; AddressFamily: typeof AddressFamily };
+  export default raw;
+}

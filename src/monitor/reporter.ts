@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { ConfigError } from '../shared/errors.js';
+import { realSleep, type Sleep } from '../shared/clock.js';
+import { silentLogger, type Logger } from '../shared/log.js';
+
+export type EventShape = 'doctor' | 'vitrage';
+
+export interface ReporterOptions {
+  /** Inspector base URL (http://127.0.0.1:12345) or the full endpoint. */
+  url: string;
+  shape?: EventShape;
+  /** Sent as `Authorization: Bearer …` when the inspector is protected. */
+  token?: string;
+  monitorName?: string;
+  /** Give up after this long (retries included). */
+  deadlineMs?: number;
+  timeoutMs?: number;
+  sleep?: Sleep;
+  logger?: Logger;
+}
+
+export interface ReportResult {
+  ok: boolean;
+  status?: number;
+  attempts: number;
+  /** When the first attempt was sent / the final answer came. */
+  sentAt: number;
+  answeredAt: number;
+  error?: string;
+}
+
+/** The Doctor sample inspector's event (a list at PUT /events) or Vitrage's (one object at POST /v1/event). */
+export function hostDownEvent(hostname: string, detectedAt: number, monitor: string, eventId: string) {
+  return {
+    time: new Date(detectedAt).toISOString(),
+    type: 'compute.host.down',
+    details: { hostname, status: 'down', monitor, monitor_event_id: eventId },
+  };
+}
+
+export function endpointFor(url: string, shape: EventShape): { method: 'PUT' | 'POST'; url: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    u = new URL('invalid:');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ConfigError('inspector', `"${url}" is not an http(s) URL; give the inspector's address, e.g. http://127.0.0.1:12345`);
+  }
+  const bare = u.pathname === '/' || u.pathname === '';
+  if (shape === 'vitrage') return { method: 'POST', url: bare ? new URL('/v1/event', u).href : u.href };
+  return { method: 'PUT', url: bare ? new URL('/events', u).href : u.href };
+}
+
+/** Reports host-down events to the inspector, retrying connection errors and 5xx with capped backoff. */
+export class InspectorReporter {
+  private readonly log: Logger;
+  private readonly sleep: Sleep;
+  private seq = 0;
+
+  constructor(private readonly opts: ReporterOptions) {
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'monitor-reporter' });
+    this.sleep = opts.sleep ?? realSleep;
+    endpointFor(opts.url, opts.shape ?? 'doctor'); // validates the URL now, not at the first failure
+  }
+
+  async report(hostname: string, detectedAt: number): Promise<ReportResult> {
+    const shape = this.opts.shape ?? 'doctor';
+    const { method, url } = endpointFor(this.opts.url, shape);
+    const monitor = this.opts.monitorName ?? 'doctor_harness_monitor';
+    const event = hostDownEvent(hostname, detectedAt, monitor, `${monitor}_${++this.seq}_${randomUUID()}`);
+    const body = JSON.stringify(shape === 'doctor' ? [event] : event);
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json' };
+    if (this.opts.token) headers['Authorization'] = `Bearer ${this.opts.token}`;
+    const deadline = Date.now() + (this.opts.deadlineMs ?? 10_000);
+    const sentAt = Date.now();
+    let attempts = 0;
+    let last: { status?: number; error?: string };
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+      attempts += 1;
+      try {
+        const res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5_000) });
+        await res.arrayBuffer();
+        if (res.ok) return { ok: true, status: res.status, attempts, sentAt, answeredAt: Date.now() };
+        last = { status: res.status, error: `${method} ${url} answered ${res.status}` };
+        if (res.status < 500 && res.status !== 429) break;
+      } catch (err) {
+        last = { error: `${method} ${url} failed: ${(err as Error).message}` };
+      }
+      if (Date.now() + delay > deadline) break;
+      this.log.warn({ host: hostname, attempt: attempts, ...last }, 'inspector report failed, retrying');
+      await this.sleep(delay);
+    }
+    this.log.error({ host: hostname, attempts, ...last }, 'inspector report failed');
+    return { ok: false, attempts, sentAt, answeredAt: Date.now(), ...last };
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The monitor's timing logic on a fake network edge and fake timers: every
+ * instant here is simulated, so the assertions on them are exact.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { decodeIcmp, Monitor, type HostDownEvent, type HostUpEvent, type IcmpTransport } from '../../src/monitor/index.js';
+import { echoReply, ipv4 } from './icmp.test.js';
+
+class FakeNet implements IcmpTransport {
+  sent: Array<{ ip: string; seq: number; at: number }> = [];
+  private listener: ((p: Buffer, s: string) => void) | undefined;
+  /** ip → reply delay in ms, or undefined for "host down". */
+  rtt = new Map<string, number | undefined>();
+  dropSeqs = new Set<number>();
+  closed = false;
+
+  async send(ip: string, message: Buffer): Promise<void> {
+    const msg = decodeIcmp(message, false)!;
+    this.sent.push({ ip, seq: msg.sequence, at: Date.now() });
+    const rtt = this.rtt.get(ip);
+    if (rtt === undefined || this.dropSeqs.has(msg.sequence)) return;
+    setTimeout(() => this.listener?.(ipv4(echoReply(msg.identifier, msg.sequence, Buffer.from(msg.payload))), ip), rtt);
+  }
+  onPacket(l: (p: Buffer, s: string) => void): void {
+    this.listener = l;
+  }
+  inject(packet: Buffer, source: string): void {
+    this.listener?.(packet, source);
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+describe('Monitor', () => {
+  let net: FakeNet;
+  let downs: HostDownEvent[];
+  let ups: HostUpEvent[];
+  const make = (opts: { intervalMs?: number; timeoutMs?: number; k?: number; hosts?: Array<{ name: string; ip: string }> } = {}) => {
+    const m = new Monitor({ hosts: opts.hosts ?? [{ name: 'compute-1', ip: '198.18.0.2' }], transport: net, now: () => Date.now(), identifier: 0x4242, ...opts });
+    m.on('down', (e: HostDownEvent) => downs.push(e));
+    m.on('up', (e: HostUpEvent) => ups.push(e));
+    return m;
+  };
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    net = new FakeNet();
+    downs = [];
+    ups = [];
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('pipelines probes: a slow reply does not delay the next probe', async () => {
+    net.rtt.set('198.18.0.2', 250);
+    const m = make({ intervalMs: 100, timeoutMs: 300, k: 1 });
+    m.start();
+    await vi.advanceTimersByTimeAsync(999);
+    m.stop();
+    expect(net.sent.map((s) => s.at - 1_000_000)).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
+    expect(downs).toEqual([]);
+    expect(m.states()[0]).toMatchObject({ state: 'up', replies: 8 });
+  });
+
+  it('k=1 reports down one timeout after the first unanswered probe, once', async () => {
+    net.rtt.set('198.18.0.2', 1);
+    const m = make({ intervalMs: 100, timeoutMs: 100, k: 1 });
+    m.start();
+    await vi.advanceTimersByTimeAsync(450);
+    net.rtt.set('198.18.0.2', undefined); // link down at t=450
+    await vi.advanceTimersByTimeAsync(1_000);
+    m.stop();
+    expect(downs).toHaveLength(1);
+    // First probe after the failure is sent at t=500 and expires at t=600; the loss check runs
+    // on the next setImmediate, which the fake clock places 1 ms later.
+    expect(downs[0]!.detectedAt - 1_000_000).toBeGreaterThanOrEqual(600);
+    expect(downs[0]!.detectedAt - 1_000_000).toBeLessThanOrEqual(601);
+    expect(downs[0]!.lastReplyAt! - 1_000_000).toBe(401);
+    expect(downs[0]).toMatchObject({ host: 'compute-1', ip: '198.18.0.2', losses: 1 });
+  });
+
+  it('k=4 with a 5 ms interval rides out isolated losses and detects a real failure after four', async () => {
+    net.rtt.set('198.18.0.2', 1);
+    const m = make({ intervalMs: 5, timeoutMs: 15, k: 4 });
+    m.start();
+    await vi.advanceTimersByTimeAsync(50);
+    const first = net.sent[0]!.seq;
+    for (const i of [12, 13, 14, 20, 30]) net.dropSeqs.add((first + i) & 0xffff); // three in a row, then singles
+    await vi.advanceTimersByTimeAsync(200);
+    expect(downs).toEqual([]);
+    net.rtt.set('198.18.0.2', undefined);
+    const failedAt = Date.now();
+    await vi.advanceTimersByTimeAsync(200);
+    m.stop();
+    expect(downs).toHaveLength(1);
+    // Probes at +5, +10, +15, +20 are lost; the fourth expires at +35 (+1 for the fake setImmediate).
+    expect(downs[0]!.detectedAt - failedAt).toBeGreaterThanOrEqual(35);
+    expect(downs[0]!.detectedAt - failedAt).toBeLessThanOrEqual(36);
+  });
+
+  it('a reply to a later probe settles earlier unanswered ones', async () => {
+    net.rtt.set('198.18.0.2', 1);
+    const m = make({ intervalMs: 5, timeoutMs: 50, k: 2 });
+    m.start();
+    await vi.advanceTimersByTimeAsync(20);
+    const seq = (net.sent.at(-1)!.seq + 1) & 0xffff;
+    net.dropSeqs.add(seq);
+    net.dropSeqs.add((seq + 1) & 0xffff);
+    await vi.advanceTimersByTimeAsync(200);
+    m.stop();
+    expect(downs).toEqual([]);
+    expect(m.states()[0]!.losses).toBe(0);
+  });
+
+  it('ignores foreign ICMP: other identifiers, other sources, requests, garbage', async () => {
+    const m = make({ intervalMs: 100, timeoutMs: 100, k: 1 });
+    m.start();
+    await vi.advanceTimersByTimeAsync(1);
+    const seq = net.sent[0]!.seq;
+    net.inject(ipv4(echoReply(0x1111, seq)), '198.18.0.2'); // someone else's ping
+    net.inject(ipv4(echoReply(0x4242, seq)), '198.18.0.99'); // right id, wrong host
+    net.inject(Buffer.from('not a packet'), '198.18.0.2');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(m.states()[0]).toMatchObject({ state: 'unknown', replies: 0 });
+    net.inject(ipv4(echoReply(0x4242, net.sent.at(-1)!.seq)), '198.18.0.2');
+    m.stop();
+    expect(m.states()[0]).toMatchObject({ state: 'up', replies: 1 });
+  });
+
+  it('does not report a host that never answered, and says which ones are silent', async () => {
+    net.rtt.set('198.18.0.2', 1);
+    const m = make({ hosts: [{ name: 'compute-1', ip: '198.18.0.2' }, { name: 'compute-2', ip: '198.18.0.6' }] });
+    m.start();
+    const ready = m.ready(1_000);
+    const check = expect(ready).rejects.toThrow(/no ICMP echo reply within 1000 ms from compute-2 \(198\.18\.0\.6\)/);
+    await vi.advanceTimersByTimeAsync(1_100);
+    await check;
+    m.stop();
+    expect(downs).toEqual([]);
+  });
+
+  it('reports up again when the host comes back, and closes its socket on stop', async () => {
+    net.rtt.set('198.18.0.2', 1);
+    const m = make();
+    m.start();
+    await vi.advanceTimersByTimeAsync(300);
+    net.rtt.set('198.18.0.2', undefined);
+    await vi.advanceTimersByTimeAsync(300);
+    net.rtt.set('198.18.0.2', 1);
+    await vi.advanceTimersByTimeAsync(300);
+    m.stop();
+    expect(ups.map((u) => u.from)).toEqual(['unknown', 'down']);
+    expect(downs).toHaveLength(1);
+    expect(net.closed).toBe(true);
+  });
+});
