@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { HarnessError } from '../shared/index.js';
 import { runLabCloud, type LabCloudFlags } from './lab-cloud.js';
 import { runMonitor, type MonitorFlags } from './monitor.js';
+import { runInject, type InjectFlags } from './inject.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -60,6 +61,22 @@ export function buildProgram(): Command {
     .option('--json', 'JSON lines instead of text')
     .action(async (flags: MonitorFlags) => {
       await runMonitor(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+    });
+  program
+    .command('inject')
+    .description('take the network link of a compute host down over SSH; it comes back by itself after --duration')
+    .requiredOption('--host <name=ip>', 'the compute host and the IP whose interface goes down')
+    .option('--duration <s>', 'seconds the link stays down (1-3600)', '30')
+    .option('--user <name>', 'SSH user (root, or one with passwordless sudo for ip)', 'root')
+    .option('--port <n>', 'SSH port', '22')
+    .option('--key <path>', 'SSH private key (default SSH_KEY, or the lab key for lab hosts)')
+    .option('--known-hosts <path>', 'known_hosts to verify the host key (default: the lab\'s for lab hosts)')
+    .option('--insecure-skip-host-key-check', 'do not verify the SSH host key (explicit opt-out)')
+    .option('--no-wait', 'return once the fault is started instead of waiting for the link to come back')
+    .option('--lab-id <id>', 'lab of lab addresses', 'main')
+    .option('--state-dir <dir>', 'that lab\'s state folder')
+    .action(async (flags: InjectFlags) => {
+      await runInject(flags, process.env, (line) => process.stdout.write(`${line}\n`));
     });
   return program;
 }

@@ -1,0 +1,49 @@
+import { ConfigError } from '../shared/index.js';
+import { isLabAddress, readState } from '../lab/index.js';
+import { assertRoutedThroughLab } from '../monitor/index.js';
+import { fetchFaultLog, injectLinkDown, validateDuration, type SshAuth } from '../orchestrator/index.js';
+import { labStateDir } from './lab-hosts.js';
+import { parseHostFlags } from './monitor.js';
+
+export interface InjectFlags {
+  host: string;
+  duration: string;
+  user: string;
+  port: string;
+  key?: string;
+  knownHosts?: string;
+  insecureSkipHostKeyCheck?: boolean;
+  wait: boolean;
+  labId: string;
+  stateDir?: string;
+}
+
+/** `doctor inject`: take a compute host's link down over SSH for a while. */
+export async function runInject(flags: InjectFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
+  const [host] = parseHostFlags([flags.host]);
+  const durationS = validateDuration(Number(flags.duration));
+  const port = Number(flags.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('--port', `"${flags.port}" is not a TCP port`);
+  let key = flags.key ?? env['SSH_KEY'];
+  let knownHosts = flags.knownHosts;
+  let remoteDir: string | undefined;
+  if (isLabAddress(host!.ip)) {
+    const state = readState(labStateDir(flags, env));
+    if (!state) throw new ConfigError('--host', `${host!.ip} is a lab address but no lab "${flags.labId}" is up; run doctor lab up first`);
+    await assertRoutedThroughLab(host!.ip, state.hosts.map((h) => h.vethRoot));
+    key ??= state.harnessKey;
+    knownHosts ??= state.knownHosts;
+    // Lab hosts share this machine's files: keep the fault's files where lab down removes them.
+    remoteDir = state.hosts.find((h) => h.hostIp === host!.ip)?.dir;
+  }
+  if (!key) throw new ConfigError('--key', 'give the SSH private key (--key or SSH_KEY)');
+  const auth: SshAuth = { privateKeyPath: key, ...(knownHosts ? { knownHostsPath: knownHosts } : {}), insecureSkipHostKeyCheck: Boolean(flags.insecureSkipHostKeyCheck) };
+  if (!knownHosts && !flags.insecureSkipHostKeyCheck) throw new ConfigError('--known-hosts', 'give a known_hosts file to verify the host key, or pass --insecure-skip-host-key-check');
+  const target = { host: host!.ip, port, username: flags.user };
+  const fault = await injectLinkDown({ target, computeIp: host!.ip, durationS, ...(remoteDir ? { remoteDir } : {}) }, auth);
+  out(`${host!.name} (${host!.ip}): link goes down for ${durationS} s (script ${fault.scriptPath}, log ${fault.logPath})`);
+  if (!flags.wait) return;
+  const log = await fetchFaultLog(fault, target, auth, Date.now() + (durationS + 60) * 1000);
+  if (log.error) throw new ConfigError('--host', `the fault script failed on ${host!.name}: ${log.error}`);
+  out(`  ${log.dev} down at ${new Date(log.downAt!).toISOString()}, up at ${new Date(log.upAt!).toISOString()} (${((log.upAt! - log.downAt!) / 1000).toFixed(3)} s)`);
+}

@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import { FaultInjectionError } from '../../shared/errors.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
+import { hostToken, keyTypeOf, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
+
+export interface SshTarget {
+  host: string;
+  port?: number;
+  username?: string;
+}
+
+export interface SshAuth {
+  /** Path of the private key (never its contents on a command line). */
+  privateKeyPath: string;
+  /** known_hosts to verify the host key against. */
+  knownHostsPath?: string;
+  /** Explicit opt-out of host key verification. Off unless the user asks. */
+  insecureSkipHostKeyCheck?: boolean;
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export class HostKeyError extends FaultInjectionError {
+  override name = 'HostKeyError';
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+/** One SSH connection with host key verification; exec and SFTP helpers. */
+export class SshSession {
+  private constructor(
+    private readonly client: Client,
+    readonly target: Required<SshTarget>,
+  ) {}
+
+  static async connect(target: SshTarget, auth: SshAuth): Promise<SshSession> {
+    const t = { host: target.host, port: target.port ?? 22, username: target.username ?? 'root' };
+    const log = (auth.logger ?? silentLogger()).child({ component: 'ssh' });
+    let privateKey: Buffer;
+    try {
+      privateKey = readFileSync(auth.privateKeyPath);
+    } catch (err) {
+      throw new FaultInjectionError(`cannot read the SSH key ${auth.privateKeyPath}: ${(err as Error).message}`, { cause: err });
+    }
+    let knownHosts = '';
+    if (!auth.insecureSkipHostKeyCheck) {
+      if (!auth.knownHostsPath) throw new HostKeyError(`no known_hosts given for ${t.host}: pass one, or opt out of host key checking explicitly`);
+      try {
+        knownHosts = readFileSync(auth.knownHostsPath, 'utf8');
+      } catch (err) {
+        throw new HostKeyError(`cannot read known_hosts ${auth.knownHostsPath}: ${(err as Error).message}`, { cause: err });
+      }
+    } else {
+      log.warn({ host: t.host }, 'SSH host key verification is OFF (explicit opt-out)');
+    }
+    let verdict: HostKeyVerdict | undefined;
+    const client = new Client();
+    const config: ConnectConfig = {
+      host: t.host,
+      port: t.port,
+      username: t.username,
+      privateKey,
+      readyTimeout: auth.connectTimeoutMs ?? 10_000,
+      hostVerifier: (key: Buffer) => {
+        if (auth.insecureSkipHostKeyCheck) return true;
+        verdict = verifyHostKey(knownHosts, t.host, t.port, keyTypeOf(key), key.toString('base64'));
+        return verdict.result === 'match';
+      },
+    };
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('error', (err) => {
+        if (verdict && verdict.result !== 'match') reject(hostKeyError(verdict, t.host, t.port, auth.knownHostsPath!));
+        else reject(new FaultInjectionError(`SSH to ${t.username}@${t.host}:${t.port} failed: ${err.message}`, { cause: err }));
+      });
+      client.connect(config);
+    });
+    return new SshSession(client, t);
+  }
+
+  exec(command: string, timeoutMs = 30_000): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new FaultInjectionError(`"${command}" on ${this.target.host} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      this.client.exec(command, (err, stream) => {
+        if (err) {
+          clearTimeout(timer);
+          reject(new FaultInjectionError(`cannot run a command on ${this.target.host}: ${err.message}`, { cause: err }));
+          return;
+        }
+        let stdout = '';
+        let stderr = '';
+        stream.on('data', (d: Buffer) => (stdout += d));
+        stream.stderr.on('data', (d: Buffer) => (stderr += d));
+        stream.on('close', (code: number | null) => {
+          clearTimeout(timer);
+          resolve({ stdout, stderr, code });
+        });
+      });
+    });
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    return new Promise((resolve, reject) => this.client.sftp((err, sftp) => (err ? reject(new FaultInjectionError(`SFTP to ${this.target.host} failed: ${err.message}`, { cause: err })) : resolve(sftp))));
+  }
+
+  async writeFile(path: string, data: string, mode: number): Promise<void> {
+    const sftp = await this.sftp();
+    try {
+      await new Promise<void>((resolve, reject) => sftp.writeFile(path, data, { mode }, (err) => (err ? reject(new FaultInjectionError(`cannot upload ${path} to ${this.target.host}: ${err.message}`, { cause: err })) : resolve())));
+    } finally {
+      sftp.end();
+    }
+  }
+
+  async readFile(path: string): Promise<string> {
+    const sftp = await this.sftp();
+    try {
+      return await new Promise<string>((resolve, reject) => sftp.readFile(path, (err, data) => (err ? reject(new FaultInjectionError(`cannot read ${path} on ${this.target.host}: ${err.message}`, { cause: err })) : resolve(data.toString('utf8')))));
+    } finally {
+      sftp.end();
+    }
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
+
+function hostKeyError(v: HostKeyVerdict, host: string, port: number, knownHosts: string): HostKeyError {
+  const token = hostToken(host, port);
+  if (v.result === 'mismatch') {
+    return new HostKeyError(
+      `the SSH host key of ${token} does not match ${knownHosts}: the host was reinstalled, its key was changed, or someone is in the middle. ` +
+        `Refusing to connect. If the change is expected, remove the old key with: ssh-keygen -R '${token}' -f ${knownHosts}` +
+        ' (for the embedded lab, doctor lab up rewrites it)',
+    );
+  }
+  if (v.result === 'revoked') return new HostKeyError(`the SSH host key of ${token} is marked @revoked in ${knownHosts}; refusing to connect`);
+  return new HostKeyError(
+    `${token} is not in ${knownHosts}; add its key (check it out of band, e.g. ssh-keyscan ${host} >> ${knownHosts}) or opt out of host key checking explicitly`,
+  );
+}
