@@ -67,6 +67,8 @@ interface HostRun {
   sent: number;
   replies: number;
   losses: number;
+  /** Probes never answered but settled by a later reply (not losses for the state machine). */
+  superseded: number;
 }
 
 /**
@@ -100,7 +102,7 @@ export class Monitor extends EventEmitter {
     for (const host of opts.hosts) {
       if (ips.has(host.ip)) throw new RangeError(`two monitored hosts share the address ${host.ip}`);
       ips.add(host.ip);
-      this.runs.set(host.ip, { host, tracker: new HostTracker(this.profile.k), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0 });
+      this.runs.set(host.ip, { host, tracker: new HostTracker(this.profile.k), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0 });
     }
   }
 
@@ -121,8 +123,10 @@ export class Monitor extends EventEmitter {
     this.opts.transport.close();
   }
 
-  states(): Array<{ host: string; ip: string; state: HostState; sent: number; replies: number; losses: number }> {
-    return [...this.runs.values()].map((r) => ({ host: r.host.name, ip: r.host.ip, state: r.tracker.state, sent: r.sent, replies: r.replies, losses: r.losses }));
+  states(): Array<{ host: string; ip: string; state: HostState; sent: number; replies: number; losses: number; unanswered: number }> {
+    return [...this.runs.values()].map((r) => ({
+      host: r.host.name, ip: r.host.ip, state: r.tracker.state, sent: r.sent, replies: r.replies, losses: r.losses, unanswered: r.losses + r.superseded,
+    }));
   }
 
   /** Resolves when every host has answered once; rejects naming the silent ones at the deadline. */
@@ -178,6 +182,7 @@ export class Monitor extends EventEmitter {
     const at = this.now();
     // This reply settles it and every earlier probe still waiting: the host is alive.
     for (const p of run.outstanding.slice(0, idx + 1)) p.done = true;
+    run.superseded += idx;
     run.outstanding = run.outstanding.slice(idx + 1);
     run.replies += 1;
     run.lastReplyAt = at;

@@ -110,7 +110,7 @@ describe('Monitor', () => {
     await vi.advanceTimersByTimeAsync(200);
     m.stop();
     expect(downs).toEqual([]);
-    expect(m.states()[0]!.losses).toBe(0);
+    expect(m.states()[0]).toMatchObject({ losses: 0, unanswered: 2 });
   });
 
   it('ignores foreign ICMP: other identifiers, other sources, requests, garbage', async () => {
