@@ -9,7 +9,7 @@
  *    (iptables statistic DROP inside the host namespace), both profiles at once,
  *    one per host.
  *
- * Environment: BENCH_FAULTS (default 20 per profile), BENCH_SOAK_S (default 600),
+ * Environment: BENCH_FAULTS (default 50 per profile), BENCH_SOAK_S (default 600),
  * BENCH_LOSS (default 0.01). Prints JSON; everything it creates is removed.
  */
 import { execFileSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { labDown, labUp, type LabHostState } from '../src/lab/index.js';
 import { DOCTOR_PROFILE, FAST_PROFILE, Monitor, openRawIcmp, type HostDownEvent, type HostUpEvent, type ProbeProfile } from '../src/monitor/index.js';
 import { fetchFaultLog, injectLinkDown, type SshAuth } from '../src/orchestrator/index.js';
 
-const FAULTS = Number(process.env.BENCH_FAULTS ?? 20);
+const FAULTS = Number(process.env.BENCH_FAULTS ?? 50);
 const SOAK_S = Number(process.env.BENCH_SOAK_S ?? 600);
 const LOSS = Number(process.env.BENCH_LOSS ?? 0.01);
 const PROFILES: Record<string, ProbeProfile> = { doctor: DOCTOR_PROFILE, fast: FAST_PROFILE };
@@ -49,6 +49,9 @@ async function detection(name: string, profile: ProbeProfile, hosts: LabHostStat
       const host = hosts[i % hosts.length]!;
       const seenDowns = downs.length;
       const seenUps = ups.length;
+      // The previous recovery was seen at a probe tick; without this the next fault would start at
+      // a fixed phase of the probe cadence, and real faults are not synchronised with probes.
+      await new Promise((r) => setTimeout(r, Math.random() * 2 * profile.intervalMs));
       const fault = await injectLinkDown({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, auth);
       const log = await fetchFaultLog(fault, { host: host.hostIp }, auth, Date.now() + 30_000);
       // The link is back: wait (bounded) for the monitor to have seen it back too.
@@ -105,6 +108,7 @@ async function soak(hosts: LabHostState[]) {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench:detect needs root (network namespaces, raw ICMP, iptables)');
+  const started = new Date().toISOString();
   const dir = mkdtempSync(join(tmpdir(), 'doctor-bench-detect-'));
   const stateDir = join(dir, 'lab');
   try {
@@ -120,7 +124,7 @@ async function main(): Promise<void> {
     progress(`soak: ${SOAK_S} s at ${LOSS * 100}% loss, both profiles at once`);
     const soaks = await soak(state.hosts);
     for (const [name, s] of Object.entries(soaks)) (results[name] as Record<string, unknown>)['soak'] = s;
-    process.stdout.write(`${JSON.stringify({ bench: 'detect', started: new Date().toISOString(), node: process.version, results }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: 'detect', started, finished: new Date().toISOString(), node: process.version, faults_per_profile: FAULTS, results }, null, 2)}\n`);
   } finally {
     await labDown({ stateDir });
     rmSync(dir, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { HarnessError } from '../shared/index.js';
 import { runLabCloud, type LabCloudFlags } from './lab-cloud.js';
 import { runMonitor, type MonitorFlags } from './monitor.js';
 import { runInject, type InjectFlags } from './inject.js';
+import { runConsumer, runInspector, type ConsumerFlags, type InspectorFlags } from './services.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -77,6 +78,26 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'that lab\'s state folder')
     .action(async (flags: InjectFlags) => {
       await runInject(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+    });
+  program
+    .command('inspector')
+    .description('run the sample inspector (cloud from OS_* or clouds.yaml; token from DOCTOR_INSPECTOR_TOKEN)')
+    .option('--port <n>', 'TCP port', '12345')
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .option('--respond <when>', 'done (after every action, as Doctor) or accepted (202 at once)', 'done')
+    .option('--vm-lookup <how>', 'cache (refreshed on a miss and every 30 s) or event (list at event time)', 'cache')
+    .option('--concurrency <n>', 'reset-state calls in flight', '16')
+    .action(async (flags: InspectorFlags) => {
+      await runInspector(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+    });
+  program
+    .command('consumer')
+    .description('run the consumer webhook that receives the Aodh alarms (POST /failure)')
+    .option('--port <n>', 'TCP port', '12346')
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .option('--json', 'JSON lines instead of text')
+    .action(async (flags: ConsumerFlags) => {
+      await runConsumer(flags, (line) => process.stdout.write(`${line}\n`));
     });
   return program;
 }

@@ -3,3 +3,5 @@ export * from './errors.js';
 export * from './log.js';
 export * from './clock.js';
 export * from './process.js';
+export * from './listen.js';
+export * from './validation.js';

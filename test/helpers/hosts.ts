@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { labDown, labUp, type LabState } from '../../src/lab/index.js';
 import { randomBytes } from 'node:crypto';
 
 /** A lab id no other test (or user lab) uses: "t" + 4 random base-36 characters. */
@@ -26,3 +29,18 @@ export function labLeftovers(labId: string, stateDir: string): { namespaces: str
 }
 
 export const NOTHING_LEFT = { namespaces: [], links: [], processes: [], dir: false };
+
+/** A lab of `hosts` hosts in a temporary folder; `remove` takes it all away (call it in afterAll). */
+export async function temporaryLab(hosts: number, prefix = 'doctor-test-'): Promise<{ state: LabState; remove: () => Promise<void> }> {
+  const stateDir = join(mkdtempSync(join(tmpdir(), prefix)), 'lab');
+  const remove = async () => {
+    await labDown({ stateDir });
+    rmSync(dirname(stateDir), { recursive: true, force: true });
+  };
+  try {
+    return { state: await labUp({ stateDir, labId: testLabId(), hosts }), remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}

@@ -5,12 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually } from '../helpers/lab.js';
+import { recordingServer, type RecordingServer } from '../helpers/http.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -26,9 +25,9 @@ describe('doctor lab cloud driven by curl', () => {
   let dir: string;
   let url = '';
   let output = '';
-  let hook: Server;
+  let hook: RecordingServer;
   let hookUrl = '';
-  const received: Array<Record<string, unknown>> = [];
+  const received = () => hook.received.map((r) => r.body as Record<string, unknown>);
   let n = 0;
 
   /** curl with the token (if any) from a header file; the body from a file. */
@@ -62,16 +61,8 @@ describe('doctor lab cloud driven by curl', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'doctor-cli-cloud-'));
-    hook = createServer((req, res) => {
-      let data = '';
-      req.on('data', (c) => (data += c));
-      req.on('end', () => {
-        received.push(JSON.parse(data));
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/failure`;
+    hook = await recordingServer();
+    hookUrl = `${hook.url}/failure`;
     proc = spawn(process.execPath, [join(ROOT, 'bin/doctor.js'), 'lab', 'cloud', '--port', '0', '--state-dir', join(dir, 'state'), '--build-delay', '50'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -86,7 +77,7 @@ describe('doctor lab cloud driven by curl', () => {
       proc.kill('SIGTERM');
       await new Promise((r) => proc!.once('exit', r));
     }
-    await new Promise<void>((r) => hook.close(() => r()));
+    await hook?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -141,11 +132,11 @@ describe('doctor lab cloud driven by curl', () => {
     }
     const reset = await curl('POST', `/compute/v2.1/servers/${vms[0]}/action`, { body: { 'os-resetState': { state: 'error' } } });
     expect(reset.status).toBe(202);
-    await eventually(() => received[0], 5000, 'the Aodh webhook');
+    await eventually(() => received()[0], 5000, 'the Aodh webhook');
     const trace = async () => (await curl('GET', '/_lab/trace')).body.trace as Array<{ hop: string; instanceId?: string }>;
     await eventually(async () => ((await trace()).some((p) => p.hop === 'webhook_delivered') ? true : undefined), 5000, 'delivery trace');
-    expect(received).toHaveLength(1);
-    expect(received[0]).toMatchObject({ alarm_name: 'doctor_alarm0', previous: 'insufficient data', current: 'alarm' });
+    expect(received()).toHaveLength(1);
+    expect(received()[0]).toMatchObject({ alarm_name: 'doctor_alarm0', previous: 'insufficient data', current: 'alarm' });
     expect((await trace()).filter((p) => p.hop === 'alarm_fired').map((p) => p.instanceId)).toEqual([vms[0]]);
 
     const v211 = await curl('PUT', '/compute/v2.1/os-services/force-down', { body: { host, binary: 'nova-compute', forced_down: true }, headers: ['X-OpenStack-Nova-API-Version: 2.11'] });

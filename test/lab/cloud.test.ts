@@ -4,33 +4,18 @@
  * latency, the trace feed and the fault switches.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { startCloud, type LabCloud, type StartCloudOptions } from '../../src/lab/index.js';
 import { eventually } from '../helpers/lab.js';
+import { recordingServer, type RecordingServer } from '../helpers/http.js';
 
-interface Hook {
+interface Hook extends RecordingServer {
+  /** The consumer's alarm action URL. */
   url: string;
-  received: Array<{ headers: IncomingHttpHeaders; body: Record<string, unknown> }>;
-  close(): Promise<void>;
 }
 
 async function webhookListener(): Promise<Hook> {
-  const received: Hook['received'] = [];
-  const server: Server = createServer((req, res) => {
-    let data = '';
-    req.on('data', (c) => (data += c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: JSON.parse(data) });
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/failure`,
-    received,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
+  const server = await recordingServer();
+  return Object.assign(server, { url: `${server.url}/failure` });
 }
 
 /** A tiny raw HTTP client: status, headers and parsed body, nothing hidden. */

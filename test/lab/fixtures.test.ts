@@ -6,10 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { startCloud, type LabCloud } from '../../src/lab/index.js';
 import { eventually } from '../helpers/lab.js';
+import { recordingServer, type Received, type RecordingServer } from '../helpers/http.js';
 
 interface Exchange {
   request: { method: string; path: string; headers: Record<string, string>; body: unknown };
@@ -74,9 +73,9 @@ function substitute(text: string, subs: Map<string, string>): string {
 
 describe('the simulated cloud answers like the recorded Zed cloud', () => {
   let lab: LabCloud;
-  let hook: Server;
+  let hook: RecordingServer;
   let hookUrl: string;
-  const webhooks: Array<{ headers: IncomingHttpHeaders; body: unknown }> = [];
+  let webhooks: Received[] = [];
   const subs = new Map<string, string>();
   const tokens: Record<'admin' | 'doctor', string> = { admin: '', doctor: '' };
   const doctorPassword = 'doctor-replay-password';
@@ -89,22 +88,14 @@ describe('the simulated cloud answers like the recorded Zed cloud', () => {
       tenantNetworks: false,
       buildDelayMs: 300,
     });
-    hook = createServer((req, res) => {
-      let data = '';
-      req.on('data', (c) => (data += c));
-      req.on('end', () => {
-        webhooks.push({ headers: req.headers, body: JSON.parse(data) });
-        res.setHeader('Content-Length', '0');
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/failure`;
+    hook = await recordingServer();
+    webhooks = hook.received;
+    hookUrl = `${hook.url}/failure`;
     subs.set('http://127.0.0.1:12346/failure', hookUrl);
   });
   afterAll(async () => {
     await lab?.stop();
-    await new Promise<void>((r) => hook.close(() => r()));
+    await hook?.close();
   });
 
   for (const file of files) {

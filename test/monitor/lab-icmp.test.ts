@@ -1,61 +1,36 @@
 /** The monitor for real: raw ICMP to namespace hosts, a real link taken down. Needs root. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { labDown, labUp, type LabState } from '../../src/lab/index.js';
-import { assertRoutedThroughLab, InspectorReporter, Monitor, openRawIcmp, type HostDownEvent, type HostUpEvent } from '../../src/monitor/index.js';
+import type { LabState } from '../../src/lab/index.js';
+import { assertRoutedThroughLab } from '../../src/monitor/index.js';
 import { eventually } from '../helpers/lab.js';
-import { testLabId } from '../helpers/hosts.js';
+import type { Received } from '../helpers/http.js';
+import { labWithInspector, watchLab } from '../helpers/monitor.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 describe('ICMP monitor on the embedded lab', () => {
-  let stateDir: string;
+  let lab: Awaited<ReturnType<typeof labWithInspector>>;
   let state: LabState;
-  let inspector: Server;
   let inspectorUrl: string;
-  const received: unknown[] = [];
+  let received: Received[];
 
   beforeAll(async () => {
-    stateDir = join(mkdtempSync(join(tmpdir(), 'doctor-icmp-')), 'lab');
-    state = await labUp({ stateDir, labId: testLabId(), hosts: 2 });
-    inspector = createServer((req, res) => {
-      let data = '';
-      req.on('data', (c) => (data += c));
-      req.on('end', () => {
-        received.push({ method: req.method, url: req.url, body: JSON.parse(data) });
-        res.end('"OK"');
-      });
-    });
-    await new Promise<void>((r) => inspector.listen(0, '127.0.0.1', r));
-    inspectorUrl = `http://127.0.0.1:${(inspector.address() as AddressInfo).port}`;
+    lab = await labWithInspector(2, 'doctor-icmp-');
+    state = lab.state;
+    inspectorUrl = lab.inspector.url;
+    received = lab.inspector.received;
   });
   afterAll(async () => {
-    await new Promise<void>((r) => inspector?.close(() => r()));
-    if (stateDir) {
-      await labDown({ stateDir });
-      rmSync(dirname(stateDir), { recursive: true, force: true });
-    }
+    await lab?.remove();
   });
 
   it('detects a real link-down, reports the exact Doctor payload, and sees the host come back', async () => {
     const links = state.hosts.map((h) => h.vethRoot);
     for (const h of state.hosts) await assertRoutedThroughLab(h.hostIp, links);
-    const monitor = new Monitor({ hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), transport: await openRawIcmp() });
-    const reporter = new InspectorReporter({ url: inspectorUrl });
-    const downs: HostDownEvent[] = [];
-    const ups: HostUpEvent[] = [];
-    monitor.on('down', (e: HostDownEvent) => {
-      downs.push(e);
-      void reporter.report(e.host, e.detectedAt);
-    });
-    monitor.on('up', (e: HostUpEvent) => ups.push(e));
-    monitor.start();
+    const { monitor, downs, ups } = await watchLab(state, inspectorUrl);
     try {
       await monitor.ready(5_000);
       const victim = state.hosts[1]!;
@@ -64,7 +39,7 @@ describe('ICMP monitor on the embedded lab', () => {
       await eventually(() => received[0], 5_000, 'the report to the inspector');
       expect(downs.map((d) => d.host)).toEqual(['compute-2']);
       expect(downs[0]!.detectedAt).toBeGreaterThan(before);
-      const hit = received[0] as { method: string; url: string; body: Array<{ time: string; type: string; details: Record<string, string> }> };
+      const hit = received[0]!;
       expect(hit.method).toBe('PUT');
       expect(hit.url).toBe('/events');
       expect(hit.body).toHaveLength(1);

@@ -1,28 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { doctorAlarmBody, OpenStackClient } from '../../src/openstack/index.js';
 import type { LabCloud } from '../../src/lab/index.js';
 import { clientFor, eventually, withCloud } from '../helpers/lab.js';
+import { recordingServer } from '../helpers/http.js';
 
-interface Received {
-  body: Record<string, unknown>;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-async function listener(): Promise<{ url: string; received: Received[]; close: () => Promise<void> }> {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    let data = '';
-    req.on('data', (c) => (data += c));
-    req.on('end', () => {
-      received.push({ body: JSON.parse(data), headers: req.headers });
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/failure`, received, close: () => new Promise((r) => server.close(() => r())) };
+async function listener() {
+  const server = await recordingServer();
+  return { url: `${server.url}/failure`, received: server.received, close: server.close };
 }
 
 describe('the Doctor flow through the client against the lab cloud', () => {

@@ -1,63 +1,37 @@
 /** Fault injection over SSH on the embedded lab, seen by the real ICMP monitor. Needs root. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { ConfigError } from '../../src/shared/index.js';
-import { labDown, labUp, rotateHostKey, type LabState, type LabHostState } from '../../src/lab/index.js';
-import { InspectorReporter, Monitor, openRawIcmp, type HostDownEvent, type HostUpEvent } from '../../src/monitor/index.js';
+import { rotateHostKey, type LabState, type LabHostState } from '../../src/lab/index.js';
 import { fetchFaultLog, HostKeyError, injectLinkDown, type SshAuth } from '../../src/orchestrator/index.js';
 import { eventually } from '../helpers/lab.js';
-import { testLabId } from '../helpers/hosts.js';
+import type { Received } from '../helpers/http.js';
+import { labWithInspector, watchLab } from '../helpers/monitor.js';
 
 const linkUp = (h: LabHostState) => /[<,]UP[,>]/.test(execFileSync('ip', ['-n', h.namespace, '-o', 'link', 'show', 'dev', h.vethHost], { encoding: 'utf8' }));
 
 describe('link-down fault over SSH on the embedded lab', () => {
-  let stateDir: string;
+  let lab: Awaited<ReturnType<typeof labWithInspector>>;
   let state: LabState;
   let auth: SshAuth;
-  let inspector: Server;
   let inspectorUrl: string;
-  const received: Array<{ method: string; url: string; body: unknown }> = [];
+  let received: Received[];
 
   beforeAll(async () => {
-    stateDir = join(mkdtempSync(join(tmpdir(), 'doctor-inject-')), 'lab');
-    state = await labUp({ stateDir, labId: testLabId(), hosts: 2 });
+    lab = await labWithInspector(2, 'doctor-inject-');
+    state = lab.state;
     auth = { privateKeyPath: state.harnessKey, knownHostsPath: state.knownHosts };
-    inspector = createServer((req, res) => {
-      let data = '';
-      req.on('data', (c) => (data += c));
-      req.on('end', () => {
-        received.push({ method: req.method!, url: req.url!, body: JSON.parse(data) });
-        res.end('"OK"');
-      });
-    });
-    await new Promise<void>((r) => inspector.listen(0, '127.0.0.1', r));
-    inspectorUrl = `http://127.0.0.1:${(inspector.address() as AddressInfo).port}`;
+    inspectorUrl = lab.inspector.url;
+    received = lab.inspector.received;
   });
   afterAll(async () => {
-    await new Promise<void>((r) => inspector?.close(() => r()));
-    if (stateDir) {
-      await labDown({ stateDir });
-      rmSync(dirname(stateDir), { recursive: true, force: true });
-    }
+    await lab?.remove();
   });
 
   it('takes the link down over SSH; the monitor reports the Doctor event; the link comes back by itself', async () => {
     const host = state.hosts[0]!;
-    const monitor = new Monitor({ hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), transport: await openRawIcmp() });
-    const reporter = new InspectorReporter({ url: inspectorUrl });
-    const downs: HostDownEvent[] = [];
-    const ups: HostUpEvent[] = [];
-    monitor.on('down', (e: HostDownEvent) => {
-      downs.push(e);
-      void reporter.report(e.host, e.detectedAt);
-    });
-    monitor.on('up', (e: HostUpEvent) => ups.push(e));
-    monitor.start();
+    const { monitor, downs, ups } = await watchLab(state, inspectorUrl);
     try {
       await monitor.ready();
       const target = { host: host.hostIp };

@@ -1,0 +1,41 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { describeIssue } from '../shared/validation.js';
+import { alarmNotificationSchema, type Consumer } from './consumer.js';
+
+/** POST /failure takes Aodh's webhook; GET /notifications shows what arrived; GET /health. */
+export function createConsumerApp(consumer: Consumer, now: () => number): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // Stamp arrival before the body is read or parsed: that is the instant that counts.
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.locals['arrivedAt'] = now();
+    next();
+  });
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok', alarms: consumer.received().length });
+  });
+  app.get('/notifications', (_req, res) => {
+    res.json(consumer.received());
+  });
+  app.post('/failure', express.json({ type: () => true, limit: '1mb' }), (req, res) => {
+    const parsed = alarmNotificationSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const { field, message } = describeIssue(parsed.error);
+      res.status(400).json({ error: `${field}: ${message}`, field });
+      return;
+    }
+    const rec = consumer.record(parsed.data, res.locals['arrivedAt'] as number, req.get('x-openstack-request-id'));
+    res.json({ status: 'OK', alarm_id: rec.alarmId, count: rec.count });
+  });
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: `no route ${req.method} ${req.path}; Aodh should POST to /failure` });
+  });
+  app.use((err: { type?: string; message?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.parse.failed') {
+      res.status(400).json({ error: `body: not valid JSON (${err.message})`, field: 'body' });
+      return;
+    }
+    res.status(500).json({ error: err.message ?? 'internal error' });
+  });
+  return app;
+}

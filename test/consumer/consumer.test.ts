@@ -1,0 +1,71 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { Consumer, createConsumerApp } from '../../src/consumer/index.js';
+import { json } from '../helpers/http.js';
+import { listen, preciseNow, type Listening } from '../../src/shared/index.js';
+
+const recorded = JSON.parse(readFileSync(new URL('../fixtures/openstack-zed/49-aodh-webhook-post.json', import.meta.url), 'utf8')).request;
+
+describe('the consumer webhook', () => {
+  let consumer: Consumer;
+  let svc: Listening;
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${svc.url}/failure`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  beforeEach(async () => {
+    consumer = new Consumer();
+    svc = await listen(createConsumerApp(consumer, preciseNow));
+  });
+  afterEach(async () => svc.close());
+
+  it('records the alarm Aodh really sent, with its VM and first arrival, once', async () => {
+    const before = preciseNow();
+    const res = await post(recorded.body, { 'x-openstack-request-id': recorded.headers['x-openstack-request-id'] });
+    expect(res.status).toBe(200);
+    const [a] = consumer.received();
+    expect(a).toMatchObject({
+      alarmId: recorded.body.alarm_id, alarmName: 'doctor_alarm0', instanceId: '186f9102-d495-4d72-a19e-eb64af4c0b9e',
+      state: 'error', previous: 'insufficient data', current: 'alarm', count: 1, requestId: recorded.headers['x-openstack-request-id'],
+    });
+    expect(a!.firstAt).toBeGreaterThanOrEqual(before);
+    expect(a!.handledAt).toBeGreaterThanOrEqual(a!.firstAt);
+    // Aodh can POST the same alarm again: counted, not a second notification.
+    await post(recorded.body);
+    expect(consumer.received()).toHaveLength(1);
+    expect(consumer.received()[0]!.count).toBe(2);
+    expect(consumer.received()[0]!.firstAt).toBe(a!.firstAt);
+    const listed = await json(await fetch(`${svc.url}/notifications`));
+    expect(listed).toHaveLength(1);
+  });
+
+  it('answers 400 naming the field for malformed payloads, and keeps serving', async () => {
+    const { alarm_id: _drop, ...noId } = recorded.body;
+    const badTraits = structuredClone(recorded.body);
+    badTraits.reason_data.event.traits[0] = { name: 'service', value: 'compute' };
+    const cases: Array<[unknown, string]> = [
+      [noId, 'alarm_id'],
+      [badTraits, 'reason_data.event.traits[0]'],
+      [{ ...recorded.body, previous: 3 }, 'previous'],
+      ['{"alarm_id": ', 'body'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      const j = await json(res);
+      expect(j.field).toBe(field);
+      expect(j.error.startsWith(`${field}: `)).toBe(true);
+    }
+    expect(consumer.received()).toEqual([]);
+    expect((await fetch(`${svc.url}/health`)).status).toBe(200);
+  });
+
+  it('waits for a set of alarms, and names the missing ones at the deadline', async () => {
+    const waiting = consumer.waitFor([recorded.body.alarm_id], 5_000);
+    await post(recorded.body);
+    expect((await waiting).map((a) => a.alarmName)).toEqual(['doctor_alarm0']);
+    await expect(consumer.waitFor([recorded.body.alarm_id, 'never-1'], 50)).rejects.toThrow(/1 of 2 alarm\(s\) never reached the consumer within 50 ms: never-1/);
+    const ac = new AbortController();
+    const aborted = consumer.waitFor(['never-2'], 5_000, ac.signal);
+    ac.abort(new Error('interrupted'));
+    await expect(aborted).rejects.toThrow('interrupted');
+  });
+});

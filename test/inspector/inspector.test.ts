@@ -1,0 +1,151 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createInspectorApp, Inspector } from '../../src/inspector/index.js';
+import { json } from '../helpers/http.js';
+import { listen, type Listening } from '../../src/shared/index.js';
+import type { OpenStackClient } from '../../src/openstack/index.js';
+import type { LabCloud } from '../../src/lab/index.js';
+import { clientFor, eventually, withCloud } from '../helpers/lab.js';
+
+const doctorEvent = (hostname: string, extra: Record<string, unknown> = {}) => ({
+  time: new Date().toISOString(), type: 'compute.host.down',
+  details: { hostname, status: 'down', monitor: 'test_monitor', monitor_event_id: 'e1', ...extra },
+});
+
+async function bootOn(admin: OpenStackClient, lab: LabCloud, placement: Record<string, number>): Promise<Record<string, string[]>> {
+  let image = await admin.image.findByName('img');
+  if (!image) {
+    image = await admin.image.create({ name: 'img' });
+    await admin.image.upload(image.id, Buffer.alloc(16));
+  }
+  const flavor = (await admin.compute.flavors.findByName('tiny')) ?? (await admin.compute.flavors.create({ name: 'tiny', ram: 64, vcpus: 1, disk: 1 }));
+  const out: Record<string, string[]> = {};
+  for (const [host, n] of Object.entries(placement)) {
+    out[host] = [];
+    for (let i = 0; i < n; i++) {
+      const { id } = await admin.compute.servers.create({ name: `${host}-vm${lab.cloud.state.servers.size}`, imageRef: image.id, flavorRef: flavor.id, networks: 'none', availabilityZone: `nova:${host}` });
+      out[host]!.push(id);
+    }
+  }
+  await eventually(() => ([...lab.cloud.state.servers.values()].every((s) => s.vmState === 'active') ? true : undefined), 5000, 'ACTIVE');
+  return out;
+}
+
+describe('the sample inspector against the lab cloud', () => {
+  let lab: LabCloud;
+  let admin: OpenStackClient;
+  let inspector: Inspector;
+  let svc: Listening;
+  const put = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${svc.url}/events`, { method: 'PUT', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const start = async (opts: { token?: string; respond?: 'done' | 'accepted' } = {}, inspectorOpts = {}) => {
+    inspector = new Inspector(admin.compute, inspectorOpts);
+    await inspector.prime();
+    svc = await listen(createInspectorApp(inspector, opts));
+  };
+  beforeEach(async () => {
+    lab = await withCloud();
+    admin = clientFor(lab);
+  });
+  afterEach(async () => {
+    await svc?.close();
+    admin.close();
+    await lab.stop();
+  });
+
+  it('forces the host down and resets exactly its VMs to error, recording the checkpoints in order', async () => {
+    const vms = await bootOn(admin, lab, { 'compute-1': 3, 'compute-2': 1 });
+    await start();
+    const res = await put([doctorEvent('compute-1')]);
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({ status: 'OK', hosts: [{ host: 'compute-1', vms: 3, forcedDown: true }], ignored: 0 });
+    for (const id of vms['compute-1']!) expect((await admin.compute.servers.get(id)).status).toBe('ERROR');
+    expect((await admin.compute.servers.get(vms['compute-2']![0]!)).status).toBe('ACTIVE');
+    expect((await admin.compute.services.list({ host: 'compute-1' }))[0]!.forcedDown).toBe(true);
+    const [r] = inspector.records();
+    expect(r!.forceDownPath).toBe('uuid-2.53');
+    expect(r!.receivedAt).toBeLessThanOrEqual(r!.foundAffectedAt!);
+    expect(r!.foundAffectedAt!).toBeLessThanOrEqual(r!.vmErrorFirstAt!);
+    expect(r!.vmErrorFirstAt!).toBeLessThanOrEqual(r!.vmErrorLastAt!);
+    expect(r!.markedDownAt).toBeGreaterThanOrEqual(r!.foundAffectedAt!);
+
+    // The same event again (a monitor retry) does not redo the work.
+    expect((await put([doctorEvent('compute-1')])).status).toBe(200);
+    expect(lab.cloud.trace.filter((p) => p.hop === 'state_change' && p.state === 'error')).toHaveLength(3);
+
+    // Stopping clears the force-down it set.
+    expect(await inspector.stop()).toEqual([]);
+    expect((await admin.compute.services.list({ host: 'compute-1' }))[0]!.forcedDown).toBe(false);
+  });
+
+  it("takes Vitrage's POST /v1/event and the {event} wrapper, and ignores other events", async () => {
+    await bootOn(admin, lab, { 'compute-1': 1, 'compute-2': 1 });
+    await start();
+    const v = await fetch(`${svc.url}/v1/event`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(doctorEvent('compute-2')) });
+    expect((await json(v)).hosts).toEqual([{ host: 'compute-2', vms: 1, forcedDown: true }]);
+    const w = await put({ event: doctorEvent('compute-1') });
+    expect((await json(w)).hosts).toEqual([{ host: 'compute-1', vms: 1, forcedDown: true }]);
+    const other = await put([{ ...doctorEvent('compute-1'), type: 'compute.host.nic.down' }, doctorEvent('compute-2', { status: 'up' })]);
+    expect(await json(other)).toMatchObject({ status: 'OK', hosts: [], ignored: 2 });
+  });
+
+  it('sees VMs booted after it started (no stale cache)', async () => {
+    await bootOn(admin, lab, { 'compute-1': 1 });
+    await start({}, { cacheTtlMs: 0 });
+    const late = await bootOn(admin, lab, { 'compute-1': 1 });
+    await put([doctorEvent('compute-1')]);
+    expect((await admin.compute.servers.get(late['compute-1']![0]!)).status).toBe('ERROR');
+    expect(inspector.records()[0]!.vms).toHaveLength(2);
+  });
+
+  it('answers 400 naming the field for malformed events, and keeps serving', async () => {
+    await start();
+    const cases: Array<[unknown, string]> = [
+      [[{ time: 'x', type: 'compute.host.down', details: { status: 'down' } }], 'events[0].details.hostname'],
+      [[], 'events'],
+      [{ event: { type: 'compute.host.down', details: { hostname: 'h', status: 'down' } } }, 'event.time'],
+      ['{"not json', 'body'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await put(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const j = await json(res);
+      expect(j.field).toBe(field);
+      expect(j.error).toMatch(new RegExp(`^${field.replace(/[.[\]]/g, '\\$&')}: `));
+    }
+    const bad = await fetch(`${svc.url}/v1/event`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ time: 't', details: { hostname: 'h', status: 'down' } }) });
+    expect((await json(bad)).field).toBe('event.type');
+    expect((await fetch(`${svc.url}/health`)).status).toBe(200);
+  });
+
+  it('protects the events with a token when configured', async () => {
+    await bootOn(admin, lab, { 'compute-1': 1 });
+    await start({ token: 'inspector-secret' });
+    expect((await put([doctorEvent('compute-1')])).status).toBe(401);
+    expect((await put([doctorEvent('compute-1')], { Authorization: 'Bearer wrong' })).status).toBe(401);
+    expect(inspector.records()).toEqual([]);
+    expect((await put([doctorEvent('compute-1')], { Authorization: 'Bearer inspector-secret' })).status).toBe(200);
+    expect((await fetch(`${svc.url}/health`)).status).toBe(200);
+  });
+
+  it('reports Nova failures per VM instead of hiding them', async () => {
+    const vms = await bootOn(admin, lab, { 'compute-1': 2 });
+    await start();
+    await admin.compute.microversion();
+    lab.cloud.faults.failApi('compute', 500, { method: 'POST' });
+    const res = await put([doctorEvent('compute-1')]);
+    const body = await json(res);
+    expect(body.status).toBe('FAILED');
+    expect(body.errors).toHaveLength(2);
+    expect(body.errors[0]).toMatch(new RegExp(`resetting compute-1-vm\\d \\((${vms['compute-1']!.join('|')})\\) to error failed: .*500`));
+    expect(inspector.records()[0]!.markedDownAt).toBeDefined(); // force-down (a PUT) still worked
+  });
+
+  it('can answer 202 at once instead of after the work', async () => {
+    await bootOn(admin, lab, { 'compute-1': 1 });
+    await start({ respond: 'accepted' });
+    const res = await put([doctorEvent('compute-1')]);
+    expect(res.status).toBe(202);
+    expect(await json(res)).toMatchObject({ status: 'accepted', hosts: ['compute-1'] });
+    await eventually(() => inspector.records()[0]?.doneAt, 5000, 'the work to finish');
+  });
+});
