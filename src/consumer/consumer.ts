@@ -92,6 +92,7 @@ export class Consumer {
 
   /** Resolves once every alarm id in `ids` has arrived; rejects at the deadline or on abort, naming what is missing. */
   waitFor(ids: string[], timeoutMs: number, signal?: AbortSignal): Promise<ReceivedAlarm[]> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const check = () => {
         if (ids.every((id) => this.alarms.has(id))) {

@@ -65,6 +65,12 @@ export class InspectorReporter {
     endpointFor(opts.url, opts.shape ?? 'doctor'); // validates the URL now, not at the first failure
   }
 
+  /** Opens the connection ahead of the first report (GET /health), so the report does not pay for it. */
+  async warm(): Promise<void> {
+    const base = new URL(endpointFor(this.opts.url, this.opts.shape ?? 'doctor').url);
+    await fetch(new URL('/health', base), { signal: AbortSignal.timeout(2_000) }).then((r) => r.arrayBuffer()).catch(() => undefined);
+  }
+
   async report(hostname: string, detectedAt: number): Promise<ReportResult> {
     const shape = this.opts.shape ?? 'doctor';
     const { method, url } = endpointFor(this.opts.url, shape);

@@ -1,7 +1,11 @@
 /**
- * The orchestrator: configuration, provisioning, the run and cleanup (issue 4),
- * and fault injection over SSH (link down on a compute host).
+ * The orchestrator: configuration, provisioning, the fault-management run and
+ * its cleanup (with a ledger for doctor cleanup), and fault injection over SSH.
  */
+export { loadConfig, redactedConfig, type RunConfig, type ConfigSources } from './config.js';
+export { runFaultManagement, type RunResults, type RunDeps, type Verdict, type VmResult } from './run.js';
+export { Ledger, type LedgerEntry } from './ledger.js';
+export { removeResources } from './teardown.js';
 export {
   injectLinkDown, fetchFaultLog, parseFaultLog, validateDuration, LINK_DOWN_SCRIPT, DEFAULT_FAULT_SECONDS, MIN_FAULT_SECONDS,
   type LinkDownRequest, type InjectedFault, type FaultLog,

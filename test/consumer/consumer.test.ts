@@ -67,5 +67,7 @@ describe('the consumer webhook', () => {
     const aborted = consumer.waitFor(['never-2'], 5_000, ac.signal);
     ac.abort(new Error('interrupted'));
     await expect(aborted).rejects.toThrow('interrupted');
+    // Already aborted before the wait starts: rejects at once, not at the deadline.
+    await expect(consumer.waitFor(['never-3'], 60_000, ac.signal)).rejects.toThrow('interrupted');
   });
 });

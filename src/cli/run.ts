@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createOpenStackClient, loadCredentials } from '../openstack/index.js';
+import { labDown } from '../lab/index.js';
+import { Ledger, loadConfig, removeResources, runFaultManagement, type RunResults } from '../orchestrator/index.js';
+
+export function ledgerDir(env: NodeJS.ProcessEnv): string {
+  return join(env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local', 'state'), 'doctor-harness', 'ledgers');
+}
+
+const readText = (p: string) => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+export type RunFlags = Record<string, string | boolean | undefined> & { config?: string };
+
+const FLAG_KEYS: Record<string, string> = {
+  vmCount: 'vmCount', placement: 'placement', thresholdMs: 'thresholdMs', faultDuration: 'faultDurationS', activeTimeout: 'activeTimeoutS',
+  notifyTimeout: 'notifyTimeoutS', profile: 'profile', image: 'imageName', inspectorPort: 'inspectorPort', consumerPort: 'consumerPort',
+  inspectorHost: 'inspectorHost', consumerHost: 'consumerHost', sshUser: 'sshUser', sshKey: 'sshKey', knownHosts: 'knownHosts',
+  insecureSkipHostKeyCheck: 'insecureSkipHostKeyCheck', installer: 'installerType', installerIp: 'installerIp', labHosts: 'labHosts',
+  resultsDir: 'resultsDir', logLevel: 'logLevel', labLatency: 'labLatency', labDropWebhooks: 'labDropWebhooks',
+};
+
+/** `doctor run`: the scenario; returns the exit code (0 PASS, 1 FAIL, 2 error, 130 interrupted). */
+export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<number> {
+  const mapped = Object.fromEntries(Object.entries(FLAG_KEYS).map(([flag, key]) => [key, flags[flag]]));
+  const config = loadConfig({ env, flags: mapped, readFile: readText, cwd: process.cwd(), ...(flags.config ? { configFile: flags.config } : {}) });
+  const ac = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals += 1;
+    if (signals === 1) {
+      out(`${sig}: interrupting; cleaning up (Ctrl-C twice more to exit at once and leave it to doctor cleanup)`);
+      ac.abort(new Error(`interrupted by ${sig}`));
+    } else if (signals >= 3) {
+      out('exiting without finishing the cleanup: run doctor cleanup');
+      process.exit(130);
+    } else out('still cleaning up…');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const t0 = Date.now();
+  const stamp = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
+  out(`doctor run ${config.runId}: ${config.testCase} on ${config.cloud.mode === 'lab' ? 'the embedded lab' : config.cloud.credentials.authUrl}, ${config.vmCount} VM(s)`);
+  let results: RunResults;
+  try {
+    // A live status line on a terminal; plain lines in CI and in logs.
+    const live = Boolean(process.stdout.isTTY) && !env['CI'];
+    const status = live ? (text: string) => process.stdout.write(`\r\x1b[2K${text ? `        ${text}` : ''}`) : undefined;
+    results = await runFaultManagement(config, { signal: ac.signal, progress: (l) => out(`[${stamp()}] ${l}`), ledgerDir: ledgerDir(env), ...(status ? { status } : {}) });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  summary(results, config.resultsDir, out);
+  return { PASS: 0, FAIL: 1, ERROR: 2, INTERRUPTED: 130 }[results.verdict];
+}
+
+function summary(r: RunResults, dir: string, out: (l: string) => void): void {
+  out('');
+  out(`${r.verdict}${r.reason ? `: ${r.reason}` : ''}`);
+  if (r.host && r.detection) {
+    out(`  host ${r.host.name} (${r.host.ip}) link down${r.detection.detectionMs !== undefined ? ` → detected in ${r.detection.detectionMs} ms` : ' → detected'}`);
+  }
+  const n = r.notifications;
+  if (n) {
+    const span = n.firstMs !== undefined ? `first ${n.firstMs} ms, last ${n.lastMs} ms` : 'none arrived';
+    out(`  notification time (consumer − detection): ${span} (${n.received}/${n.expected} VMs; pass if under ${r.thresholdMs} ms)`);
+  }
+  if (!r.cleanup.ok) out(`  cleanup incomplete: ${r.cleanup.errors.join('; ')} — run doctor cleanup`);
+  out(`  results: ${join(dir, 'results.json')}  (${((r.wallMs ?? 0) / 1000).toFixed(1)} s)`);
+}
+
+/** `doctor cleanup`: removes what runs that died left (their ledgers). */
+export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<number> {
+  const runs = Ledger.readAll(ledgerDir(env));
+  if (!runs.length) {
+    out('nothing to clean up: no run left a ledger');
+    return 0;
+  }
+  let failed = 0;
+  for (const run of runs) {
+    const errors: string[] = [];
+    const cloud = run.entries.find((e) => e.kind === 'cloud');
+    const cloudResources = run.entries.filter((e) => e.kind !== 'lab' && e.kind !== 'cloud');
+    if (cloud && 'embedded' in cloud && !cloud.embedded && cloudResources.length) {
+      const client = createOpenStackClient({ credentials: loadCredentials(env, readText), readFile: (p) => { try { return readFileSync(p); } catch { return undefined; } } });
+      try {
+        errors.push(...(await removeResources(client, cloudResources)));
+      } finally {
+        client.close();
+      }
+    }
+    // An embedded cloud died with its run; its hosts did not.
+    for (const e of run.entries) {
+      if (e.kind !== 'lab') continue;
+      try {
+        await labDown({ stateDir: e.stateDir });
+      } catch (err) {
+        errors.push(`removing the lab at ${e.stateDir}: ${(err as Error).message}`);
+      }
+    }
+    if (errors.length) {
+      failed += 1;
+      out(`run ${run.runId}: NOT clean: ${errors.join('; ')}`);
+    } else {
+      new Ledger(ledgerDir(env), run.runId).close();
+      out(`run ${run.runId}: cleaned (${run.entries.length} ledger entries)`);
+    }
+  }
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, isRecord } from '../shared/errors.js';
+import { describeIssue } from '../shared/validation.js';
+import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } from '../openstack/index.js';
+
+/** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
+export interface RunConfig {
+  runId: string;
+  testCase: 'fault_management';
+  vmCount: number;
+  placement: 'one-host' | 'spread';
+  thresholdMs: number;
+  faultDurationS: number;
+  activeTimeoutS: number;
+  notifyTimeoutS: number;
+  profile: 'doctor' | 'fast';
+  imageName: string;
+  inspector: { host: string; port: number };
+  consumer: { host: string; port: number };
+  ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
+  installer: { type: string; ip?: string };
+  profilerType: string;
+  /** lab: the embedded lab; cloud: the cloud in OS_* / clouds.yaml. */
+  cloud: { mode: 'lab'; hosts: number; latency: Record<string, number>; dropWebhooks: boolean } | { mode: 'cloud'; credentials: CloudCredentials };
+  resultsDir: string;
+  logLevel: string;
+}
+
+/** Config keys as a file or flags give them. */
+const inputSchema = z
+  .object({
+    vmCount: z.coerce.number().int().min(1).max(500),
+    placement: z.enum(['one-host', 'spread']),
+    thresholdMs: z.coerce.number().positive(),
+    faultDurationS: z.coerce.number().min(1).max(3600),
+    activeTimeoutS: z.coerce.number().positive(),
+    notifyTimeoutS: z.coerce.number().positive(),
+    profile: z.enum(['doctor', 'fast']),
+    imageName: z.string().min(1),
+    inspectorHost: z.string().min(1),
+    inspectorPort: z.coerce.number().int().min(0).max(65535),
+    consumerHost: z.string().min(1),
+    consumerPort: z.coerce.number().int().min(0).max(65535),
+    sshUser: z.string().min(1),
+    sshKey: z.string().min(1),
+    knownHosts: z.string().min(1),
+    insecureSkipHostKeyCheck: z.coerce.boolean(),
+    installerType: z.enum(['lab', 'devstack', 'local', 'apex', 'fuel', 'mcp', 'daisy']),
+    installerIp: z.string().min(1),
+    inspectorType: z.literal('sample', { message: 'only the sample inspector is built in so far (vitrage and congress are not)' }),
+    testCase: z.literal('fault_management', { message: 'only fault_management is built in so far' }),
+    profilerType: z.string().min(1),
+    labHosts: z.coerce.number().int().min(1).max(63),
+    labLatency: z.string().regex(/^(notify|transform|evaluate|fire|deliver)=\d+(\.\d+)?(,(notify|transform|evaluate|fire|deliver)=\d+(\.\d+)?)*$/, 'must look like notify=5,transform=10,evaluate=5,fire=1,deliver=2'),
+    labDropWebhooks: z.coerce.boolean(),
+    resultsDir: z.string().min(1),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+  })
+  .partial()
+  .strict();
+
+type Input = z.infer<typeof inputSchema>;
+
+const DEFAULTS: Required<Pick<Input, 'vmCount' | 'placement' | 'thresholdMs' | 'faultDurationS' | 'activeTimeoutS' | 'notifyTimeoutS' | 'profile' | 'imageName' | 'inspectorHost' | 'inspectorPort' | 'consumerHost' | 'consumerPort' | 'sshUser' | 'profilerType' | 'labHosts' | 'logLevel'>> = {
+  vmCount: 1,
+  placement: 'one-host',
+  thresholdMs: 1000,
+  faultDurationS: 30,
+  activeTimeoutS: 300,
+  notifyTimeoutS: 60,
+  profile: 'doctor',
+  imageName: 'cirros',
+  inspectorHost: '127.0.0.1',
+  inspectorPort: 12345,
+  consumerHost: '127.0.0.1',
+  consumerPort: 12346,
+  sshUser: 'root',
+  profilerType: 'poc',
+  labHosts: 2,
+  logLevel: 'info',
+};
+
+/** Doctor's environment variables (DESIGN.md §6), mapped to config keys. */
+const DOCTOR_ENV: Record<string, keyof Input> = {
+  VM_COUNT: 'vmCount',
+  IMAGE_NAME: 'imageName',
+  INSTALLER_TYPE: 'installerType',
+  INSTALLER_IP: 'installerIp',
+  INSPECTOR_TYPE: 'inspectorType',
+  TEST_CASE: 'testCase',
+  PROFILER_TYPE: 'profilerType',
+  SSH_KEY: 'sshKey',
+};
+
+export interface ConfigSources {
+  env: Env;
+  /** Flags already in config-key form (undefined = not given). */
+  flags: Partial<Record<keyof Input, string | number | boolean | undefined>>;
+  /** Path of a YAML or JSON config file (--config). */
+  configFile?: string;
+  readFile: (path: string) => string | undefined;
+  cwd: string;
+}
+
+export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
+  const layers: Array<[string, Record<string, unknown>]> = [];
+  if (src.configFile) {
+    const text = src.readFile(src.configFile);
+    if (text === undefined) throw new ConfigError('--config', `cannot read ${src.configFile}`);
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError('--config', `${src.configFile} is not valid YAML or JSON: ${(err as Error).message}`);
+    }
+    if (!isRecord(doc)) throw new ConfigError('--config', `${src.configFile} must hold a mapping of settings`);
+    layers.push([src.configFile, doc]);
+  }
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(DOCTOR_ENV)) {
+    const v = src.env[name];
+    if (v !== undefined && v !== '') fromEnv[key] = key === 'installerType' ? v.toLowerCase() : key === 'inspectorType' ? v.toLowerCase() : v;
+  }
+  if (/^(1|true|yes)$/i.test(src.env['CI_DEBUG'] ?? '')) fromEnv['logLevel'] = 'debug';
+  layers.push(['the environment', fromEnv]);
+  layers.push(['the command line', Object.fromEntries(Object.entries(src.flags).filter(([, v]) => v !== undefined))]);
+
+  const merged: Input = {};
+  for (const [where, layer] of layers) {
+    const r = inputSchema.safeParse(layer);
+    if (!r.success) {
+      const { field, message } = describeIssue(r.error);
+      const envName = Object.entries(DOCTOR_ENV).find(([, k]) => k === field)?.[0];
+      const name = where === 'the environment' && envName ? envName : where === 'the command line' ? `--${kebab(field)}` : field;
+      throw new ConfigError(name, `${message} (from ${where})`);
+    }
+    Object.assign(merged, r.data);
+  }
+  const c = { ...DEFAULTS, ...merged };
+
+  let cloud: RunConfig['cloud'];
+  const wantsLab = c.installerType === 'lab' || (c.installerType === undefined && !cloudConfigured(src.env));
+  if (wantsLab) {
+    const latency = Object.fromEntries((c.labLatency ?? '').split(',').filter(Boolean).map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]));
+    cloud = { mode: 'lab', hosts: Math.max(c.labHosts, c.placement === 'spread' ? 2 : 1), latency, dropWebhooks: c.labDropWebhooks ?? false };
+  }
+  else cloud = { mode: 'cloud', credentials: loadCredentials(src.env, src.readFile) };
+
+  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
+  const config: RunConfig = {
+    runId,
+    testCase: 'fault_management',
+    vmCount: c.vmCount,
+    placement: c.placement,
+    thresholdMs: c.thresholdMs,
+    faultDurationS: c.faultDurationS,
+    activeTimeoutS: c.activeTimeoutS,
+    notifyTimeoutS: c.notifyTimeoutS,
+    profile: c.profile,
+    imageName: c.imageName,
+    inspector: { host: c.inspectorHost, port: c.inspectorPort },
+    consumer: { host: c.consumerHost, port: c.consumerPort },
+    ssh: {
+      user: c.sshUser,
+      ...(c.sshKey ? { keyPath: c.sshKey } : {}),
+      ...(c.knownHosts ? { knownHostsPath: c.knownHosts } : {}),
+      insecureSkipHostKeyCheck: c.insecureSkipHostKeyCheck ?? false,
+    },
+    installer: { type: c.installerType ?? (wantsLab ? 'lab' : 'devstack'), ...(c.installerIp ? { ip: c.installerIp } : {}) },
+    profilerType: c.profilerType,
+    cloud,
+    resultsDir: join(resolve(src.cwd, c.resultsDir ?? 'results'), runId),
+    logLevel: c.logLevel,
+  };
+  if (config.cloud.mode === 'cloud' && !config.ssh.keyPath) {
+    throw new ConfigError('SSH_KEY', 'a real cloud needs the SSH key of the compute hosts (SSH_KEY or --ssh-key), and --known-hosts to verify them');
+  }
+  return Object.freeze(config);
+}
+
+/** The config as results.json shows it: no password, no token. */
+export function redactedConfig(c: RunConfig): Record<string, unknown> {
+  const { cloud, ...rest } = c;
+  const shown =
+    cloud.mode === 'lab'
+      ? cloud
+      : { mode: 'cloud', authUrl: cloud.credentials.authUrl, username: cloud.credentials.username, projectName: cloud.credentials.projectName, regionName: cloud.credentials.regionName, source: cloud.credentials.source };
+  return { ...rest, cloud: shown };
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
+}

@@ -1,0 +1,26 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createLogger, type Logger } from '../shared/log.js';
+
+/** One JSON-lines log file per component in the results folder. */
+export function componentLoggers(dir: string, level: string, runId: string): { get(component: string): Logger; flush(): void } {
+  mkdirSync(dir, { recursive: true });
+  const destinations: Array<ReturnType<typeof pino.destination>> = [];
+  const cache = new Map<string, Logger>();
+  return {
+    get(component) {
+      let l = cache.get(component);
+      if (!l) {
+        const destination = pino.destination({ dest: join(dir, `${component}.log`), sync: true, mkdir: true });
+        destinations.push(destination);
+        l = createLogger({ level, component, runId, destination });
+        cache.set(component, l);
+      }
+      return l;
+    },
+    flush() {
+      for (const d of destinations) d.flushSync();
+    },
+  };
+}

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { HarnessError, TimeoutError } from '../shared/errors.js';
+import { realSleep } from '../shared/clock.js';
+import type { Logger } from '../shared/log.js';
+import {
+  compareMicroversions, createOpenStackClient, doctorAlarmBody,
+  type CloudCredentials, type OpenStackClient, type Server,
+} from '../openstack/index.js';
+import type { Ledger } from './ledger.js';
+
+export interface ProvisionRequest {
+  runId: string;
+  vmCount: number;
+  placement: 'one-host' | 'spread';
+  imageName: string;
+  consumerUrl: string;
+  activeTimeoutS: number;
+  /** Prefer this compute host for one-host placement (the lab's first host). */
+  preferHost?: string;
+  signal: AbortSignal;
+  progress: (line: string) => void;
+  logger: Logger;
+}
+
+export interface Provisioned {
+  projectId: string;
+  userId: string;
+  /** The test user's client (member role in the project). */
+  member: OpenStackClient;
+  servers: Server[];
+  /** alarm id per VM id */
+  alarms: Map<string, string>;
+  host: string;
+  hostIp: string;
+  /** VMs on the failing host: the notifications to expect. */
+  affected: Server[];
+  computeMicroversion: string;
+  closeClients(): void;
+}
+
+const IMAGE_BYTES = 1024 * 1024;
+
+/** Creates the test tenant and its VMs and alarms; every resource goes to the ledger as it is made. */
+export async function provision(admin: OpenStackClient, credentials: CloudCredentials, ledger: Ledger, req: ProvisionRequest): Promise<Provisioned> {
+  const { progress, signal } = req;
+  const clients: OpenStackClient[] = [];
+  const name = `doctor-${req.runId}`;
+  const project = await admin.identity.createProject({ name, description: `doctor-harness run ${req.runId}` });
+  ledger.add({ kind: 'project', id: project.id, name });
+  const password = randomBytes(18).toString('base64url');
+  const user = await admin.identity.createUser({ name, password, defaultProjectId: project.id });
+  ledger.add({ kind: 'user', id: user.id, name });
+  const member = await admin.identity.findFirstRole(['member', '_member_']);
+  if (!member) throw new HarnessError('the cloud has neither a "member" nor a "_member_" role to give the test user');
+  await admin.identity.assignProjectRole(project.id, user.id, member.id);
+  const memberClient = createOpenStackClient({
+    credentials: { ...credentials, username: name, userId: undefined, password, userDomainId: 'default', userDomainName: undefined, projectName: undefined, projectId: project.id, projectDomainName: undefined },
+    readFile: () => undefined,
+    logger: req.logger,
+  });
+  clients.push(memberClient);
+
+  const flavorSpec = { ram: 64, vcpus: 1, disk: 1 };
+  await admin.compute.quotas.update(project.id, { instances: req.vmCount, cores: req.vmCount * flavorSpec.vcpus, ram: req.vmCount * flavorSpec.ram });
+  const microversion = await admin.compute.microversion();
+
+  let image = await admin.image.findByName(req.imageName);
+  if (!image || image.status !== 'active') {
+    progress(`uploading a ${IMAGE_BYTES / 1024} KiB image "${req.imageName}"`);
+    image = await admin.image.create({ name: req.imageName, visibility: 'public' });
+    ledger.add({ kind: 'image', id: image.id, name: req.imageName });
+    await admin.image.upload(image.id, Buffer.alloc(IMAGE_BYTES));
+  }
+  const flavor = await admin.compute.flavors.create({ name, ...flavorSpec });
+  ledger.add({ kind: 'flavor', id: flavor.id, name });
+
+  let networks: 'none' | string[] = 'none';
+  if (compareMicroversions(microversion, '2.37') < 0) {
+    // Before 2.37 a server cannot ask for no network: give it one of its own.
+    const net = await admin.network.createNetwork({ name, projectId: project.id });
+    ledger.add({ kind: 'network', id: net.id, name });
+    const sub = await admin.network.createSubnet({ name, networkId: net.id, cidr: '192.168.168.0/24' });
+    ledger.add({ kind: 'subnet', id: sub.id, name });
+    networks = [net.id];
+  }
+
+  // One host: an admin token scoped to the test project may pin the host (Doctor grants the same role).
+  let creator = memberClient;
+  let zone: string | undefined;
+  let host: string | undefined;
+  if (req.placement === 'one-host') {
+    const hyps = (await admin.compute.hypervisors.listDetail()).filter((h) => h.state === 'up' && h.status === 'enabled');
+    const chosen = hyps.find((h) => h.serviceHost === req.preferHost) ?? hyps[0];
+    if (!chosen) throw new HarnessError('no compute host is up and enabled (GET /os-hypervisors/detail); nothing to run VMs on');
+    host = chosen.serviceHost;
+    zone = `nova:${host}`;
+    const adminRole = await admin.identity.findRole('admin');
+    const adminToken = await admin.session.token();
+    if (!adminRole) throw new HarnessError('the cloud has no "admin" role');
+    await admin.identity.assignProjectRole(project.id, adminToken.userId, adminRole.id);
+    ledger.add({ kind: 'grant', projectId: project.id, userId: adminToken.userId, roleId: adminRole.id });
+    creator = createOpenStackClient({ credentials: { ...credentials, projectName: undefined, projectId: project.id, projectDomainName: undefined }, readFile: () => undefined, logger: req.logger });
+    clients.push(creator);
+  }
+
+  progress(`booting ${req.vmCount} VM(s)${host ? ` on ${host}` : ''}`);
+  const ids: string[] = [];
+  for (let i = 0; i < req.vmCount; i++) {
+    signal.throwIfAborted();
+    const { id } = await creator.compute.servers.create({ name: `doctor_vm${i}`, imageRef: image.id, flavorRef: flavor.id, networks, ...(zone ? { availabilityZone: zone } : {}) });
+    ledger.add({ kind: 'server', id, name: `doctor_vm${i}` });
+    ids.push(id);
+  }
+  const servers = await waitActive(admin, project.id, ids, req.activeTimeoutS * 1000, signal);
+  progress(`${servers.length} VM(s) ACTIVE`);
+
+  host ??= servers[0]!.host!;
+  const hyp = (await admin.compute.hypervisors.listDetail()).find((h) => h.serviceHost === host);
+  if (!hyp?.hostIp) throw new HarnessError(`Nova gives no host_ip for ${host} (GET /os-hypervisors/detail); set the installer IP or fix the hypervisor record`);
+  const affected = servers.filter((s) => s.host === host);
+
+  const alarms = new Map<string, string>();
+  for (const [i, s] of servers.entries()) {
+    signal.throwIfAborted();
+    // Aodh only evaluates event alarms owned by the VM's project: create them as the test user.
+    const a = await memberClient.alarming.createEventAlarm(doctorAlarmBody({ name: `doctor_alarm${i}`, vmId: s.id, consumerUrl: req.consumerUrl }));
+    ledger.add({ kind: 'alarm', id: a.id, name: a.name });
+    alarms.set(s.id, a.id);
+  }
+  return {
+    projectId: project.id, userId: user.id, member: memberClient, servers, alarms, host, hostIp: hyp.hostIp, affected, computeMicroversion: microversion,
+    closeClients: () => clients.forEach((c) => c.close()),
+  };
+}
+
+async function waitActive(admin: OpenStackClient, projectId: string, ids: string[], timeoutMs: number, signal: AbortSignal): Promise<Server[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 2_000)) {
+    const mine = (await admin.compute.servers.listDetail({ allTenants: true })).filter((s) => s.projectId === projectId && ids.includes(s.id));
+    const failed = mine.find((s) => s.status === 'ERROR');
+    if (failed) throw new HarnessError(`VM ${failed.name} (${failed.id}) went to ERROR while booting; see nova-conductor and nova-compute logs`);
+    if (mine.length === ids.length && mine.every((s) => s.status === 'ACTIVE')) return ids.map((id) => mine.find((s) => s.id === id)!);
+    if (Date.now() + delay > deadline) {
+      const waiting = mine.filter((s) => s.status !== 'ACTIVE').map((s) => `${s.name}=${s.status}`);
+      throw new TimeoutError(`VMs not ACTIVE within ${timeoutMs / 1000} s (${waiting.join(', ') || 'none listed'}); raise --active-timeout-s or check the cloud`, timeoutMs);
+    }
+    await realSleep(delay, signal);
+  }
+}

@@ -1,0 +1,318 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { HarnessError } from '../shared/errors.js';
+import { listen, preciseNow, type Listening } from '../shared/index.js';
+import { createOpenStackClient, type CloudCredentials, type OpenStackClient } from '../openstack/index.js';
+import { labDown, labUp, startCloud, type LabCloud, type LabState } from '../lab/index.js';
+import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
+import { createInspectorApp, Inspector, type HostHandling } from '../inspector/index.js';
+import {
+  assertRoutedThroughLab, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp, type HostDownEvent,
+} from '../monitor/index.js';
+import { redactedConfig, type RunConfig } from './config.js';
+import { fetchFaultLog, injectLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
+import type { SshAuth } from './fault/ssh.js';
+import { Ledger } from './ledger.js';
+import { componentLoggers } from './logs.js';
+import { provision, type Provisioned } from './provision.js';
+import { removeResources } from './teardown.js';
+
+export type Verdict = 'PASS' | 'FAIL' | 'ERROR' | 'INTERRUPTED';
+
+export interface VmResult {
+  vmId: string;
+  name: string;
+  alarmId: string;
+  notifiedAt?: number;
+  /** consumer arrival − monitor detection (ms, one clock) */
+  notificationMs?: number;
+  duplicates: number;
+}
+
+export interface RunResults {
+  runId: string;
+  testCase: string;
+  verdict: Verdict;
+  reason?: string;
+  thresholdMs: number;
+  startedAt: string;
+  finishedAt?: string;
+  wallMs?: number;
+  config: Record<string, unknown>;
+  cloud?: { mode: string; computeMicroversion?: string; labId?: string };
+  host?: { name: string; ip: string };
+  detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number };
+  notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number; perVm: VmResult[] };
+  inspector?: HostHandling;
+  verification?: { hostStatus: Record<string, string | undefined>; vmStatus: Record<string, string> };
+  faultLog?: Omit<FaultLog, 'raw'>;
+  cleanup: { ok: boolean; errors: string[] };
+}
+
+export interface RunDeps {
+  signal: AbortSignal;
+  progress: (line: string) => void;
+  /** Where ledgers live (for doctor cleanup). */
+  ledgerDir: string;
+  /** A transient status (a live line on a TTY), e.g. alarms received so far. */
+  status?: (text: string) => void;
+  /** Sees the embedded cloud once it runs (tests inspect its state after the run). */
+  onLabCloud?: (cloud: LabCloud) => void;
+}
+
+/** The Doctor fault-management scenario, end to end; cleanup always runs. */
+export async function runFaultManagement(config: RunConfig, deps: RunDeps): Promise<RunResults> {
+  const started = Date.now();
+  const { signal, progress } = deps;
+  mkdirSync(config.resultsDir, { recursive: true });
+  const logs = componentLoggers(join(config.resultsDir, 'logs'), config.logLevel, config.runId);
+  const log = logs.get('orchestrator');
+  const ledger = new Ledger(deps.ledgerDir, config.runId);
+  const results: RunResults = {
+    runId: config.runId, testCase: config.testCase, verdict: 'ERROR', thresholdMs: config.thresholdMs,
+    startedAt: new Date(started).toISOString(), config: redactedConfig(config), cleanup: { ok: true, errors: [] },
+  };
+  const undo: Array<[string, () => Promise<unknown>]> = [];
+  let labState: LabState | undefined;
+  let admin: OpenStackClient | undefined;
+  let p: Provisioned | undefined;
+  let fault: InjectedFault | undefined;
+  let sshAuth: SshAuth | undefined;
+
+  try {
+    // 1. The cloud: a real one, or the embedded lab (namespace hosts + simulated OpenStack).
+    let credentials: CloudCredentials;
+    if (config.cloud.mode === 'lab') {
+      const stateDir = join(config.resultsDir, 'lab');
+      ledger.add({ kind: 'lab', stateDir });
+      undo.push(['removing the lab hosts', () => labDown({ stateDir })]);
+      progress(`starting the embedded lab (${config.cloud.hosts} compute hosts)`);
+      labState = await labUp({ stateDir, labId: `r${randomBytes(2).toString('hex')}`, hosts: config.cloud.hosts });
+      const cloud: LabCloud = await startCloud({
+        hosts: labState.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), buildDelayMs: 100, latency: config.cloud.latency, logger: logs.get('lab-cloud'),
+      });
+      undo.push(['stopping the simulated cloud', () => cloud.stop()]);
+      if (config.cloud.dropWebhooks) cloud.cloud.faults.dropWebhooks();
+      deps.onLabCloud?.(cloud);
+      credentials = cloud.credentials();
+      ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: true });
+    } else {
+      credentials = config.cloud.credentials;
+      ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: false });
+    }
+    admin = createOpenStackClient({ credentials, readFile: () => undefined, logger: logs.get('openstack') });
+    const adminClient = admin;
+    undo.push(['closing the admin client', async () => adminClient.close()]);
+
+    // 2. Services the cloud calls back: consumer first (Aodh needs its URL), then the inspector.
+    const consumer = new Consumer({ logger: logs.get('consumer') });
+    const consumerSvc: Listening = await listen(createConsumerApp(consumer, preciseNow), { ...config.consumer, name: 'the consumer' });
+    undo.push(['stopping the consumer', () => consumerSvc.close()]);
+
+    signal.throwIfAborted();
+    progress(`provisioning ${config.vmCount} VM(s) through ${credentials.authUrl}`);
+    p = await provision(admin, credentials, ledger, {
+      runId: config.runId, vmCount: config.vmCount, placement: config.placement, imageName: config.imageName,
+      consumerUrl: `${consumerSvc.url}/failure`, activeTimeoutS: config.activeTimeoutS, signal, progress, logger: logs.get('openstack'),
+      ...(labState ? { preferHost: labState.hosts[0]!.name } : {}),
+    });
+    const prov = p;
+    undo.push(['closing the test clients', async () => prov.closeClients()]);
+    results.cloud = { mode: config.cloud.mode, computeMicroversion: p.computeMicroversion, ...(labState ? { labId: labState.labId } : {}) };
+    results.host = { name: p.host, ip: p.hostIp };
+
+    signal.throwIfAborted();
+    const inspector = new Inspector(admin.compute, { logger: logs.get('inspector') });
+    await inspector.prime();
+    const inspectorSvc = await listen(createInspectorApp(inspector), { ...config.inspector, name: 'the inspector' });
+    undo.push(['stopping the inspector', () => inspectorSvc.close()]);
+    undo.push(['clearing force-down', async () => {
+      const errs = await inspector.stop();
+      if (errs.length) throw new HarnessError(errs.join('; '));
+    }]);
+
+    // 3. The monitor on the failing host, then the fault.
+    const labHost = labState?.hosts.find((h) => h.hostIp === p!.hostIp);
+    if (labState) {
+      if (!labHost) throw new HarnessError(`the VMs' host ${p.host} (${p.hostIp}) is not one of the lab hosts`);
+      await assertRoutedThroughLab(p.hostIp, labState.hosts.map((h) => h.vethRoot));
+      sshAuth = { privateKeyPath: labState.harnessKey, knownHostsPath: labState.knownHosts };
+    } else {
+      sshAuth = {
+        privateKeyPath: config.ssh.keyPath!, insecureSkipHostKeyCheck: config.ssh.insecureSkipHostKeyCheck,
+        ...(config.ssh.knownHostsPath ? { knownHostsPath: config.ssh.knownHostsPath } : {}),
+      };
+    }
+    const profile = config.profile === 'fast' ? FAST_PROFILE : DOCTOR_PROFILE;
+    const monitor = new Monitor({ hosts: [{ name: p.host, ip: p.hostIp }], transport: await openRawIcmp(), ...profile, logger: logs.get('monitor') });
+    const reporter = new InspectorReporter({ url: inspectorSvc.url, logger: logs.get('monitor') });
+    await reporter.warm();
+    const detected = new Promise<HostDownEvent>((resolve) => {
+      monitor.once('down', (e: HostDownEvent) => {
+        void reporter.report(e.host, e.detectedAt);
+        resolve(e);
+      });
+    });
+    monitor.start();
+    undo.push(['stopping the monitor', async () => monitor.stop()]);
+    await monitor.ready(10_000);
+
+    signal.throwIfAborted();
+    ledger.add({ kind: 'forced-down', host: p.host }); // the inspector will force it down: doctor cleanup must undo that
+    progress(`injecting a ${config.faultDurationS} s link-down on ${p.host} (${p.hostIp})`);
+    const target = { host: p.hostIp, username: config.ssh.user };
+    fault = await injectLinkDown({ target, computeIp: p.hostIp, durationS: config.faultDurationS, ...(labHost ? { remoteDir: labHost.dir } : {}) }, sshAuth);
+    if (labHost) {
+      // The lab owns the namespace: put the link back as soon as the run is done with it.
+      undo.push(['restoring the lab link', async () => execFileSync('ip', ['-n', labHost.namespace, 'link', 'set', 'dev', labHost.vethHost, 'up'])]);
+    }
+
+    const down = await raceAbort(withTimeout(detected, Math.min(config.faultDurationS, 30) * 1000, `the monitor did not see ${p.host} go down`), signal);
+    results.detection = { detectedAt: down.detectedAt };
+    progress(`${p.host} down, detected; waiting for ${p.affected.length} alarm(s)`);
+
+    signal.throwIfAborted();
+    // 4. Every expected notification, with a deadline.
+    const expected = p.affected.map((s) => ({ vm: s, alarmId: p!.alarms.get(s.id)! }));
+    let missingReason: string | undefined;
+    const waitStarted = Date.now();
+    const ticker = deps.status
+      ? setInterval(() => deps.status!(`alarms received: ${consumer.received().length}/${expected.length} (${((Date.now() - waitStarted) / 1000).toFixed(1)} s of ${config.notifyTimeoutS} s)`), 200)
+      : undefined;
+    try {
+      await consumer.waitFor(expected.map((e) => e.alarmId), config.notifyTimeoutS * 1000, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      missingReason = (err as Error).message;
+    } finally {
+      clearInterval(ticker);
+      deps.status?.('');
+    }
+    const got = new Map<string, ReceivedAlarm>(consumer.received().map((a) => [a.alarmId, a]));
+    const perVm: VmResult[] = expected.map(({ vm, alarmId }) => {
+      const a = got.get(alarmId);
+      return {
+        vmId: vm.id, name: vm.name, alarmId, duplicates: a ? a.count - 1 : 0,
+        ...(a ? { notifiedAt: a.firstAt, notificationMs: round(a.firstAt - down.detectedAt) } : {}),
+      };
+    });
+    const times = perVm.flatMap((v) => (v.notificationMs === undefined ? [] : [v.notificationMs])).sort((a, b) => a - b);
+    results.notifications = {
+      expected: expected.length, received: times.length, perVm,
+      ...(times.length ? { firstMs: times[0]!, lastMs: times.at(-1)! } : {}),
+    };
+    results.inspector = inspector.records()[0];
+
+    // 5. Verify what Nova says, then the verdict.
+    const hostStatus: Record<string, string | undefined> = {};
+    const vmStatus: Record<string, string> = {};
+    for (const s of p.affected) {
+      const now = await admin.compute.servers.get(s.id);
+      hostStatus[s.name] = now.hostStatus;
+      vmStatus[s.name] = now.status;
+    }
+    results.verification = { hostStatus, vmStatus };
+    const problems: string[] = [];
+    if (missingReason) problems.push(missingReason);
+    const last = results.notifications.lastMs;
+    if (!missingReason && last !== undefined && !(last > 0 && last < config.thresholdMs)) {
+      problems.push(`the last notification took ${last} ms, not within 0–${config.thresholdMs} ms`);
+    }
+    const badHost = Object.entries(hostStatus).filter(([, v]) => v !== 'DOWN' && v !== 'UNKNOWN');
+    if (badHost.length) problems.push(`host_status is not DOWN/UNKNOWN for ${badHost.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    const badVm = Object.entries(vmStatus).filter(([, v]) => v !== 'ERROR');
+    if (badVm.length) problems.push(`VMs not in ERROR: ${badVm.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    results.verdict = problems.length ? 'FAIL' : 'PASS';
+    if (problems.length) results.reason = problems.join('; ');
+  } catch (err) {
+    results.verdict = signal.aborted ? 'INTERRUPTED' : 'ERROR';
+    results.reason = signal.aborted ? 'interrupted' : (err as Error).message;
+    log.error({ err: (err as Error).message }, 'run failed');
+  } finally {
+    progress('cleaning up');
+    const errors: string[] = [];
+    // Undo in reverse order of creation; the cloud's resources go just before its admin client.
+    for (const [what, fn] of [...undo].reverse()) {
+      if (what === 'closing the admin client' && admin) {
+        errors.push(...(await removeResources(admin, ledger.list().filter((e) => e.kind !== 'lab' && e.kind !== 'cloud'))));
+      }
+      await step(what, fn, errors);
+      if (what === 'restoring the lab link' && fault && sshAuth) {
+        const f = fault;
+        const auth = sshAuth;
+        await step('reading the fault log', async () => {
+          const { raw: _raw, ...rest } = await fetchFaultLog(f, { host: f.computeIp }, auth, Date.now() + 15_000, { untilRestored: false });
+          results.faultLog = rest;
+        }, errors);
+      }
+    }
+    if (fault && !labState && sshAuth) {
+      // A real host comes back by itself: wait for it, and read when it went down and up.
+      await step('waiting for the link to come back', async () => {
+        const faultLog = await fetchFaultLog(fault!, { host: fault!.computeIp, username: config.ssh.user }, sshAuth!, Date.now() + (config.faultDurationS + 120) * 1000);
+        const { raw: _raw, ...rest } = faultLog;
+        results.faultLog = rest;
+      }, errors);
+    }
+    if (results.detection && results.faultLog?.downAt !== undefined) {
+      results.detection.linkDownAt = results.faultLog.downAt;
+      results.detection.detectionMs = round(results.detection.detectedAt - results.faultLog.downAt);
+    }
+    results.cleanup = { ok: errors.length === 0, errors };
+    if (errors.length) {
+      log.error({ errors }, 'cleanup incomplete');
+      if (results.verdict === 'PASS') results.verdict = 'FAIL';
+      results.reason = [results.reason, `cleanup incomplete (run doctor cleanup): ${errors.join('; ')}`].filter(Boolean).join('; ');
+    } else {
+      ledger.close();
+    }
+    results.finishedAt = new Date().toISOString();
+    results.wallMs = Date.now() - started;
+    writeFileSync(join(config.resultsDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    logs.flush();
+  }
+  return results;
+
+  async function step(what: string, fn: () => Promise<unknown>, errors: string[]): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      errors.push(`${what}: ${(err as Error).message}`);
+      log.error({ step: what, err: (err as Error).message }, 'cleanup step failed');
+    }
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new HarnessError(`${what} within ${ms / 1000} s`)), ms);
+    p.then((v) => {
+      clearTimeout(t);
+      resolve(v);
+    }, (e: unknown) => {
+      clearTimeout(t);
+      reject(e as Error);
+    });
+  });
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(v);
+    }, (e: unknown) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(e as Error);
+    });
+  });
+}

@@ -1,0 +1,68 @@
+import { OpenStackHttpError } from '../shared/errors.js';
+import { realSleep } from '../shared/clock.js';
+import type { OpenStackClient } from '../openstack/index.js';
+import type { LedgerEntry } from './ledger.js';
+
+const gone = (err: unknown) => err instanceof OpenStackHttpError && err.status === 404;
+
+/**
+ * Removes what the ledger lists, in dependency order, and sweeps each test
+ * project for servers and alarms a crash may have left unrecorded. Every step
+ * is tried; failures are returned, never thrown, so one failure does not leave
+ * the rest behind. Already-deleted resources count as removed.
+ */
+export async function removeResources(admin: OpenStackClient, entries: LedgerEntry[], deadlineMs = 120_000): Promise<string[]> {
+  const errors: string[] = [];
+  const ids = (kind: LedgerEntry['kind']) => entries.filter((e) => e.kind === kind).map((e) => ('id' in e ? e.id : ''));
+  const attempt = async (what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      if (!gone(err)) errors.push(`${what}: ${(err as Error).message}`);
+    }
+  };
+  const projects = ids('project');
+
+  for (const e of entries) if (e.kind === 'forced-down') await attempt(`clearing force-down on ${e.host}`, () => admin.compute.services.forceDown(e.host, false));
+
+  const alarmIds = new Set(ids('alarm'));
+  if (projects.length) {
+    await attempt('listing alarms', async () => {
+      for (const a of await admin.alarming.list()) if (projects.includes(a.projectId)) alarmIds.add(a.id);
+    });
+  }
+  for (const id of alarmIds) await attempt(`deleting alarm ${id}`, () => admin.alarming.delete(id));
+
+  const serverIds = new Set(ids('server'));
+  if (projects.length) {
+    await attempt('listing servers', async () => {
+      for (const s of await admin.compute.servers.listDetail({ allTenants: true })) if (projects.includes(s.projectId)) serverIds.add(s.id);
+    });
+  }
+  for (const id of serverIds) await attempt(`deleting server ${id}`, () => admin.compute.servers.delete(id));
+  // Nova deletes asynchronously: the network and the project must outlive the servers.
+  const deadline = Date.now() + deadlineMs;
+  for (let delay = 50; serverIds.size; delay = Math.min(delay * 2, 2_000)) {
+    for (const id of [...serverIds]) {
+      try {
+        await admin.compute.servers.get(id);
+      } catch (err) {
+        if (gone(err)) serverIds.delete(id);
+      }
+    }
+    if (!serverIds.size) break;
+    if (Date.now() + delay > deadline) {
+      errors.push(`servers still present after ${deadlineMs / 1000} s: ${[...serverIds].join(', ')}`);
+      break;
+    }
+    await realSleep(delay);
+  }
+
+  for (const id of ids('subnet')) await attempt(`deleting subnet ${id}`, () => admin.network.deleteSubnet(id));
+  for (const id of ids('network')) await attempt(`deleting network ${id}`, () => admin.network.deleteNetwork(id));
+  for (const id of ids('flavor')) await attempt(`deleting flavor ${id}`, () => admin.compute.flavors.delete(id));
+  for (const id of ids('image')) await attempt(`deleting image ${id}`, () => admin.image.delete(id));
+  for (const id of ids('user')) await attempt(`deleting user ${id}`, () => admin.identity.deleteUser(id));
+  for (const id of projects) await attempt(`deleting project ${id}`, () => admin.identity.deleteProject(id));
+  return errors;
+}

@@ -1,0 +1,147 @@
+/** Whole fault-management runs on the embedded lab: real namespaces, sshd, ICMP. Needs root. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LabCloud } from '../../src/lab/index.js';
+import { loadConfig, runFaultManagement, type RunResults } from '../../src/orchestrator/index.js';
+import { runCleanup } from '../../src/cli/run.js';
+import { eventually } from '../helpers/lab.js';
+import { labLeftovers, NOTHING_LEFT } from '../helpers/hosts.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+let work: string;
+const ledgers = () => join(work, 'state', 'doctor-harness', 'ledgers');
+const cliLedgers = () => join(work, 'cli-state', 'doctor-harness', 'ledgers');
+/** What a run's lab left on the machine, from the lab id its results.json (or its surviving lab state) names. */
+function runLeftovers(resultsDir: string, runId: string) {
+  const dir = join(resultsDir, runId, 'lab');
+  const state = existsSync(join(dir, 'lab.json')) ? JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) : undefined;
+  const results = existsSync(join(resultsDir, runId, 'results.json')) ? JSON.parse(readFileSync(join(resultsDir, runId, 'results.json'), 'utf8')) : undefined;
+  const labId: string = state?.labId ?? results?.cloud?.labId;
+  expect(labId, 'the run should name its lab').toMatch(/^r[0-9a-f]{4}$/);
+  return labLeftovers(labId, dir);
+}
+
+async function run(flags: Record<string, string | number | boolean>, opts: { abortWhen?: RegExp } = {}): Promise<{ results: RunResults; cloud: LabCloud; lines: string[] }> {
+  const config = loadConfig({ env: {}, flags: { inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), ...flags }, readFile: () => undefined, cwd: work });
+  const ac = new AbortController();
+  const lines: string[] = [];
+  let cloud: LabCloud | undefined;
+  const results = await runFaultManagement(config, {
+    signal: ac.signal,
+    ledgerDir: ledgers(),
+    onLabCloud: (c) => (cloud = c),
+    progress: (l) => {
+      lines.push(l);
+      if (opts.abortWhen?.test(l)) ac.abort(new Error('interrupted by the test'));
+    },
+  });
+  return { results, cloud: cloud!, lines };
+}
+
+/** Nothing of the run is left in the (stopped) simulated cloud or on the machine. */
+function expectNothingLeft(r: RunResults, cloud: LabCloud): void {
+  const s = cloud.cloud.state;
+  expect(s.servers.size).toBe(0);
+  expect(s.alarms.size).toBe(0);
+  expect([...s.projects.values()].map((p) => p.name).sort()).toEqual(['admin', 'service']);
+  expect([...s.users.values()].map((u) => u.name)).toEqual(['admin']);
+  expect([...s.services.values()].filter((x) => x.forcedDown)).toEqual([]);
+  expect(s.flavors.size).toBe(0);
+  expect(runLeftovers(join(work, 'results'), r.runId)).toEqual(NOTHING_LEFT);
+  expect(existsSync(join(ledgers(), `${r.runId}.jsonl`))).toBe(false);
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'doctor-e2e-'));
+});
+afterAll(async () => {
+  // Whatever happened above, no lab of these runs outlives the tests.
+  for (const dir of [ledgers(), cliLedgers()]) await runCleanup({ ...process.env, XDG_STATE_HOME: join(dir, '..', '..') }, () => {});
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('doctor run on the embedded lab', () => {
+  it('passes with 3 VMs on one host and writes every VM time, first and last', async () => {
+    const { results: r, cloud } = await run({ vmCount: 3 });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.notifications!.expected).toBe(3);
+    expect(r.notifications!.received).toBe(3);
+    const times = r.notifications!.perVm.map((v) => v.notificationMs!);
+    expect(times.every((t) => t > 0 && t < 1000)).toBe(true);
+    expect(r.notifications!.firstMs).toBe(Math.min(...times));
+    expect(r.notifications!.lastMs).toBe(Math.max(...times));
+    expect(r.detection!.linkDownAt!).toBeLessThan(r.detection!.detectedAt);
+    expect(Object.values(r.verification!.hostStatus)).toEqual(['DOWN', 'DOWN', 'DOWN']);
+    expect(Object.values(r.verification!.vmStatus)).toEqual(['ERROR', 'ERROR', 'ERROR']);
+    expect(r.inspector!.vms).toHaveLength(3);
+    expect(r.cleanup).toEqual({ ok: true, errors: [] });
+    const onDisk = JSON.parse(readFileSync(join(work, 'results', r.runId, 'results.json'), 'utf8'));
+    expect(onDisk.notifications.perVm).toHaveLength(3);
+    expect(JSON.stringify(onDisk)).not.toContain(cloud.cloud.adminPassword);
+    for (const c of ['orchestrator', 'openstack', 'inspector', 'consumer', 'monitor']) expect(existsSync(join(work, 'results', r.runId, 'logs', `${c}.log`))).toBe(true);
+    const logs = readdirSync(join(work, 'results', r.runId, 'logs')).map((f) => readFileSync(join(work, 'results', r.runId, 'logs', f), 'utf8')).join('');
+    expect(logs).not.toContain(cloud.cloud.adminPassword);
+    expectNothingLeft(r, cloud);
+  });
+
+  it('fails with a clear reason when the alarm never comes, and still cleans up', async () => {
+    const { results: r, cloud } = await run({ vmCount: 1, labDropWebhooks: true, notifyTimeoutS: 2 });
+    expect(r.verdict).toBe('FAIL');
+    expect(r.reason).toMatch(/1 of 1 alarm\(s\) never reached the consumer within 2000 ms/);
+    expect(r.notifications!.received).toBe(0);
+    expect(cloud.cloud.trace.some((p) => p.hop === 'webhook_dropped')).toBe(true);
+    expect(r.cleanup.ok).toBe(true);
+    expectNothingLeft(r, cloud);
+  });
+
+  it('an interruption while waiting ends with nothing left', async () => {
+    const { results: r, cloud } = await run({ vmCount: 2, labDropWebhooks: true, notifyTimeoutS: 60 }, { abortWhen: /waiting for \d+ alarm/ });
+    expect(r.verdict).toBe('INTERRUPTED');
+    expect(r.cleanup).toEqual({ ok: true, errors: [] });
+    expectNothingLeft(r, cloud);
+  });
+});
+
+describe('doctor run and doctor cleanup as processes', () => {
+  const env = () => ({ ...process.env, XDG_STATE_HOME: join(work, 'cli-state'), OS_CLOUD: '', OS_AUTH_URL: '' });
+  const start = (args: string[]) => {
+    const p = spawn(process.execPath, [join(ROOT, 'bin/doctor.js'), 'run', '--inspector-port', '0', '--consumer-port', '0', '--results-dir', join(work, 'cli-results'), ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (out += d));
+    return { p, out: () => out, exit: new Promise<number | null>((r) => p.once('exit', (c) => r(c))) };
+  };
+  const runIdOf = (out: string) => /doctor run (\S+):/.exec(out)![1]!;
+
+  it('SIGINT while waiting: exit 130, everything removed', async () => {
+    const run = start(['--lab-drop-webhooks', '--notify-timeout', '60']);
+    await eventually(() => (/waiting for 1 alarm/.test(run.out()) ? true : undefined), 30_000, () => `the run to wait for alarms; it printed: ${run.out()}`);
+    run.p.kill('SIGINT');
+    expect(await run.exit).toBe(130);
+    expect(run.out()).toMatch(/INTERRUPTED/);
+    const runId = runIdOf(run.out());
+    expect(runLeftovers(join(work, 'cli-results'), runId)).toEqual(NOTHING_LEFT);
+    expect(existsSync(join(cliLedgers(), `${runId}.jsonl`))).toBe(false);
+  });
+
+  it('doctor cleanup removes what a killed run left', async () => {
+    const run = start(['--lab-drop-webhooks', '--notify-timeout', '60']);
+    await eventually(() => (/waiting for 1 alarm/.test(run.out()) ? true : undefined), 30_000, () => `the run to wait for alarms; it printed: ${run.out()}`);
+    run.p.kill('SIGKILL');
+    await run.exit;
+    const runId = runIdOf(run.out());
+    const before = runLeftovers(join(work, 'cli-results'), runId);
+    expect(before.namespaces).toHaveLength(2);
+    expect(existsSync(join(cliLedgers(), `${runId}.jsonl`))).toBe(true);
+    const cleanup = spawn(process.execPath, [join(ROOT, 'bin/doctor.js'), 'cleanup'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    cleanup.stdout!.on('data', (d) => (out += d));
+    expect(await new Promise((r) => cleanup.once('exit', r))).toBe(0);
+    expect(out).toMatch(/cleaned/);
+    expect(labLeftovers(/doctor-(\w+)-compute/.exec(before.namespaces[0]!)![1]!, join(work, 'cli-results', runId, 'lab'))).toEqual(NOTHING_LEFT);
+    expect(existsSync(join(cliLedgers(), `${runId}.jsonl`))).toBe(false);
+  });
+});
