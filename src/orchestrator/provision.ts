@@ -61,7 +61,11 @@ export async function provision(admin: OpenStackClient, credentials: CloudCreden
   clients.push(memberClient);
 
   const flavorSpec = { ram: 64, vcpus: 1, disk: 1 };
-  await admin.compute.quotas.update(project.id, { instances: req.vmCount, cores: req.vmCount * flavorSpec.vcpus, ram: req.vmCount * flavorSpec.ram });
+  // Headroom: raise what is short, never lower what the cloud gives (-1 is unlimited).
+  const quota = await admin.compute.quotas.get(project.id);
+  const need = { instances: req.vmCount, cores: req.vmCount * flavorSpec.vcpus, ram: req.vmCount * flavorSpec.ram };
+  const raise = Object.fromEntries(Object.entries(need).filter(([k, v]) => quota[k as keyof typeof quota] !== -1 && quota[k as keyof typeof quota] < v));
+  if (Object.keys(raise).length) await admin.compute.quotas.update(project.id, raise);
   const microversion = await admin.compute.microversion();
 
   let image = await admin.image.findByName(req.imageName);

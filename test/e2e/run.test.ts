@@ -87,6 +87,14 @@ describe('doctor run on the embedded lab', () => {
     expectNothingLeft(r, cloud);
   });
 
+  it('passes with VM_COUNT=20', async () => {
+    const { results: r, cloud } = await run({ vmCount: 20 });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.notifications!.received).toBe(20);
+    expect(r.notifications!.perVm.every((v) => v.notificationMs! > 0 && v.notificationMs! < 1000)).toBe(true);
+    expectNothingLeft(r, cloud);
+  });
+
   it('fails with a clear reason when the alarm never comes, and still cleans up', async () => {
     const { results: r, cloud } = await run({ vmCount: 1, labDropWebhooks: true, notifyTimeoutS: 2 });
     expect(r.verdict).toBe('FAIL');

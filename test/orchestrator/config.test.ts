@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/shared/index.js';
+import { loadConfig, redactedConfig } from '../../src/orchestrator/index.js';
+
+const base = { flags: {}, readFile: () => undefined, cwd: '/work' };
+const cloudEnv = {
+  OS_AUTH_URL: 'http://127.0.0.1:5000/v3', OS_USERNAME: 'admin', OS_PASSWORD: 'topsecret-pw', OS_PROJECT_NAME: 'admin', SSH_KEY: '/root/.ssh/id',
+};
+
+describe('run configuration', () => {
+  it('defaults to the embedded lab and Doctor semantics when no cloud is configured', () => {
+    const c = loadConfig({ ...base, env: {} });
+    expect(c.cloud).toEqual({ mode: 'lab', hosts: 2, latency: {}, dropWebhooks: false });
+    expect(c).toMatchObject({ vmCount: 1, thresholdMs: 1000, profile: 'doctor', placement: 'one-host', inspector: { port: 12345 }, consumer: { port: 12346 } });
+    expect(c.resultsDir).toMatch(new RegExp(`^/work/results/${c.runId}$`));
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("reads Doctor's variables, and flags win over them, and they over a config file", () => {
+    const files: Record<string, string> = { '/etc/d.yaml': 'vmCount: 3\nprofile: fast\nthresholdMs: 500\n' };
+    const c = loadConfig({ env: { VM_COUNT: '5', IMAGE_NAME: 'cirros-0.6', CI_DEBUG: 'true' }, flags: { thresholdMs: '750' }, configFile: '/etc/d.yaml', readFile: (p) => files[p], cwd: '/w' });
+    expect(c).toMatchObject({ vmCount: 5, profile: 'fast', thresholdMs: 750, imageName: 'cirros-0.6', logLevel: 'debug' });
+  });
+
+  it('names the variable, flag or file key that is wrong', () => {
+    const err = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('no error');
+    };
+    expect(err(() => loadConfig({ ...base, env: { VM_COUNT: 'many' } })).field).toBe('VM_COUNT');
+    expect(err(() => loadConfig({ ...base, env: {}, flags: { vmCount: '0' } })).message).toMatch(/^--vm-count: .*(from the command line)/);
+    expect(err(() => loadConfig({ ...base, env: { INSPECTOR_TYPE: 'congress' } })).message).toMatch(/^INSPECTOR_TYPE: only the sample inspector/);
+    expect(err(() => loadConfig({ ...base, env: { TEST_CASE: 'maintenance' } })).message).toMatch(/^TEST_CASE: only fault_management/);
+    const files: Record<string, string> = { '/c.yaml': 'vmCount: 2\nvmcount: 3\n' };
+    expect(err(() => loadConfig({ ...base, env: {}, configFile: '/c.yaml', readFile: (p) => files[p] })).message).toBe('vmcount: is not a known setting (from /c.yaml)');
+    expect(err(() => loadConfig({ ...base, env: {}, configFile: '/missing.yaml' })).message).toMatch(/^--config: cannot read \/missing\.yaml/);
+  });
+
+  it('uses the configured cloud, needs SSH access to it, and keeps the password out of results', () => {
+    expect(() => loadConfig({ ...base, env: { ...cloudEnv, SSH_KEY: undefined } })).toThrow(/^SSH_KEY: a real cloud needs/);
+    const c = loadConfig({ ...base, env: cloudEnv });
+    expect(c.cloud.mode).toBe('cloud');
+    expect(c.installer.type).toBe('devstack');
+    const shown = JSON.stringify(redactedConfig(c));
+    expect(shown).toContain('http://127.0.0.1:5000/v3');
+    expect(shown).not.toContain('topsecret-pw');
+    expect(() => loadConfig({ ...base, env: { ...cloudEnv, OS_PASSWORD: '' } })).toThrow(/^OS_PASSWORD/);
+  });
+});
