@@ -1,4 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { jsonTail } from '../shared/express.js';
 import { describeIssue } from '../shared/validation.js';
 import { alarmNotificationSchema, type Consumer } from './consumer.js';
 
@@ -27,15 +28,6 @@ export function createConsumerApp(consumer: Consumer, now: () => number): Expres
     const rec = consumer.record(parsed.data, res.locals['arrivedAt'] as number, req.get('x-openstack-request-id'));
     res.json({ status: 'OK', alarm_id: rec.alarmId, count: rec.count });
   });
-  app.use((req: Request, res: Response) => {
-    res.status(404).json({ error: `no route ${req.method} ${req.path}; Aodh should POST to /failure` });
-  });
-  app.use((err: { type?: string; message?: string }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.parse.failed') {
-      res.status(400).json({ error: `body: not valid JSON (${err.message})`, field: 'body' });
-      return;
-    }
-    res.status(500).json({ error: err.message ?? 'internal error' });
-  });
+  jsonTail(app, 'Aodh should POST to /failure');
   return app;
 }

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { jsonTail } from '../shared/express.js';
 import { HOST_DOWN, parseDoctorEvents, parseVitrageEvent, type InspectorEvent, type Parsed } from './events.js';
 import type { HostHandling, Inspector } from './inspector.js';
 
@@ -26,16 +27,7 @@ export function createInspectorApp(inspector: Inspector, opts: InspectorAppOptio
   guarded.put('/events', (req, res) => void accept(parseDoctorEvents(req.body), inspector, opts, res));
   guarded.post('/v1/event', (req, res) => void accept(parseVitrageEvent(req.body), inspector, opts, res));
   app.use(guarded);
-  app.use((req: Request, res: Response) => {
-    res.status(404).json({ error: `no route ${req.method} ${req.path}; the inspector takes PUT /events (Doctor) and POST /v1/event (Vitrage)` });
-  });
-  app.use((err: { type?: string; message?: string }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.parse.failed') {
-      res.status(400).json({ error: `body: not valid JSON (${err.message})`, field: 'body' });
-      return;
-    }
-    res.status(500).json({ error: err.message ?? 'internal error' });
-  });
+  jsonTail(app, 'the inspector takes PUT /events (Doctor) and POST /v1/event (Vitrage)');
   return app;
 }
 
