@@ -9,7 +9,7 @@ import { labDown, labUp, startCloud, type LabCloud, type LabState } from '../lab
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
 import { createInspectorApp, Inspector, type HostHandling } from '../inspector/index.js';
 import {
-  assertRoutedThroughLab, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp, type HostDownEvent,
+  assertRoutedThroughLab, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp, type HostDownEvent, type ReportResult,
 } from '../monitor/index.js';
 import { redactedConfig, type RunConfig } from './config.js';
 import { fetchFaultLog, injectLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
@@ -43,7 +43,7 @@ export interface RunResults {
   config: Record<string, unknown>;
   cloud?: { mode: string; computeMicroversion?: string; labId?: string };
   host?: { name: string; ip: string };
-  detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number };
+  detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number; report?: { ok: boolean; attempts: number; status?: number; error?: string } };
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number; perVm: VmResult[] };
   inspector?: HostHandling;
   verification?: { hostStatus: Record<string, string | undefined>; vmStatus: Record<string, string> };
@@ -149,9 +149,10 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     const monitor = new Monitor({ hosts: [{ name: p.host, ip: p.hostIp }], transport: await openRawIcmp(), ...profile, logger: logs.get('monitor') });
     const reporter = new InspectorReporter({ url: inspectorSvc.url, logger: logs.get('monitor') });
     await reporter.warm();
+    let report: Promise<ReportResult> | undefined;
     const detected = new Promise<HostDownEvent>((resolve) => {
       monitor.once('down', (e: HostDownEvent) => {
-        void reporter.report(e.host, e.detectedAt);
+        report = reporter.report(e.host, e.detectedAt);
         resolve(e);
       });
     });
@@ -163,11 +164,12 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     ledger.add({ kind: 'forced-down', host: p.host }); // the inspector will force it down: doctor cleanup must undo that
     progress(`injecting a ${config.faultDurationS} s link-down on ${p.host} (${p.hostIp})`);
     const target = { host: p.hostIp, username: config.ssh.user };
-    fault = await injectLinkDown({ target, computeIp: p.hostIp, durationS: config.faultDurationS, ...(labHost ? { remoteDir: labHost.dir } : {}) }, sshAuth);
     if (labHost) {
-      // The lab owns the namespace: put the link back as soon as the run is done with it.
+      // The lab owns the namespace: put the link back as soon as the run is done with it
+      // (registered first, so a failure halfway through the injection is undone too).
       undo.push(['restoring the lab link', async () => execFileSync('ip', ['-n', labHost.namespace, 'link', 'set', 'dev', labHost.vethHost, 'up'])]);
     }
+    fault = await injectLinkDown({ target, computeIp: p.hostIp, durationS: config.faultDurationS, ...(labHost ? { remoteDir: labHost.dir } : {}) }, sshAuth);
 
     const down = await raceAbort(withTimeout(detected, Math.min(config.faultDurationS, 30) * 1000, `the monitor did not see ${p.host} go down`), signal);
     results.detection = { detectedAt: down.detectedAt };
@@ -185,7 +187,8 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       await consumer.waitFor(expected.map((e) => e.alarmId), config.notifyTimeoutS * 1000, signal);
     } catch (err) {
       if (signal.aborted) throw err;
-      missingReason = (err as Error).message;
+      const r = await report;
+      missingReason = `${(err as Error).message}${r && !r.ok ? ` (the monitor could not report to the inspector: ${r.error})` : ''}`;
     } finally {
       clearInterval(ticker);
       deps.status?.('');
@@ -204,6 +207,8 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       ...(times.length ? { firstMs: times[0]!, lastMs: times.at(-1)! } : {}),
     };
     results.inspector = inspector.records()[0];
+    const rep = await report;
+    if (rep && results.detection) results.detection.report = { ok: rep.ok, attempts: rep.attempts, ...(rep.status ? { status: rep.status } : {}), ...(rep.error ? { error: rep.error } : {}) };
 
     // 5. Verify what Nova says, then the verdict.
     const hostStatus: Record<string, string | undefined> = {};

@@ -74,6 +74,7 @@ describe('doctor run on the embedded lab', () => {
     expect(r.notifications!.firstMs).toBe(Math.min(...times));
     expect(r.notifications!.lastMs).toBe(Math.max(...times));
     expect(r.detection!.linkDownAt!).toBeLessThan(r.detection!.detectedAt);
+    expect(r.detection!.report).toEqual({ ok: true, attempts: 1, status: 200 });
     expect(Object.values(r.verification!.hostStatus)).toEqual(['DOWN', 'DOWN', 'DOWN']);
     expect(Object.values(r.verification!.vmStatus)).toEqual(['ERROR', 'ERROR', 'ERROR']);
     expect(r.inspector!.vms).toHaveLength(3);
