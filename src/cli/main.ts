@@ -7,6 +7,7 @@ import { runMonitor, type MonitorFlags } from './monitor.js';
 import { runInject, type InjectFlags } from './inject.js';
 import { runConsumer, runInspector, type ConsumerFlags, type InspectorFlags } from './services.js';
 import { runCleanup, runScenario, type RunFlags } from './run.js';
+import { runOpenStackDown, runOpenStackStatus, runOpenStackUp, type OpenStackFlags } from './lab-openstack.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -57,6 +58,18 @@ export function buildProgram(): Command {
   const lab = program.command('lab').description('the embedded lab (simulated OpenStack and compute hosts)');
   const labFlags = (c: Command) =>
     c.option('--lab-id <id>', 'names the lab (1-5 lowercase letters or digits)', 'main').option('--state-dir <dir>', 'lab state folder (default ~/.local/state/doctor-harness/lab-<id>)');
+  const os = lab.command('openstack').description('the all-in-one lab of real OpenStack services from Debian packages (in progress: MariaDB and Keystone)');
+  const osFlags = (c: Command) =>
+    c.option('--state-dir <dir>', 'lab folder', '/var/lib/doctor-harness/openstack').option('--keystone-port <n>', 'Keystone port', '5000').option('--mysql-port <n>', 'MariaDB port', '13306');
+  osFlags(os.command('up').description('install-checked, configure and start the services on 127.0.0.1')).action(async (flags: OpenStackFlags) => {
+    await runOpenStackUp(flags, (line) => process.stdout.write(`${line}\n`));
+  });
+  osFlags(os.command('down').description('stop exactly the lab\'s services and remove its folder')).action(async (flags: OpenStackFlags) => {
+    await runOpenStackDown(flags, (line) => process.stdout.write(`${line}\n`));
+  });
+  osFlags(os.command('status').description('which services run; exit 1 unless all do')).action((flags: OpenStackFlags) => {
+    process.exitCode = runOpenStackStatus(flags, (line) => process.stdout.write(`${line}\n`));
+  });
   labFlags(lab.command('up').description('create the compute hosts: network namespaces with sshd, in 198.18.0.0/15'))
     .option('--hosts <n>', 'how many compute hosts', '2')
     .action(async (flags: LabHostFlags & { hosts: string }) => {

@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { HarnessError } from '../../shared/errors.js';
+import { runProcess, type Runner } from '../../shared/process.js';
+import { acquireLock } from '../hosts/state.js';
+import { isOurs, startService, stopGroup } from './procs.js';
+
+/**
+ * The all-in-one OpenStack lab: real services from Debian's packages, each a
+ * process group of ours on 127.0.0.1, all state in one folder. This slice
+ * brings up MariaDB (a private data directory) and Keystone (uwsgi); Nova,
+ * Placement, Glance, Neutron, RabbitMQ, Ceilometer and Aodh follow.
+ */
+export interface OpenStackLabOptions {
+  stateDir: string;
+  keystonePort?: number;
+  mysqlPort?: number;
+  progress?: (line: string) => void;
+  run?: Runner;
+}
+
+export interface OpenStackLabState {
+  version: 1;
+  stateDir: string;
+  phase: 'creating' | 'up';
+  mysql: { port: number; pid?: number };
+  keystone: { port: number; pid?: number };
+  cloudsYaml: string;
+}
+
+const BINARIES: Array<[string, string]> = [
+  ['/usr/sbin/mariadbd', 'mariadb-server'],
+  ['/usr/bin/mariadb-install-db', 'mariadb-server'],
+  ['/usr/bin/keystone-manage', 'keystone'],
+  ['/usr/bin/keystone-wsgi-public', 'keystone'],
+  ['/usr/bin/uwsgi', 'uwsgi-core'],
+  ['/usr/lib/uwsgi/plugins/python3_plugin.so', 'uwsgi-plugin-python3'],
+  ['/usr/lib/python3/dist-packages/pymysql', 'python3-pymysql'],
+];
+
+const STATE = 'openstack.json';
+const READY_MS = 60_000;
+
+export function readOpenStackState(stateDir: string): OpenStackLabState | undefined {
+  const p = join(stateDir, STATE);
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as OpenStackLabState) : undefined;
+}
+
+function save(s: OpenStackLabState): void {
+  writeFileSync(join(s.stateDir, STATE), `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** A secret generated once and kept 0600 in the lab folder. */
+function secret(stateDir: string, name: string): string {
+  const dir = join(stateDir, 'secrets');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const p = join(dir, name);
+  if (!existsSync(p)) writeFileSync(p, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  return readFileSync(p, 'utf8').trim();
+}
+
+export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackLabState> {
+  const run = opts.run ?? runProcess;
+  const say = opts.progress ?? (() => {});
+  if (process.getuid?.() !== 0) throw new HarnessError('the OpenStack lab needs root (it runs MariaDB and the OpenStack services as their users)');
+  const missing = [...new Set(BINARIES.filter(([f]) => !existsSync(f)).map(([, pkg]) => pkg))];
+  if (missing.length) throw new HarnessError(`the OpenStack lab needs Debian packages that are missing: ${missing.join(', ')}; run ./scripts/setup --openstack`);
+  // MariaDB runs as mysql: it must be able to traverse to its data (secrets stay in a 0700 folder).
+  mkdirSync(opts.stateDir, { recursive: true, mode: 0o711 });
+  chmodSync(opts.stateDir, 0o711);
+  const unlock = acquireLock(opts.stateDir);
+  try {
+    const s: OpenStackLabState = readOpenStackState(opts.stateDir) ?? {
+      version: 1, stateDir: opts.stateDir, phase: 'creating',
+      mysql: { port: opts.mysqlPort ?? 13306 }, keystone: { port: opts.keystonePort ?? 5000 }, cloudsYaml: join(opts.stateDir, 'clouds.yaml'),
+    };
+    s.phase = 'creating';
+    save(s);
+    await mariadb(s, run, say);
+    await keystone(s, run, say);
+    const adminPassword = secret(s.stateDir, 'admin');
+    writeFileSync(s.cloudsYaml, toYaml({
+      clouds: {
+        'doctor-openstack': {
+          auth: { auth_url: `http://127.0.0.1:${s.keystone.port}/v3`, username: 'admin', password: adminPassword, project_name: 'admin', user_domain_name: 'Default', project_domain_name: 'Default' },
+          region_name: 'RegionOne', interface: 'public', identity_api_version: 3,
+        },
+      },
+    }), { mode: 0o600 });
+    s.phase = 'up';
+    save(s);
+    say(`OpenStack lab up: Keystone http://127.0.0.1:${s.keystone.port}/v3; clouds.yaml entry "doctor-openstack" in ${s.cloudsYaml}`);
+    return s;
+  } finally {
+    unlock();
+  }
+}
+
+async function mariadb(s: OpenStackLabState, run: Runner, say: (l: string) => void): Promise<void> {
+  const data = join(s.stateDir, 'mysql');
+  const runDir = join(s.stateDir, 'mysql-run');
+  const socket = join(runDir, 'mysqld.sock');
+  for (const d of [data, runDir]) {
+    mkdirSync(d, { recursive: true, mode: 0o750 });
+    chownSync(d, uid('mysql'), gid('mysql'));
+  }
+  if (!isOurs(s.mysql.pid, data)) {
+    if (!readdirSync(data).includes('mysql')) {
+      say('initialising MariaDB');
+      await must(run, 'mariadb-install-db', ['--user=mysql', `--datadir=${data}`, '--auth-root-authentication-method=socket', '--skip-test-db']);
+    }
+    say(`starting MariaDB on 127.0.0.1:${s.mysql.port}`);
+    s.mysql.pid = startService('/usr/sbin/mariadbd', [
+      '--user=mysql', `--datadir=${data}`, `--socket=${socket}`, '--bind-address=127.0.0.1', `--port=${s.mysql.port}`,
+      `--pid-file=${join(runDir, 'mysqld.pid')}`, '--skip-name-resolve', '--skip-log-bin',
+    ], { log: join(s.stateDir, 'mariadb.log') });
+    save(s);
+  }
+  await waitFor(async () => (await run('mysqladmin', [`--socket=${socket}`, 'ping'])).exitCode === 0, 'MariaDB', join(s.stateDir, 'mariadb.log'));
+  // Through root's socket, password over stdin: no secret on a command line.
+  const pw = secret(s.stateDir, 'keystone-db');
+  const sql = [
+    'CREATE DATABASE IF NOT EXISTS keystone;',
+    `CREATE USER IF NOT EXISTS 'keystone'@'127.0.0.1' IDENTIFIED BY '${pw}';`,
+    `ALTER USER 'keystone'@'127.0.0.1' IDENTIFIED BY '${pw}';`,
+    "GRANT ALL ON keystone.* TO 'keystone'@'127.0.0.1';",
+  ].join('\n');
+  await must(run, 'mysql', [`--socket=${socket}`], sql);
+}
+
+async function keystone(s: OpenStackLabState, run: Runner, say: (l: string) => void): Promise<void> {
+  const dir = join(s.stateDir, 'keystone');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const conf = join(dir, 'keystone.conf');
+  writeFileSync(conf, [
+    '[DEFAULT]', `log_dir = ${dir}`,
+    '[database]', `connection = mysql+pymysql://keystone:${secret(s.stateDir, 'keystone-db')}@127.0.0.1:${s.mysql.port}/keystone`,
+    '[token]', 'provider = fernet',
+    '[fernet_tokens]', `key_repository = ${join(dir, 'fernet-keys')}`,
+    '[fernet_receipts]', `key_repository = ${join(dir, 'fernet-keys')}`,
+    '[credential]', `key_repository = ${join(dir, 'credential-keys')}`,
+    '',
+  ].join('\n'), { mode: 0o600 });
+  const url = `http://127.0.0.1:${s.keystone.port}/v3/`;
+  if (!isOurs(s.keystone.pid, dir)) {
+    say('preparing Keystone (db_sync, keys, bootstrap)');
+    await must(run, 'keystone-manage', ['--config-file', conf, 'db_sync']);
+    if (!existsSync(join(dir, 'fernet-keys'))) await must(run, 'keystone-manage', ['--config-file', conf, 'fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
+    if (!existsSync(join(dir, 'credential-keys'))) await must(run, 'keystone-manage', ['--config-file', conf, 'credential_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
+    // The admin password goes through the environment (OS_BOOTSTRAP_PASSWORD), never argv.
+    await mustEnv('keystone-manage', ['--config-file', conf, 'bootstrap', '--bootstrap-admin-url', url, '--bootstrap-public-url', url, '--bootstrap-internal-url', url, '--bootstrap-region-id', 'RegionOne'], { OS_BOOTSTRAP_PASSWORD: secret(s.stateDir, 'admin') });
+    say(`starting Keystone on 127.0.0.1:${s.keystone.port}`);
+    // keystone drops reused connections under uwsgi: every answer closes its connection.
+    s.keystone.pid = startService('/usr/bin/uwsgi', [
+      '--plugin', 'python3', '--http-socket', `127.0.0.1:${s.keystone.port}`, '--wsgi-file', '/usr/bin/keystone-wsgi-public',
+      '--master', '--processes', '1', '--threads', '4', '--die-on-term', '--add-header', 'Connection: close', '--chdir', dir,
+    ], { log: join(dir, 'uwsgi.log'), env: { OS_KEYSTONE_CONFIG_FILES: conf }, cwd: dir });
+    save(s);
+  }
+  await waitFor(async () => {
+    try {
+      return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status === 200;
+    } catch {
+      return false;
+    }
+  }, 'Keystone', join(dir, 'uwsgi.log'));
+}
+
+export async function openstackDown(opts: { stateDir: string; progress?: (l: string) => void }): Promise<boolean> {
+  const s = readOpenStackState(opts.stateDir);
+  if (!s && !existsSync(opts.stateDir)) return false;
+  const unlock = acquireLock(opts.stateDir);
+  try {
+    if (s && isOurs(s.keystone.pid, join(s.stateDir, 'keystone'))) {
+      opts.progress?.('stopping Keystone');
+      await stopGroup(s.keystone.pid!);
+    }
+    if (s && isOurs(s.mysql.pid, join(s.stateDir, 'mysql'))) {
+      opts.progress?.('stopping MariaDB');
+      await stopGroup(s.mysql.pid!, 20_000);
+    }
+  } finally {
+    unlock();
+  }
+  rmSync(opts.stateDir, { recursive: true, force: true });
+  return true;
+}
+
+export function openstackStatus(stateDir: string): { state?: OpenStackLabState; services: Record<string, boolean> } {
+  const s = readOpenStackState(stateDir);
+  if (!s) return { services: {} };
+  return { state: s, services: { mariadb: isOurs(s.mysql.pid, join(stateDir, 'mysql')), keystone: isOurs(s.keystone.pid, join(stateDir, 'keystone')) } };
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, log: string): Promise<void> {
+  const deadline = Date.now() + READY_MS;
+  for (let delay = 50; Date.now() < deadline; delay = Math.min(delay * 2, 500)) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+  const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ') : '(no log)';
+  throw new HarnessError(`${what} was not ready within ${READY_MS / 1000} s; its log ends: ${tail}`);
+}
+
+async function must(run: Runner, file: string, args: string[], input?: string) {
+  const r = await run(file, args, input !== undefined ? { input } : {});
+  if (r.exitCode !== 0) throw new HarnessError(`${file} ${args[0] ?? ''} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  return r;
+}
+
+async function mustEnv(file: string, args: string[], env: Record<string, string>) {
+  const { execa } = await import('execa');
+  const r = await execa(file, args, { reject: false, env, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new HarnessError(`${file} ${args.slice(2, 3).join(' ')} failed (exit ${r.exitCode}): ${String(r.stderr).trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+function uid(user: string): number {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+  if (!line) throw new HarnessError(`no ${user} user: is mariadb-server installed?`);
+  return Number(line.split(':')[2]);
+}
+
+function gid(group: string): number {
+  const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`));
+  if (!line) throw new HarnessError(`no ${group} group: is mariadb-server installed?`);
+  return Number(line.split(':')[2]);
+}
