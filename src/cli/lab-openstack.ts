@@ -4,10 +4,11 @@ export interface OpenStackFlags {
   stateDir: string;
   keystonePort: string;
   mysqlPort: string;
+  rabbitPort: string;
 }
 
 export async function runOpenStackUp(flags: OpenStackFlags, out: (l: string) => void): Promise<void> {
-  const s = await openstackUp({ stateDir: flags.stateDir, keystonePort: Number(flags.keystonePort), mysqlPort: Number(flags.mysqlPort), progress: out });
+  const s = await openstackUp({ stateDir: flags.stateDir, keystonePort: Number(flags.keystonePort), mysqlPort: Number(flags.mysqlPort), rabbitPort: Number(flags.rabbitPort), progress: out });
   out(`use it: export OS_CLIENT_CONFIG_FILE=${s.cloudsYaml} OS_CLOUD=doctor-openstack`);
 }
 

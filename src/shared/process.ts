@@ -11,7 +11,7 @@ export interface RunResult {
  * non-zero exit (callers decide what a failure means). Secrets never go in
  * `args`: pass them through `input` or files.
  */
-export type Runner = (file: string, args: string[], opts?: { input?: string; timeoutMs?: number }) => Promise<RunResult>;
+export type Runner = (file: string, args: string[], opts?: { input?: string; timeoutMs?: number; env?: Record<string, string> }) => Promise<RunResult>;
 
 export const runProcess: Runner = async (file, args, opts = {}) => {
   const r = await execa(file, args, {
@@ -19,6 +19,7 @@ export const runProcess: Runner = async (file, args, opts = {}) => {
     stripFinalNewline: true,
     ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
   });
   if (r.failed && r.exitCode === undefined) {
     // Not started at all (ENOENT, EACCES) or killed by the timeout.

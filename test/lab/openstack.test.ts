@@ -18,17 +18,31 @@ const freePort = () =>
     });
   });
 
-function commandLines(): Array<{ pid: string; cmd: string }> {
+/** A base port with the two above it free too (RabbitMQ: AMQP, epmd, distribution). */
+async function freeTriple(): Promise<number> {
+  for (;;) {
+    const base = await freePort();
+    if (base > 65530) continue;
+    const ok = await Promise.all([1, 2].map((i) => new Promise<boolean>((resolve) => {
+      const s = createServer().once('error', () => resolve(false)).listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
+    })));
+    if (ok.every(Boolean)) return base;
+  }
+}
+
+/** Every process's command line and environment (zombies have neither). */
+function processes(): Array<{ pid: string; cmd: string; env: string }> {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((pid) => {
     try {
-      return [{ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ') }];
+      const read = (f: string) => readFileSync(`/proc/${pid}/${f}`, 'utf8').replace(/\0/g, ' ');
+      return [{ pid, cmd: read('cmdline'), env: read('environ') }];
     } catch {
       return [];
     }
   });
 }
 
-describe('the OpenStack all-in-one lab: MariaDB and Keystone', () => {
+describe('the OpenStack all-in-one lab: MariaDB, RabbitMQ and Keystone', () => {
   let work: string;
   let stateDir: string;
   let state: OpenStackLabState;
@@ -37,7 +51,7 @@ describe('the OpenStack all-in-one lab: MariaDB and Keystone', () => {
     work = mkdtempSync(join(tmpdir(), 'doctor-aio-'));
     chmodSync(work, 0o711); // MariaDB runs as mysql and must reach its data directory
     stateDir = join(work, 'openstack');
-    state = await openstackUp({ stateDir, keystonePort: await freePort(), mysqlPort: await freePort() });
+    state = await openstackUp({ stateDir, keystonePort: await freePort(), mysqlPort: await freePort(), rabbitPort: await freeTriple() });
   }, 120_000);
   afterAll(async () => {
     if (stateDir) await openstackDown({ stateDir });
@@ -65,16 +79,27 @@ describe('the OpenStack all-in-one lab: MariaDB and Keystone', () => {
   it('keeps every secret off command lines, and up again changes nothing', async () => {
     const secrets = readdirSync(join(stateDir, 'secrets')).map((f) => readFileSync(join(stateDir, 'secrets', f), 'utf8').trim());
     expect(secrets.length).toBeGreaterThanOrEqual(2);
-    const leaking = commandLines().filter(({ cmd }) => secrets.some((s) => cmd.includes(s)));
+    const leaking = processes().filter(({ cmd }) => secrets.some((s) => cmd.includes(s)));
     expect(leaking).toEqual([]);
-    expect(openstackStatus(stateDir).services).toEqual({ mariadb: true, keystone: true });
+    expect(openstackStatus(stateDir).services).toEqual({ mariadb: true, rabbitmq: true, keystone: true });
     const again = await openstackUp({ stateDir });
-    expect([again.mysql.pid, again.keystone.pid]).toEqual([state.mysql.pid, state.keystone.pid]);
+    expect([again.mysql.pid, again.rabbit?.pid, again.keystone.pid]).toEqual([state.mysql.pid, state.rabbit?.pid, state.keystone.pid]);
   }, 60_000);
 
+  it('listens on loopback only', () => {
+    const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[3] === '0A').map((f) => ({ addr: f[1]!.split(':')[0]!, port: parseInt(f[1]!.split(':')[1]!, 16) }));
+    const ports = [state.mysql.port, state.keystone.port, state.rabbit!.port, state.rabbit!.port + 1, state.rabbit!.port + 2];
+    const ours = listening.filter((l) => ports.includes(l.port));
+    expect(ours.map((l) => l.port).sort()).toEqual([...new Set(ports)].sort());
+    expect(ours.every((l) => l.addr === '0100007F')).toBe(true); // 127.0.0.1
+  });
+
   it('down stops exactly its services and removes its folder', async () => {
-    const ours = () => commandLines().filter(({ cmd }) => cmd.includes(stateDir));
-    expect(ours().length).toBeGreaterThanOrEqual(2);
+    // Anything that names the lab folder on its command line or in its environment (RabbitMQ's VM only does the latter).
+    const ours = () => processes().filter(({ cmd, env }) => cmd.includes(stateDir) || env.includes(stateDir)).filter(({ pid }) => Number(pid) !== process.pid);
+    expect(ours().map((p) => p.cmd).join('\n')).toMatch(/mariadbd[\s\S]*|beam\.smp/);
+    expect(ours().some((p) => p.cmd.includes('beam.smp'))).toBe(true);
     await openstackDown({ stateDir });
     expect(ours()).toEqual([]);
     expect(existsSync(stateDir)).toBe(false);

@@ -5,7 +5,7 @@ import { stringify as toYaml } from 'yaml';
 import { HarnessError } from '../../shared/errors.js';
 import { runProcess, type Runner } from '../../shared/process.js';
 import { acquireLock } from '../hosts/state.js';
-import { isOurs, startService, stopGroup } from './procs.js';
+import { startService, stopTagged, taggedProcesses, type TaggedProcess } from './procs.js';
 
 /**
  * The all-in-one OpenStack lab: real services from Debian's packages, each a
@@ -17,6 +17,8 @@ export interface OpenStackLabOptions {
   stateDir: string;
   keystonePort?: number;
   mysqlPort?: number;
+  /** AMQP port; Erlang's epmd and distribution ports are this + 1 and + 2. */
+  rabbitPort?: number;
   progress?: (line: string) => void;
   run?: Runner;
 }
@@ -27,6 +29,7 @@ export interface OpenStackLabState {
   phase: 'creating' | 'up';
   mysql: { port: number; pid?: number };
   keystone: { port: number; pid?: number };
+  rabbit?: { port: number; pid?: number; epmdPid?: number };
   cloudsYaml: string;
 }
 
@@ -38,10 +41,23 @@ const BINARIES: Array<[string, string]> = [
   ['/usr/bin/uwsgi', 'uwsgi-core'],
   ['/usr/lib/uwsgi/plugins/python3_plugin.so', 'uwsgi-plugin-python3'],
   ['/usr/lib/python3/dist-packages/pymysql', 'python3-pymysql'],
+  ['/usr/sbin/rabbitmq-server', 'rabbitmq-server'],
+  ['/usr/sbin/rabbitmqctl', 'rabbitmq-server'],
 ];
 
 const STATE = 'openstack.json';
 const READY_MS = 60_000;
+
+const IS: Record<'mariadb' | 'rabbitmq' | 'epmd' | 'keystone', (p: TaggedProcess) => boolean> = {
+  mariadb: (p) => p.cmd.startsWith('/usr/sbin/mariadbd'),
+  rabbitmq: (p) => p.cmd.includes('beam.smp'),
+  epmd: (p) => p.cmd.startsWith('epmd'),
+  keystone: (p) => p.cmd.startsWith('/usr/bin/uwsgi'),
+};
+
+function running(stateDir: string, service: keyof typeof IS): boolean {
+  return taggedProcesses(stateDir).some(IS[service]);
+}
 
 export function readOpenStackState(stateDir: string): OpenStackLabState | undefined {
   const p = join(stateDir, STATE);
@@ -76,9 +92,11 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       version: 1, stateDir: opts.stateDir, phase: 'creating',
       mysql: { port: opts.mysqlPort ?? 13306 }, keystone: { port: opts.keystonePort ?? 5000 }, cloudsYaml: join(opts.stateDir, 'clouds.yaml'),
     };
+    s.rabbit ??= { port: opts.rabbitPort ?? 5672 };
     s.phase = 'creating';
     save(s);
     await mariadb(s, run, say);
+    await rabbit(s, run, say);
     await keystone(s, run, say);
     const adminPassword = secret(s.stateDir, 'admin');
     writeFileSync(s.cloudsYaml, toYaml({
@@ -106,7 +124,7 @@ async function mariadb(s: OpenStackLabState, run: Runner, say: (l: string) => vo
     mkdirSync(d, { recursive: true, mode: 0o750 });
     chownSync(d, uid('mysql'), gid('mysql'));
   }
-  if (!isOurs(s.mysql.pid, data)) {
+  if (!running(s.stateDir, 'mariadb')) {
     if (!readdirSync(data).includes('mysql')) {
       say('initialising MariaDB');
       await must(run, 'mariadb-install-db', ['--user=mysql', `--datadir=${data}`, '--auth-root-authentication-method=socket', '--skip-test-db']);
@@ -115,7 +133,7 @@ async function mariadb(s: OpenStackLabState, run: Runner, say: (l: string) => vo
     s.mysql.pid = startService('/usr/sbin/mariadbd', [
       '--user=mysql', `--datadir=${data}`, `--socket=${socket}`, '--bind-address=127.0.0.1', `--port=${s.mysql.port}`,
       `--pid-file=${join(runDir, 'mysqld.pid')}`, '--skip-name-resolve', '--skip-log-bin',
-    ], { log: join(s.stateDir, 'mariadb.log') });
+    ], { log: join(s.stateDir, 'mariadb.log'), tag: s.stateDir });
     save(s);
   }
   await waitFor(async () => (await run('mysqladmin', [`--socket=${socket}`, 'ping'])).exitCode === 0, 'MariaDB', join(s.stateDir, 'mariadb.log'));
@@ -144,7 +162,7 @@ async function keystone(s: OpenStackLabState, run: Runner, say: (l: string) => v
     '',
   ].join('\n'), { mode: 0o600 });
   const url = `http://127.0.0.1:${s.keystone.port}/v3/`;
-  if (!isOurs(s.keystone.pid, dir)) {
+  if (!running(s.stateDir, 'keystone')) {
     say('preparing Keystone (db_sync, keys, bootstrap)');
     await must(run, 'keystone-manage', ['--config-file', conf, 'db_sync']);
     if (!existsSync(join(dir, 'fernet-keys'))) await must(run, 'keystone-manage', ['--config-file', conf, 'fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
@@ -156,7 +174,7 @@ async function keystone(s: OpenStackLabState, run: Runner, say: (l: string) => v
     s.keystone.pid = startService('/usr/bin/uwsgi', [
       '--plugin', 'python3', '--http-socket', `127.0.0.1:${s.keystone.port}`, '--wsgi-file', '/usr/bin/keystone-wsgi-public',
       '--master', '--processes', '1', '--threads', '4', '--die-on-term', '--add-header', 'Connection: close', '--chdir', dir,
-    ], { log: join(dir, 'uwsgi.log'), env: { OS_KEYSTONE_CONFIG_FILES: conf }, cwd: dir });
+    ], { log: join(dir, 'uwsgi.log'), env: { OS_KEYSTONE_CONFIG_FILES: conf }, cwd: dir, tag: s.stateDir });
     save(s);
   }
   await waitFor(async () => {
@@ -168,19 +186,59 @@ async function keystone(s: OpenStackLabState, run: Runner, say: (l: string) => v
   }, 'Keystone', join(dir, 'uwsgi.log'));
 }
 
+/** Erlang's port mapper and distribution ports: loopback only, next to the AMQP port. */
+function rabbitEnv(s: OpenStackLabState): Record<string, string> {
+  const r = s.rabbit!;
+  const dir = join(s.stateDir, 'rabbitmq');
+  return {
+    RABBITMQ_NODENAME: 'rabbit@localhost', RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1', RABBITMQ_NODE_PORT: String(r.port),
+    RABBITMQ_DIST_PORT: String(r.port + 2), ERL_EPMD_ADDRESS: '127.0.0.1', ERL_EPMD_PORT: String(r.port + 1),
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'), RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+  };
+}
+
+async function rabbit(s: OpenStackLabState, run: Runner, say: (l: string) => void): Promise<void> {
+  const r = s.rabbit!;
+  const dir = join(s.stateDir, 'rabbitmq');
+  for (const d of [dir, join(dir, 'mnesia'), join(dir, 'log')]) {
+    mkdirSync(d, { recursive: true, mode: 0o750 });
+    chownSync(d, uid('rabbitmq'), gid('rabbitmq'));
+  }
+  const env = rabbitEnv(s);
+  if (!running(s.stateDir, 'epmd')) {
+    // Our own epmd, on loopback, in our process group (the one Erlang starts would detach and linger).
+    r.epmdPid = startService('epmd', ['-port', String(r.port + 1), '-address', '127.0.0.1'], { log: join(dir, 'epmd.log'), tag: s.stateDir });
+    save(s);
+  }
+  const ctlEnv = { ERL_EPMD_PORT: String(r.port + 1) }; // rabbitmqctl must find our epmd
+  const ctl = (args: string[], input?: string) =>
+    run('rabbitmqctl', ['--node', 'rabbit@localhost', ...args], { ...(input !== undefined ? { input } : {}), timeoutMs: 30_000, env: ctlEnv });
+  // The wrapper script leads the group; its Erlang VM is the member that names our data folder.
+  if (!running(s.stateDir, 'rabbitmq')) {
+    say(`starting RabbitMQ on 127.0.0.1:${r.port}`);
+    r.pid = startService('/usr/sbin/rabbitmq-server', [], { log: join(dir, 'server.log'), env, cwd: '/var/lib/rabbitmq', tag: s.stateDir });
+    save(s);
+  }
+  await waitFor(async () => (await ctl(['status'])).exitCode === 0, 'RabbitMQ', join(dir, 'server.log'));
+  // add_user without a password argument reads it from stdin: no secret on a command line.
+  const users = (await ctl(['list_users', '--quiet'])).stdout;
+  if (!/^openstack\s/m.test(users)) await must(run, 'rabbitmqctl', ['--node', 'rabbit@localhost', 'add_user', 'openstack'], secret(s.stateDir, 'rabbit'), ctlEnv);
+  await must(run, 'rabbitmqctl', ['--node', 'rabbit@localhost', 'set_permissions', 'openstack', '.*', '.*', '.*'], undefined, ctlEnv);
+}
+
 export async function openstackDown(opts: { stateDir: string; progress?: (l: string) => void }): Promise<boolean> {
   const s = readOpenStackState(opts.stateDir);
   if (!s && !existsSync(opts.stateDir)) return false;
   const unlock = acquireLock(opts.stateDir);
   try {
-    if (s && isOurs(s.keystone.pid, join(s.stateDir, 'keystone'))) {
-      opts.progress?.('stopping Keystone');
-      await stopGroup(s.keystone.pid!);
+    // By the lab's tag, whatever became of their parents: services first, the databases last.
+    for (const [service, label, grace] of [['keystone', 'Keystone', 10_000], ['rabbitmq', 'RabbitMQ', 30_000], ['epmd', 'epmd', 5_000], ['mariadb', 'MariaDB', 30_000]] as const) {
+      if (!running(opts.stateDir, service)) continue;
+      opts.progress?.(`stopping ${label}`);
+      await stopTagged(opts.stateDir, IS[service], grace);
     }
-    if (s && isOurs(s.mysql.pid, join(s.stateDir, 'mysql'))) {
-      opts.progress?.('stopping MariaDB');
-      await stopGroup(s.mysql.pid!, 20_000);
-    }
+    await stopTagged(opts.stateDir); // anything else the lab started
   } finally {
     unlock();
   }
@@ -191,7 +249,10 @@ export async function openstackDown(opts: { stateDir: string; progress?: (l: str
 export function openstackStatus(stateDir: string): { state?: OpenStackLabState; services: Record<string, boolean> } {
   const s = readOpenStackState(stateDir);
   if (!s) return { services: {} };
-  return { state: s, services: { mariadb: isOurs(s.mysql.pid, join(stateDir, 'mysql')), keystone: isOurs(s.keystone.pid, join(stateDir, 'keystone')) } };
+  return {
+    state: s,
+    services: { mariadb: running(stateDir, 'mariadb'), rabbitmq: running(stateDir, 'rabbitmq'), keystone: running(stateDir, 'keystone') },
+  };
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, log: string): Promise<void> {
@@ -204,8 +265,8 @@ async function waitFor(check: () => Promise<boolean>, what: string, log: string)
   throw new HarnessError(`${what} was not ready within ${READY_MS / 1000} s; its log ends: ${tail}`);
 }
 
-async function must(run: Runner, file: string, args: string[], input?: string) {
-  const r = await run(file, args, input !== undefined ? { input } : {});
+async function must(run: Runner, file: string, args: string[], input?: string, env?: Record<string, string>) {
+  const r = await run(file, args, { ...(input !== undefined ? { input } : {}), ...(env ? { env } : {}) });
   if (r.exitCode !== 0) throw new HarnessError(`${file} ${args[0] ?? ''} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
   return r;
 }

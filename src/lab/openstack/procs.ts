@@ -1,18 +1,19 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { pidAlive } from '../hosts/state.js';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+
+/** Every lab service carries this variable (su and daemonizing keep it): the handle that finds all its processes. */
+export const LAB_TAG = 'DOCTOR_OPENSTACK_LAB';
 
 /**
- * A service of the all-in-one lab: started detached in its own process group
- * (so it outlives the CLI and `down` can stop it and its workers together),
- * output to its own log file. Secrets go in `env`, never in `args`.
+ * A service of the all-in-one lab: started detached (it outlives the CLI),
+ * output to its own log file, tagged with the lab. Secrets go in `env`, never in `args`.
  */
-export function startService(file: string, args: string[], opts: { log: string; env?: NodeJS.ProcessEnv; cwd?: string }): number {
+export function startService(file: string, args: string[], opts: { log: string; tag: string; env?: NodeJS.ProcessEnv; cwd?: string }): number {
   const fd = openSync(opts.log, 'a', 0o600);
   try {
     // The service inherits this process's environment (PATH, locale) plus its own settings: not config reading.
     // eslint-disable-next-line no-restricted-syntax
-    const env = { ...process.env, ...opts.env };
+    const env = { ...process.env, ...opts.env, [LAB_TAG]: opts.tag };
     const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${file}`);
@@ -22,37 +23,47 @@ export function startService(file: string, args: string[], opts: { log: string; 
   }
 }
 
-/** True when `pid` still runs something whose command line mentions `marker` (a reused PID is not ours). */
-export function isOurs(pid: number | undefined, marker: string): boolean {
-  if (!pid || !pidAlive(pid)) return false;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(marker);
-  } catch {
-    return false;
-  }
+export interface TaggedProcess {
+  pid: number;
+  pgid: number;
+  cmd: string;
 }
 
-/** SIGTERM to the whole process group, SIGKILL after `graceMs`. */
-export async function stopGroup(pid: number, graceMs = 5_000): Promise<void> {
-  const send = (sig: NodeJS.Signals) => {
+/** Live (non-zombie) processes whose environment carries the lab's tag, whoever their parent is now. */
+export function taggedProcesses(tag: string): TaggedProcess[] {
+  const needle = `\0${LAB_TAG}=${tag}\0`;
+  const out: TaggedProcess[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
-      process.kill(-pid, sig);
+      if (!`\0${readFileSync(`/proc/${pid}/environ`, 'utf8')}`.includes(needle)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue; // finished; PID 1 here may reap orphans late
+      out.push({ pid: Number(pid), pgid: Number(fields[2]), cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ') });
     } catch {
-      /* group gone */
+      /* exited meanwhile, or not readable */
+    }
+  }
+  return out;
+}
+
+/** Stops the tagged processes matching `match` (all when omitted): SIGTERM to them and their groups, SIGKILL after `graceMs`. */
+export async function stopTagged(tag: string, match: (p: TaggedProcess) => boolean = () => true, graceMs = 10_000): Promise<void> {
+  const targets = () => taggedProcesses(tag).filter(match);
+  const signal = (sig: NodeJS.Signals) => {
+    for (const p of targets()) {
+      for (const id of [-p.pgid, p.pid]) {
+        try {
+          process.kill(id, sig);
+        } catch {
+          /* gone */
+        }
+      }
     }
   };
-  // Whether the group leader still runs. A zombie has finished (this machine's PID 1 may never reap
-  // an orphan), so it does not count.
-  const alive = () => {
-    try {
-      return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      return false;
-    }
-  };
-  send('SIGTERM');
+  signal('SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (alive()) send('SIGKILL');
-  while (alive() && Date.now() < deadline + 2_000) await new Promise((r) => setTimeout(r, 50));
+  while (targets().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (targets().length) signal('SIGKILL');
+  while (targets().length && Date.now() < deadline + 3_000) await new Promise((r) => setTimeout(r, 100));
 }
