@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { HarnessError } from '../../shared/errors.js';
 import { runProcess, type Runner } from '../../shared/process.js';
@@ -243,6 +243,15 @@ export async function openstackDown(opts: { stateDir: string; progress?: (l: str
     unlock();
   }
   rmSync(opts.stateDir, { recursive: true, force: true });
+  // The default folder's parent (/var/lib/doctor-harness) was made for it: remove it when empty.
+  const parent = dirname(opts.stateDir);
+  if (basename(parent) === 'doctor-harness') {
+    try {
+      rmdirSync(parent);
+    } catch {
+      /* not empty, or not ours to remove */
+    }
+  }
   return true;
 }
 
