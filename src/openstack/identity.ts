@@ -123,6 +123,28 @@ export class IdentityClient {
     }
   }
 
+  /** A catalog service by type (the first one), for registering endpoints. */
+  async findService(type: string): Promise<CatalogService | undefined> {
+    const r = await this.s.request<{ services: CatalogService[] }>({ service: 'identity', method: 'GET', path: '/services', query: { type } });
+    const svc = r.data.services[0];
+    return svc ? { id: svc.id, type: svc.type, name: svc.name } : undefined;
+  }
+
+  async createService(input: { type: string; name: string; description?: string }): Promise<CatalogService> {
+    const r = await this.s.request<{ service: CatalogService }>({
+      service: 'identity', method: 'POST', path: '/services', body: { service: { ...input, enabled: true } },
+    });
+    return { id: r.data.service.id, type: r.data.service.type, name: r.data.service.name };
+  }
+
+  async createEndpoint(input: { serviceId: string; interface: 'public' | 'internal' | 'admin'; url: string; regionId?: string }): Promise<string> {
+    const r = await this.s.request<{ endpoint: { id: string } }>({
+      service: 'identity', method: 'POST', path: '/endpoints',
+      body: { endpoint: { service_id: input.serviceId, interface: input.interface, url: input.url, region_id: input.regionId ?? 'RegionOne', enabled: true } },
+    });
+    return r.data.endpoint.id;
+  }
+
   async listRoleAssignments(filter: { userId?: string; projectId?: string }): Promise<RoleAssignment[]> {
     const r = await this.s.request<{ role_assignments: Array<{ role: { id: string }; user?: { id: string }; scope?: { project?: { id: string } } }> }>({
       service: 'identity', method: 'GET', path: '/role_assignments',
@@ -132,6 +154,12 @@ export class IdentityClient {
       .filter((a) => a.user && a.scope?.project)
       .map((a) => ({ roleId: a.role.id, userId: a.user!.id, projectId: a.scope!.project!.id }));
   }
+}
+
+export interface CatalogService {
+  id: string;
+  type: string;
+  name: string;
 }
 
 export const enc = encodeURIComponent;

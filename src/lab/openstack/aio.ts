@@ -5,6 +5,7 @@ import { stringify as toYaml } from 'yaml';
 import { HarnessError } from '../../shared/errors.js';
 import { runProcess, type Runner } from '../../shared/process.js';
 import { acquireLock } from '../hosts/state.js';
+import { OpenStackClient } from '../../openstack/index.js';
 import { startService, stopTagged, taggedProcesses, type TaggedProcess } from './procs.js';
 
 /**
@@ -19,6 +20,7 @@ export interface OpenStackLabOptions {
   mysqlPort?: number;
   /** AMQP port; Erlang's epmd and distribution ports are this + 1 and + 2. */
   rabbitPort?: number;
+  placementPort?: number;
   progress?: (line: string) => void;
   run?: Runner;
 }
@@ -30,6 +32,7 @@ export interface OpenStackLabState {
   mysql: { port: number; pid?: number };
   keystone: { port: number; pid?: number };
   rabbit?: { port: number; pid?: number; epmdPid?: number };
+  placement?: { port: number; pid?: number };
   cloudsYaml: string;
 }
 
@@ -43,16 +46,19 @@ const BINARIES: Array<[string, string]> = [
   ['/usr/lib/python3/dist-packages/pymysql', 'python3-pymysql'],
   ['/usr/sbin/rabbitmq-server', 'rabbitmq-server'],
   ['/usr/sbin/rabbitmqctl', 'rabbitmq-server'],
+  ['/usr/bin/placement-api', 'placement-api'],
+  ['/usr/bin/placement-manage', 'placement-api'],
 ];
 
 const STATE = 'openstack.json';
 const READY_MS = 60_000;
 
-const IS: Record<'mariadb' | 'rabbitmq' | 'epmd' | 'keystone', (p: TaggedProcess) => boolean> = {
+const IS: Record<'mariadb' | 'rabbitmq' | 'epmd' | 'keystone' | 'placement', (p: TaggedProcess) => boolean> = {
   mariadb: (p) => p.cmd.startsWith('/usr/sbin/mariadbd'),
   rabbitmq: (p) => p.cmd.includes('beam.smp'),
   epmd: (p) => p.cmd.startsWith('epmd'),
-  keystone: (p) => p.cmd.startsWith('/usr/bin/uwsgi'),
+  keystone: (p) => p.cmd.startsWith('/usr/bin/uwsgi') && p.cmd.includes('keystone-wsgi-public'),
+  placement: (p) => p.cmd.startsWith('/usr/bin/uwsgi') && p.cmd.includes('placement-api'),
 };
 
 function running(stateDir: string, service: keyof typeof IS): boolean {
@@ -93,11 +99,13 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       mysql: { port: opts.mysqlPort ?? 13306 }, keystone: { port: opts.keystonePort ?? 5000 }, cloudsYaml: join(opts.stateDir, 'clouds.yaml'),
     };
     s.rabbit ??= { port: opts.rabbitPort ?? 5672 };
+    s.placement ??= { port: opts.placementPort ?? 8778 };
     s.phase = 'creating';
     save(s);
     await mariadb(s, run, say);
     await rabbit(s, run, say);
     await keystone(s, run, say);
+    await placement(s, run, say);
     const adminPassword = secret(s.stateDir, 'admin');
     writeFileSync(s.cloudsYaml, toYaml({
       clouds: {
@@ -137,15 +145,92 @@ async function mariadb(s: OpenStackLabState, run: Runner, say: (l: string) => vo
     save(s);
   }
   await waitFor(async () => (await run('mysqladmin', [`--socket=${socket}`, 'ping'])).exitCode === 0, 'MariaDB', join(s.stateDir, 'mariadb.log'));
-  // Through root's socket, password over stdin: no secret on a command line.
-  const pw = secret(s.stateDir, 'keystone-db');
+  for (const db of ['keystone', 'placement']) await database(s, run, db);
+}
+
+/** A database and its user, through root's socket with the password over stdin: no secret on a command line. */
+async function database(s: OpenStackLabState, run: Runner, name: string): Promise<void> {
+  const pw = secret(s.stateDir, `${name}-db`);
   const sql = [
-    'CREATE DATABASE IF NOT EXISTS keystone;',
-    `CREATE USER IF NOT EXISTS 'keystone'@'127.0.0.1' IDENTIFIED BY '${pw}';`,
-    `ALTER USER 'keystone'@'127.0.0.1' IDENTIFIED BY '${pw}';`,
-    "GRANT ALL ON keystone.* TO 'keystone'@'127.0.0.1';",
+    `CREATE DATABASE IF NOT EXISTS ${name};`,
+    `CREATE USER IF NOT EXISTS '${name}'@'127.0.0.1' IDENTIFIED BY '${pw}';`,
+    `ALTER USER '${name}'@'127.0.0.1' IDENTIFIED BY '${pw}';`,
+    `GRANT ALL ON ${name}.* TO '${name}'@'127.0.0.1';`,
   ].join('\n');
-  await must(run, 'mysql', [`--socket=${socket}`], sql);
+  await must(run, 'mysql', [`--socket=${join(s.stateDir, 'mysql-run', 'mysqld.sock')}`], sql);
+}
+
+function dbUrl(s: OpenStackLabState, name: string): string {
+  return `mysql+pymysql://${name}:${secret(s.stateDir, `${name}-db`)}@127.0.0.1:${s.mysql.port}/${name}`;
+}
+
+/** The admin client of the lab's own Keystone, for registering services. */
+function adminClient(s: OpenStackLabState): OpenStackClient {
+  return OpenStackClient.create({
+    credentials: {
+      authUrl: `http://127.0.0.1:${s.keystone.port}/v3`, username: 'admin', password: secret(s.stateDir, 'admin'), userDomainName: 'Default',
+      projectName: 'admin', projectDomainName: 'Default', regionName: 'RegionOne', interface: 'public', insecure: false, endpointOverrides: {}, source: 'the OpenStack lab',
+    },
+  });
+}
+
+/** A service user (admin in the "service" project) and the service's catalog entry, once. */
+async function register(s: OpenStackLabState, user: string, type: string, url: string): Promise<void> {
+  const c = adminClient(s);
+  try {
+    const project = (await c.identity.findProject('service')) ?? (await c.identity.createProject({ name: 'service', description: 'Service project' }));
+    const u = (await c.identity.findUser(user)) ?? (await c.identity.createUser({ name: user, password: secret(s.stateDir, user), defaultProjectId: project.id }));
+    const admin = await c.identity.findRole('admin');
+    if (!admin) throw new HarnessError('the lab Keystone has no admin role');
+    await c.identity.assignProjectRole(project.id, u.id, admin.id);
+    if (!(await c.identity.findService(type))) {
+      const svc = await c.identity.createService({ type, name: user });
+      for (const iface of ['public', 'internal', 'admin'] as const) await c.identity.createEndpoint({ serviceId: svc.id, interface: iface, url });
+    }
+  } finally {
+    c.close();
+  }
+}
+
+/** keystonemiddleware settings for a service user. */
+function authtoken(s: OpenStackLabState, user: string): string[] {
+  const v3 = `http://127.0.0.1:${s.keystone.port}/v3`;
+  return [
+    '[keystone_authtoken]', `www_authenticate_uri = ${v3}`, `auth_url = ${v3}`, 'auth_type = password',
+    'project_domain_name = Default', 'user_domain_name = Default', 'project_name = service', `username = ${user}`, `password = ${secret(s.stateDir, user)}`,
+  ];
+}
+
+async function placement(s: OpenStackLabState, run: Runner, say: (l: string) => void): Promise<void> {
+  const p = s.placement!;
+  const dir = join(s.stateDir, 'placement');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const url = `http://127.0.0.1:${p.port}`;
+  await register(s, 'placement', 'placement', url);
+  writeFileSync(join(dir, 'placement.conf'), [
+    '[DEFAULT]', `log_dir = ${dir}`,
+    '[api]', 'auth_strategy = keystone',
+    ...authtoken(s, 'placement'),
+    '[placement_database]', `connection = ${dbUrl(s, 'placement')}`,
+    '',
+  ].join('\n'), { mode: 0o600 });
+  if (!running(s.stateDir, 'placement')) {
+    say('preparing Placement (db sync)');
+    await must(run, 'placement-manage', ['--config-file', join(dir, 'placement.conf'), 'db', 'sync']);
+    say(`starting Placement on 127.0.0.1:${p.port}`);
+    p.pid = startService('/usr/bin/uwsgi', [
+      '--plugin', 'python3', '--http-socket', `127.0.0.1:${p.port}`, '--wsgi-file', '/usr/bin/placement-api',
+      '--master', '--processes', '1', '--threads', '4', '--die-on-term', '--add-header', 'Connection: close', '--chdir', dir,
+    ], { log: join(dir, 'uwsgi.log'), env: { OS_PLACEMENT_CONFIG_DIR: dir }, cwd: dir, tag: s.stateDir });
+    save(s);
+  }
+  await waitFor(async () => {
+    try {
+      return (await fetch(`${url}/`, { signal: AbortSignal.timeout(2_000) })).status === 200;
+    } catch {
+      return false;
+    }
+  }, 'Placement', join(dir, 'uwsgi.log'));
 }
 
 async function keystone(s: OpenStackLabState, run: Runner, say: (l: string) => void): Promise<void> {
@@ -154,7 +239,7 @@ async function keystone(s: OpenStackLabState, run: Runner, say: (l: string) => v
   const conf = join(dir, 'keystone.conf');
   writeFileSync(conf, [
     '[DEFAULT]', `log_dir = ${dir}`,
-    '[database]', `connection = mysql+pymysql://keystone:${secret(s.stateDir, 'keystone-db')}@127.0.0.1:${s.mysql.port}/keystone`,
+    '[database]', `connection = ${dbUrl(s, 'keystone')}`,
     '[token]', 'provider = fernet',
     '[fernet_tokens]', `key_repository = ${join(dir, 'fernet-keys')}`,
     '[fernet_receipts]', `key_repository = ${join(dir, 'fernet-keys')}`,
@@ -233,7 +318,7 @@ export async function openstackDown(opts: { stateDir: string; progress?: (l: str
   const unlock = acquireLock(opts.stateDir);
   try {
     // By the lab's tag, whatever became of their parents: services first, the databases last.
-    for (const [service, label, grace] of [['keystone', 'Keystone', 10_000], ['rabbitmq', 'RabbitMQ', 30_000], ['epmd', 'epmd', 5_000], ['mariadb', 'MariaDB', 30_000]] as const) {
+    for (const [service, label, grace] of [['placement', 'Placement', 10_000], ['keystone', 'Keystone', 10_000], ['rabbitmq', 'RabbitMQ', 30_000], ['epmd', 'epmd', 5_000], ['mariadb', 'MariaDB', 30_000]] as const) {
       if (!running(opts.stateDir, service)) continue;
       opts.progress?.(`stopping ${label}`);
       await stopTagged(opts.stateDir, IS[service], grace);
@@ -260,7 +345,9 @@ export function openstackStatus(stateDir: string): { state?: OpenStackLabState; 
   if (!s) return { services: {} };
   return {
     state: s,
-    services: { mariadb: running(stateDir, 'mariadb'), rabbitmq: running(stateDir, 'rabbitmq'), keystone: running(stateDir, 'keystone') },
+    services: {
+      mariadb: running(stateDir, 'mariadb'), rabbitmq: running(stateDir, 'rabbitmq'), keystone: running(stateDir, 'keystone'), placement: running(stateDir, 'placement'),
+    },
   };
 }
 
