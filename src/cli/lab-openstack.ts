@@ -6,10 +6,11 @@ export interface OpenStackFlags {
   mysqlPort: string;
   rabbitPort: string;
   placementPort: string;
+  glancePort: string;
 }
 
 export async function runOpenStackUp(flags: OpenStackFlags, out: (l: string) => void): Promise<void> {
-  const s = await openstackUp({ stateDir: flags.stateDir, keystonePort: Number(flags.keystonePort), mysqlPort: Number(flags.mysqlPort), rabbitPort: Number(flags.rabbitPort), placementPort: Number(flags.placementPort), progress: out });
+  const s = await openstackUp({ stateDir: flags.stateDir, keystonePort: Number(flags.keystonePort), mysqlPort: Number(flags.mysqlPort), rabbitPort: Number(flags.rabbitPort), placementPort: Number(flags.placementPort), glancePort: Number(flags.glancePort), progress: out });
   out(`use it: export OS_CLIENT_CONFIG_FILE=${s.cloudsYaml} OS_CLOUD=doctor-openstack`);
 }
 

@@ -58,10 +58,11 @@ export function buildProgram(): Command {
   const lab = program.command('lab').description('the embedded lab (simulated OpenStack and compute hosts)');
   const labFlags = (c: Command) =>
     c.option('--lab-id <id>', 'names the lab (1-5 lowercase letters or digits)', 'main').option('--state-dir <dir>', 'lab state folder (default ~/.local/state/doctor-harness/lab-<id>)');
-  const os = lab.command('openstack').description('the all-in-one lab of real OpenStack services from Debian packages (in progress: MariaDB, RabbitMQ, Keystone, Placement)');
+  const os = lab.command('openstack').description('the all-in-one lab of real OpenStack services from Debian packages (in progress: MariaDB, RabbitMQ, Keystone, Placement, Glance)');
   const osFlags = (c: Command) =>
     c.option('--state-dir <dir>', 'lab folder', '/var/lib/doctor-harness/openstack').option('--keystone-port <n>', 'Keystone port', '5000').option('--mysql-port <n>', 'MariaDB port', '13306').option('--rabbit-port <n>', 'RabbitMQ AMQP port (epmd +1, distribution +2)', '5672')
-      .option('--placement-port <n>', 'Placement port', '8778');
+      .option('--placement-port <n>', 'Placement port', '8778')
+      .option('--glance-port <n>', 'Glance port', '9292');
   osFlags(os.command('up').description('install-checked, configure and start the services on 127.0.0.1')).action(async (flags: OpenStackFlags) => {
     await runOpenStackUp(flags, (line) => process.stdout.write(`${line}\n`));
   });

@@ -42,7 +42,7 @@ function processes(): Array<{ pid: string; cmd: string; env: string }> {
   });
 }
 
-describe('the OpenStack all-in-one lab: MariaDB, RabbitMQ, Keystone, Placement', () => {
+describe('the OpenStack all-in-one lab: MariaDB, RabbitMQ, Keystone, Placement, Glance', () => {
   let work: string;
   let stateDir: string;
   let state: OpenStackLabState;
@@ -51,7 +51,7 @@ describe('the OpenStack all-in-one lab: MariaDB, RabbitMQ, Keystone, Placement',
     work = mkdtempSync(join(tmpdir(), 'doctor-aio-'));
     chmodSync(work, 0o711); // MariaDB runs as mysql and must reach its data directory
     stateDir = join(work, 'openstack');
-    state = await openstackUp({ stateDir, keystonePort: await freePort(), mysqlPort: await freePort(), rabbitPort: await freeTriple(), placementPort: await freePort() });
+    state = await openstackUp({ stateDir, keystonePort: await freePort(), mysqlPort: await freePort(), rabbitPort: await freeTriple(), placementPort: await freePort(), glancePort: await freePort() });
   }, 120_000);
   afterAll(async () => {
     if (stateDir) await openstackDown({ stateDir });
@@ -66,10 +66,17 @@ describe('the OpenStack all-in-one lab: MariaDB, RabbitMQ, Keystone, Placement',
       const token = await c.session.token();
       expect(token.roles).toContain('admin');
       expect(token.catalog.map((e) => e.type)).toContain('identity');
-      expect(token.catalog.map((e) => e.type).sort()).toEqual(['identity', 'placement']);
+      expect(token.catalog.map((e) => e.type).sort()).toEqual(['identity', 'image', 'placement']);
       // Placement answers through the catalog, behind keystonemiddleware.
       const rp = await c.session.request<{ resource_providers: unknown[] }>({ service: 'placement', method: 'GET', path: '/resource_providers', headers: { 'OpenStack-API-Version': 'placement 1.30' } });
       expect(rp.data.resource_providers).toEqual([]);
+      // Glance: queued, then active with the size and checksum of what was uploaded.
+      const img = await c.image.create({ name: 'doctor-aio-image' });
+      expect(img.status).toBe('queued');
+      await c.image.upload(img.id, Buffer.alloc(1024 * 1024));
+      expect(await c.image.get(img.id)).toMatchObject({ status: 'active', size: 1048576, checksum: 'b6d81b360a5672d80c27430f39153e2c' });
+      await c.image.delete(img.id);
+      expect(await c.image.exists(img.id)).toBe(false);
       const p = await c.identity.createProject({ name: 'doctor-aio-test' });
       const member = await c.identity.findFirstRole(['member', '_member_']);
       expect(member?.name).toBe('member');
@@ -85,15 +92,16 @@ describe('the OpenStack all-in-one lab: MariaDB, RabbitMQ, Keystone, Placement',
     expect(secrets.length).toBeGreaterThanOrEqual(2);
     const leaking = processes().filter(({ cmd }) => secrets.some((s) => cmd.includes(s)));
     expect(leaking).toEqual([]);
-    expect(openstackStatus(stateDir).services).toEqual({ mariadb: true, rabbitmq: true, keystone: true, placement: true });
+    expect(openstackStatus(stateDir).services).toEqual({ mariadb: true, rabbitmq: true, keystone: true, placement: true, glance: true });
     const again = await openstackUp({ stateDir });
-    expect([again.mysql.pid, again.rabbit?.pid, again.keystone.pid, again.placement?.pid]).toEqual([state.mysql.pid, state.rabbit?.pid, state.keystone.pid, state.placement?.pid]);
+    const pids = (x: OpenStackLabState) => [x.mysql.pid, x.rabbit?.pid, x.keystone.pid, x.placement?.pid, x.glance?.pid];
+    expect(pids(again)).toEqual(pids(state));
   }, 60_000);
 
   it('listens on loopback only', () => {
     const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/))
       .filter((f) => f[3] === '0A').map((f) => ({ addr: f[1]!.split(':')[0]!, port: parseInt(f[1]!.split(':')[1]!, 16) }));
-    const ports = [state.mysql.port, state.keystone.port, state.placement!.port, state.rabbit!.port, state.rabbit!.port + 1, state.rabbit!.port + 2];
+    const ports = [state.mysql.port, state.keystone.port, state.placement!.port, state.glance!.port, state.rabbit!.port, state.rabbit!.port + 1, state.rabbit!.port + 2];
     const ours = listening.filter((l) => ports.includes(l.port));
     expect(ours.map((l) => l.port).sort()).toEqual([...new Set(ports)].sort());
     expect(ours.every((l) => l.addr === '0100007F')).toBe(true); // 127.0.0.1

@@ -21,6 +21,7 @@ export interface OpenStackLabOptions {
   /** AMQP port; Erlang's epmd and distribution ports are this + 1 and + 2. */
   rabbitPort?: number;
   placementPort?: number;
+  glancePort?: number;
   progress?: (line: string) => void;
   run?: Runner;
 }
@@ -33,6 +34,7 @@ export interface OpenStackLabState {
   keystone: { port: number; pid?: number };
   rabbit?: { port: number; pid?: number; epmdPid?: number };
   placement?: { port: number; pid?: number };
+  glance?: { port: number; pid?: number };
   cloudsYaml: string;
 }
 
@@ -48,17 +50,20 @@ const BINARIES: Array<[string, string]> = [
   ['/usr/sbin/rabbitmqctl', 'rabbitmq-server'],
   ['/usr/bin/placement-api', 'placement-api'],
   ['/usr/bin/placement-manage', 'placement-api'],
+  ['/usr/bin/glance-api', 'glance-api'],
+  ['/usr/bin/glance-manage', 'glance-api'],
 ];
 
 const STATE = 'openstack.json';
 const READY_MS = 60_000;
 
-const IS: Record<'mariadb' | 'rabbitmq' | 'epmd' | 'keystone' | 'placement', (p: TaggedProcess) => boolean> = {
+const IS: Record<'mariadb' | 'rabbitmq' | 'epmd' | 'keystone' | 'placement' | 'glance', (p: TaggedProcess) => boolean> = {
   mariadb: (p) => p.cmd.startsWith('/usr/sbin/mariadbd'),
   rabbitmq: (p) => p.cmd.includes('beam.smp'),
   epmd: (p) => p.cmd.startsWith('epmd'),
   keystone: (p) => p.cmd.startsWith('/usr/bin/uwsgi') && p.cmd.includes('keystone-wsgi-public'),
   placement: (p) => p.cmd.startsWith('/usr/bin/uwsgi') && p.cmd.includes('placement-api'),
+  glance: (p) => p.cmd.includes('glance-api'),
 };
 
 function running(stateDir: string, service: keyof typeof IS): boolean {
@@ -100,12 +105,14 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     };
     s.rabbit ??= { port: opts.rabbitPort ?? 5672 };
     s.placement ??= { port: opts.placementPort ?? 8778 };
+    s.glance ??= { port: opts.glancePort ?? 9292 };
     s.phase = 'creating';
     save(s);
     await mariadb(s, run, say);
     await rabbit(s, run, say);
     await keystone(s, run, say);
     await placement(s, run, say);
+    await glance(s, run, say);
     const adminPassword = secret(s.stateDir, 'admin');
     writeFileSync(s.cloudsYaml, toYaml({
       clouds: {
@@ -145,7 +152,7 @@ async function mariadb(s: OpenStackLabState, run: Runner, say: (l: string) => vo
     save(s);
   }
   await waitFor(async () => (await run('mysqladmin', [`--socket=${socket}`, 'ping'])).exitCode === 0, 'MariaDB', join(s.stateDir, 'mariadb.log'));
-  for (const db of ['keystone', 'placement']) await database(s, run, db);
+  for (const db of ['keystone', 'placement', 'glance']) await database(s, run, db);
 }
 
 /** A database and its user, through root's socket with the password over stdin: no secret on a command line. */
@@ -312,13 +319,46 @@ async function rabbit(s: OpenStackLabState, run: Runner, say: (l: string) => voi
   await must(run, 'rabbitmqctl', ['--node', 'rabbit@localhost', 'set_permissions', 'openstack', '.*', '.*', '.*'], undefined, ctlEnv);
 }
 
+async function glance(s: OpenStackLabState, run: Runner, say: (l: string) => void): Promise<void> {
+  const g = s.glance!;
+  const dir = join(s.stateDir, 'glance');
+  mkdirSync(join(dir, 'images'), { recursive: true, mode: 0o700 });
+  const url = `http://127.0.0.1:${g.port}`;
+  await register(s, 'glance', 'image', url);
+  const conf = join(dir, 'glance-api.conf');
+  writeFileSync(conf, [
+    '[DEFAULT]', `log_dir = ${dir}`, 'bind_host = 127.0.0.1', `bind_port = ${g.port}`, 'workers = 1', 'enabled_backends = fs:file',
+    '[glance_store]', 'default_backend = fs',
+    '[fs]', `filesystem_store_datadir = ${join(dir, 'images')}`,
+    '[database]', `connection = ${dbUrl(s, 'glance')}`,
+    ...authtoken(s, 'glance'),
+    '[paste_deploy]', 'flavor = keystone', 'config_file = /etc/glance/glance-api-paste.ini',
+    '[oslo_concurrency]', `lock_path = ${join(dir, 'lock')}`,
+    '',
+  ].join('\n'), { mode: 0o600 });
+  if (!running(s.stateDir, 'glance')) {
+    say('preparing Glance (db_sync)');
+    await must(run, 'glance-manage', ['--config-file', conf, 'db_sync']);
+    say(`starting Glance on 127.0.0.1:${g.port}`);
+    g.pid = startService('/usr/bin/glance-api', ['--config-file', conf], { log: join(dir, 'glance-api.out'), cwd: dir, tag: s.stateDir });
+    save(s);
+  }
+  await waitFor(async () => {
+    try {
+      return [200, 300].includes((await fetch(`${url}/versions`, { signal: AbortSignal.timeout(2_000) })).status);
+    } catch {
+      return false;
+    }
+  }, 'Glance', join(dir, 'glance-api.log'));
+}
+
 export async function openstackDown(opts: { stateDir: string; progress?: (l: string) => void }): Promise<boolean> {
   const s = readOpenStackState(opts.stateDir);
   if (!s && !existsSync(opts.stateDir)) return false;
   const unlock = acquireLock(opts.stateDir);
   try {
     // By the lab's tag, whatever became of their parents: services first, the databases last.
-    for (const [service, label, grace] of [['placement', 'Placement', 10_000], ['keystone', 'Keystone', 10_000], ['rabbitmq', 'RabbitMQ', 30_000], ['epmd', 'epmd', 5_000], ['mariadb', 'MariaDB', 30_000]] as const) {
+    for (const [service, label, grace] of [['glance', 'Glance', 10_000], ['placement', 'Placement', 10_000], ['keystone', 'Keystone', 10_000], ['rabbitmq', 'RabbitMQ', 30_000], ['epmd', 'epmd', 5_000], ['mariadb', 'MariaDB', 30_000]] as const) {
       if (!running(opts.stateDir, service)) continue;
       opts.progress?.(`stopping ${label}`);
       await stopTagged(opts.stateDir, IS[service], grace);
@@ -346,7 +386,8 @@ export function openstackStatus(stateDir: string): { state?: OpenStackLabState; 
   return {
     state: s,
     services: {
-      mariadb: running(stateDir, 'mariadb'), rabbitmq: running(stateDir, 'rabbitmq'), keystone: running(stateDir, 'keystone'), placement: running(stateDir, 'placement'),
+      mariadb: running(stateDir, 'mariadb'), rabbitmq: running(stateDir, 'rabbitmq'), keystone: running(stateDir, 'keystone'),
+      placement: running(stateDir, 'placement'), glance: running(stateDir, 'glance'),
     },
   };
 }
