@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, isRecord } from '../shared/errors.js';
 
@@ -222,6 +222,28 @@ export function fromCloudEntry(entry: Record<string, unknown>, source: string): 
     YAML_NAMES,
     source,
   );
+}
+
+/** A clouds.yaml document with one entry: the inverse of fromCloudEntry. */
+export function toCloudsYaml(name: string, c: CloudCredentials): string {
+  const auth: Record<string, string> = { auth_url: c.authUrl };
+  const put = (key: string, v: string | undefined) => {
+    if (v !== undefined) auth[key] = v;
+  };
+  put('username', c.username);
+  put('user_id', c.userId);
+  auth['password'] = c.password;
+  put('project_name', c.projectName);
+  put('project_id', c.projectId);
+  put('user_domain_name', c.userDomainName);
+  put('user_domain_id', c.userDomainId);
+  put('project_domain_name', c.projectDomainName);
+  put('project_domain_id', c.projectDomainId);
+  const entry: Record<string, unknown> = { auth, interface: c.interface, identity_api_version: 3 };
+  if (c.regionName) entry['region_name'] = c.regionName;
+  if (c.cacert) entry['cacert'] = c.cacert;
+  if (c.insecure) entry['verify'] = false;
+  return toYaml({ clouds: { [name]: entry } });
 }
 
 function validate(input: Record<string, unknown>, names: Names, source: string): CloudCredentials {

@@ -1,8 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { stringify as toYaml } from 'yaml';
-import type { CloudCredentials } from '../../openstack/index.js';
+import { toCloudsYaml, type CloudCredentials } from '../../openstack/index.js';
 import { createCloudApp } from './app.js';
 import { Cloud, type CloudOptions } from './cloud.js';
 
@@ -63,20 +62,7 @@ export async function startCloud(opts: StartCloudOptions = {}): Promise<LabCloud
     url: cloud.baseUrl,
     authUrl,
     credentials,
-    cloudsYaml: (name = 'doctor-lab') =>
-      toYaml({
-        clouds: {
-          [name]: {
-            auth: {
-              auth_url: authUrl, username: cloud.adminUser, password: cloud.adminPassword,
-              project_name: 'admin', user_domain_name: 'Default', project_domain_name: 'Default',
-            },
-            region_name: cloud.region,
-            interface: 'public',
-            identity_api_version: 3,
-          },
-        },
-      }),
+    cloudsYaml: (name = 'doctor-lab') => toCloudsYaml(name, credentials()),
     envLines: ({ withPassword = false } = {}) => [
       `export OS_AUTH_URL=${authUrl}`,
       `export OS_USERNAME=${cloud.adminUser}`,

@@ -1,18 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { HarnessError } from '../../shared/errors.js';
 import { runProcess, type Runner } from '../../shared/process.js';
 import { acquireLock } from '../hosts/state.js';
-import { OpenStackClient } from '../../openstack/index.js';
+import { OpenStackClient, toCloudsYaml, type CloudCredentials } from '../../openstack/index.js';
 import { startService, stopTagged, taggedProcesses, type TaggedProcess } from './procs.js';
 
 /**
- * The all-in-one OpenStack lab: real services from Debian's packages, each a
- * process group of ours on 127.0.0.1, all state in one folder. This slice
- * brings up MariaDB (a private data directory) and Keystone (uwsgi); Nova,
- * Placement, Glance, Neutron, RabbitMQ, Ceilometer and Aodh follow.
+ * The all-in-one OpenStack lab: real services from Debian's packages on
+ * 127.0.0.1, all state in one folder, every process tagged with the lab in its
+ * environment. So far: MariaDB, RabbitMQ, Keystone, Placement, Glance; Neutron,
+ * Nova, Ceilometer and Aodh follow.
  */
 export interface OpenStackLabOptions {
   stateDir: string;
@@ -57,17 +56,20 @@ const BINARIES: Array<[string, string]> = [
 const STATE = 'openstack.json';
 const READY_MS = 60_000;
 
-const IS: Record<'mariadb' | 'rabbitmq' | 'epmd' | 'keystone' | 'placement' | 'glance', (p: TaggedProcess) => boolean> = {
-  mariadb: (p) => p.cmd.startsWith('/usr/sbin/mariadbd'),
-  rabbitmq: (p) => p.cmd.includes('beam.smp'),
-  epmd: (p) => p.cmd.startsWith('epmd'),
-  keystone: (p) => p.cmd.startsWith('/usr/bin/uwsgi') && p.cmd.includes('keystone-wsgi-public'),
-  placement: (p) => p.cmd.startsWith('/usr/bin/uwsgi') && p.cmd.includes('placement-api'),
-  glance: (p) => p.cmd.includes('glance-api'),
-};
+/** The lab's services in start order (down stops them in reverse): how to recognise each, how long it may take to stop. */
+const SERVICES = [
+  { key: 'mariadb', label: 'MariaDB', graceMs: 30_000, is: (p: TaggedProcess) => p.cmd.startsWith('/usr/sbin/mariadbd') },
+  { key: 'epmd', label: 'epmd', graceMs: 5_000, is: (p: TaggedProcess) => p.cmd.startsWith('epmd') },
+  { key: 'rabbitmq', label: 'RabbitMQ', graceMs: 30_000, is: (p: TaggedProcess) => p.cmd.includes('beam.smp') },
+  { key: 'keystone', label: 'Keystone', graceMs: 10_000, is: (p: TaggedProcess) => p.cmd.startsWith('/usr/bin/uwsgi') && p.cmd.includes('keystone-wsgi-public') },
+  { key: 'placement', label: 'Placement', graceMs: 10_000, is: (p: TaggedProcess) => p.cmd.startsWith('/usr/bin/uwsgi') && p.cmd.includes('placement-api') },
+  { key: 'glance', label: 'Glance', graceMs: 10_000, is: (p: TaggedProcess) => p.cmd.includes('glance-api') },
+] as const;
+type ServiceKey = (typeof SERVICES)[number]['key'];
 
-function running(stateDir: string, service: keyof typeof IS): boolean {
-  return taggedProcesses(stateDir).some(IS[service]);
+function running(stateDir: string, key: ServiceKey): boolean {
+  const service = SERVICES.find((x) => x.key === key)!;
+  return taggedProcesses(stateDir).some(service.is);
 }
 
 export function readOpenStackState(stateDir: string): OpenStackLabState | undefined {
@@ -113,15 +115,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     await keystone(s, run, say);
     await placement(s, run, say);
     await glance(s, run, say);
-    const adminPassword = secret(s.stateDir, 'admin');
-    writeFileSync(s.cloudsYaml, toYaml({
-      clouds: {
-        'doctor-openstack': {
-          auth: { auth_url: `http://127.0.0.1:${s.keystone.port}/v3`, username: 'admin', password: adminPassword, project_name: 'admin', user_domain_name: 'Default', project_domain_name: 'Default' },
-          region_name: 'RegionOne', interface: 'public', identity_api_version: 3,
-        },
-      },
-    }), { mode: 0o600 });
+    writeFileSync(s.cloudsYaml, toCloudsYaml('doctor-openstack', adminCredentials(s)), { mode: 0o600 });
     s.phase = 'up';
     save(s);
     say(`OpenStack lab up: Keystone http://127.0.0.1:${s.keystone.port}/v3; clouds.yaml entry "doctor-openstack" in ${s.cloudsYaml}`);
@@ -171,19 +165,17 @@ function dbUrl(s: OpenStackLabState, name: string): string {
   return `mysql+pymysql://${name}:${secret(s.stateDir, `${name}-db`)}@127.0.0.1:${s.mysql.port}/${name}`;
 }
 
-/** The admin client of the lab's own Keystone, for registering services. */
-function adminClient(s: OpenStackLabState): OpenStackClient {
-  return OpenStackClient.create({
-    credentials: {
-      authUrl: `http://127.0.0.1:${s.keystone.port}/v3`, username: 'admin', password: secret(s.stateDir, 'admin'), userDomainName: 'Default',
-      projectName: 'admin', projectDomainName: 'Default', regionName: 'RegionOne', interface: 'public', insecure: false, endpointOverrides: {}, source: 'the OpenStack lab',
-    },
-  });
+/** The lab Keystone's admin: what clouds.yaml says and what registers the services. */
+function adminCredentials(s: OpenStackLabState): CloudCredentials {
+  return {
+    authUrl: `http://127.0.0.1:${s.keystone.port}/v3`, username: 'admin', password: secret(s.stateDir, 'admin'), userDomainName: 'Default',
+    projectName: 'admin', projectDomainName: 'Default', regionName: 'RegionOne', interface: 'public', insecure: false, endpointOverrides: {}, source: 'the OpenStack lab',
+  };
 }
 
 /** A service user (admin in the "service" project) and the service's catalog entry, once. */
 async function register(s: OpenStackLabState, user: string, type: string, url: string): Promise<void> {
-  const c = adminClient(s);
+  const c = OpenStackClient.create({ credentials: adminCredentials(s) });
   try {
     const project = (await c.identity.findProject('service')) ?? (await c.identity.createProject({ name: 'service', description: 'Service project' }));
     const u = (await c.identity.findUser(user)) ?? (await c.identity.createUser({ name: user, password: secret(s.stateDir, user), defaultProjectId: project.id }));
@@ -197,6 +189,25 @@ async function register(s: OpenStackLabState, user: string, type: string, url: s
   } finally {
     c.close();
   }
+}
+
+/** A WSGI service under uwsgi on loopback. Keystone drops reused connections under uwsgi: every answer closes. */
+function startUwsgi(s: OpenStackLabState, dir: string, port: number, wsgiFile: string, env: Record<string, string>): number {
+  return startService('/usr/bin/uwsgi', [
+    '--plugin', 'python3', '--http-socket', `127.0.0.1:${port}`, '--wsgi-file', wsgiFile,
+    '--master', '--processes', '1', '--threads', '4', '--die-on-term', '--add-header', 'Connection: close', '--chdir', dir,
+  ], { log: join(dir, 'uwsgi.log'), env, cwd: dir, tag: s.stateDir });
+}
+
+/** Waits until `url` answers one of `statuses` (an unauthenticated version document). */
+function waitForHttp(url: string, statuses: number[], what: string, log: string): Promise<void> {
+  return waitFor(async () => {
+    try {
+      return statuses.includes((await fetch(url, { signal: AbortSignal.timeout(2_000) })).status);
+    } catch {
+      return false;
+    }
+  }, what, log);
 }
 
 /** keystonemiddleware settings for a service user. */
@@ -225,19 +236,10 @@ async function placement(s: OpenStackLabState, run: Runner, say: (l: string) => 
     say('preparing Placement (db sync)');
     await must(run, 'placement-manage', ['--config-file', join(dir, 'placement.conf'), 'db', 'sync']);
     say(`starting Placement on 127.0.0.1:${p.port}`);
-    p.pid = startService('/usr/bin/uwsgi', [
-      '--plugin', 'python3', '--http-socket', `127.0.0.1:${p.port}`, '--wsgi-file', '/usr/bin/placement-api',
-      '--master', '--processes', '1', '--threads', '4', '--die-on-term', '--add-header', 'Connection: close', '--chdir', dir,
-    ], { log: join(dir, 'uwsgi.log'), env: { OS_PLACEMENT_CONFIG_DIR: dir }, cwd: dir, tag: s.stateDir });
+    p.pid = startUwsgi(s, dir, p.port, '/usr/bin/placement-api', { OS_PLACEMENT_CONFIG_DIR: dir });
     save(s);
   }
-  await waitFor(async () => {
-    try {
-      return (await fetch(`${url}/`, { signal: AbortSignal.timeout(2_000) })).status === 200;
-    } catch {
-      return false;
-    }
-  }, 'Placement', join(dir, 'uwsgi.log'));
+  await waitForHttp(`${url}/`, [200], 'Placement', join(dir, 'uwsgi.log'));
 }
 
 async function keystone(s: OpenStackLabState, run: Runner, say: (l: string) => void): Promise<void> {
@@ -260,22 +262,13 @@ async function keystone(s: OpenStackLabState, run: Runner, say: (l: string) => v
     if (!existsSync(join(dir, 'fernet-keys'))) await must(run, 'keystone-manage', ['--config-file', conf, 'fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
     if (!existsSync(join(dir, 'credential-keys'))) await must(run, 'keystone-manage', ['--config-file', conf, 'credential_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
     // The admin password goes through the environment (OS_BOOTSTRAP_PASSWORD), never argv.
-    await mustEnv('keystone-manage', ['--config-file', conf, 'bootstrap', '--bootstrap-admin-url', url, '--bootstrap-public-url', url, '--bootstrap-internal-url', url, '--bootstrap-region-id', 'RegionOne'], { OS_BOOTSTRAP_PASSWORD: secret(s.stateDir, 'admin') });
+    const bootstrap = ['--config-file', conf, 'bootstrap', '--bootstrap-admin-url', url, '--bootstrap-public-url', url, '--bootstrap-internal-url', url, '--bootstrap-region-id', 'RegionOne'];
+    await must(run, 'keystone-manage', bootstrap, undefined, { OS_BOOTSTRAP_PASSWORD: secret(s.stateDir, 'admin') });
     say(`starting Keystone on 127.0.0.1:${s.keystone.port}`);
-    // keystone drops reused connections under uwsgi: every answer closes its connection.
-    s.keystone.pid = startService('/usr/bin/uwsgi', [
-      '--plugin', 'python3', '--http-socket', `127.0.0.1:${s.keystone.port}`, '--wsgi-file', '/usr/bin/keystone-wsgi-public',
-      '--master', '--processes', '1', '--threads', '4', '--die-on-term', '--add-header', 'Connection: close', '--chdir', dir,
-    ], { log: join(dir, 'uwsgi.log'), env: { OS_KEYSTONE_CONFIG_FILES: conf }, cwd: dir, tag: s.stateDir });
+    s.keystone.pid = startUwsgi(s, dir, s.keystone.port, '/usr/bin/keystone-wsgi-public', { OS_KEYSTONE_CONFIG_FILES: conf });
     save(s);
   }
-  await waitFor(async () => {
-    try {
-      return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status === 200;
-    } catch {
-      return false;
-    }
-  }, 'Keystone', join(dir, 'uwsgi.log'));
+  await waitForHttp(url, [200], 'Keystone', join(dir, 'uwsgi.log'));
 }
 
 /** Erlang's port mapper and distribution ports: loopback only, next to the AMQP port. */
@@ -299,14 +292,13 @@ async function rabbit(s: OpenStackLabState, run: Runner, say: (l: string) => voi
   }
   const env = rabbitEnv(s);
   if (!running(s.stateDir, 'epmd')) {
-    // Our own epmd, on loopback, in our process group (the one Erlang starts would detach and linger).
+    // Our own epmd, on loopback and tagged (the one Erlang would start detaches, listens everywhere and lingers).
     r.epmdPid = startService('epmd', ['-port', String(r.port + 1), '-address', '127.0.0.1'], { log: join(dir, 'epmd.log'), tag: s.stateDir });
     save(s);
   }
   const ctlEnv = { ERL_EPMD_PORT: String(r.port + 1) }; // rabbitmqctl must find our epmd
   const ctl = (args: string[], input?: string) =>
     run('rabbitmqctl', ['--node', 'rabbit@localhost', ...args], { ...(input !== undefined ? { input } : {}), timeoutMs: 30_000, env: ctlEnv });
-  // The wrapper script leads the group; its Erlang VM is the member that names our data folder.
   if (!running(s.stateDir, 'rabbitmq')) {
     say(`starting RabbitMQ on 127.0.0.1:${r.port}`);
     r.pid = startService('/usr/sbin/rabbitmq-server', [], { log: join(dir, 'server.log'), env, cwd: '/var/lib/rabbitmq', tag: s.stateDir });
@@ -343,13 +335,7 @@ async function glance(s: OpenStackLabState, run: Runner, say: (l: string) => voi
     g.pid = startService('/usr/bin/glance-api', ['--config-file', conf], { log: join(dir, 'glance-api.out'), cwd: dir, tag: s.stateDir });
     save(s);
   }
-  await waitFor(async () => {
-    try {
-      return [200, 300].includes((await fetch(`${url}/versions`, { signal: AbortSignal.timeout(2_000) })).status);
-    } catch {
-      return false;
-    }
-  }, 'Glance', join(dir, 'glance-api.log'));
+  await waitForHttp(`${url}/versions`, [200, 300], 'Glance', join(dir, 'glance-api.log'));
 }
 
 export async function openstackDown(opts: { stateDir: string; progress?: (l: string) => void }): Promise<boolean> {
@@ -358,10 +344,10 @@ export async function openstackDown(opts: { stateDir: string; progress?: (l: str
   const unlock = acquireLock(opts.stateDir);
   try {
     // By the lab's tag, whatever became of their parents: services first, the databases last.
-    for (const [service, label, grace] of [['glance', 'Glance', 10_000], ['placement', 'Placement', 10_000], ['keystone', 'Keystone', 10_000], ['rabbitmq', 'RabbitMQ', 30_000], ['epmd', 'epmd', 5_000], ['mariadb', 'MariaDB', 30_000]] as const) {
-      if (!running(opts.stateDir, service)) continue;
-      opts.progress?.(`stopping ${label}`);
-      await stopTagged(opts.stateDir, IS[service], grace);
+    for (const service of [...SERVICES].reverse()) {
+      if (!running(opts.stateDir, service.key)) continue;
+      opts.progress?.(`stopping ${service.label}`);
+      await stopTagged(opts.stateDir, service.is, service.graceMs);
     }
     await stopTagged(opts.stateDir); // anything else the lab started
   } finally {
@@ -385,10 +371,7 @@ export function openstackStatus(stateDir: string): { state?: OpenStackLabState; 
   if (!s) return { services: {} };
   return {
     state: s,
-    services: {
-      mariadb: running(stateDir, 'mariadb'), rabbitmq: running(stateDir, 'rabbitmq'), keystone: running(stateDir, 'keystone'),
-      placement: running(stateDir, 'placement'), glance: running(stateDir, 'glance'),
-    },
+    services: Object.fromEntries(SERVICES.filter((x) => x.key !== 'epmd').map((x) => [x.key, running(stateDir, x.key)])),
   };
 }
 
@@ -406,12 +389,6 @@ async function must(run: Runner, file: string, args: string[], input?: string, e
   const r = await run(file, args, { ...(input !== undefined ? { input } : {}), ...(env ? { env } : {}) });
   if (r.exitCode !== 0) throw new HarnessError(`${file} ${args[0] ?? ''} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
   return r;
-}
-
-async function mustEnv(file: string, args: string[], env: Record<string, string>) {
-  const { execa } = await import('execa');
-  const r = await execa(file, args, { reject: false, env, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw new HarnessError(`${file} ${args.slice(2, 3).join(' ')} failed (exit ${r.exitCode}): ${String(r.stderr).trim().split('\n').slice(-3).join(' | ')}`);
 }
 
 function uid(user: string): number {
