@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HarnessError } from '../shared/errors.js';
 import { listen, preciseNow, type Listening } from '../shared/index.js';
-import { createOpenStackClient, type CloudCredentials, type OpenStackClient } from '../openstack/index.js';
+import { createOpenStackClient, type CloudCredentials } from '../openstack/index.js';
 import { labDown, labUp, startCloud, type LabCloud, type LabState } from '../lab/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
 import { createInspectorApp, Inspector, type HostHandling } from '../inspector/index.js';
@@ -16,7 +16,7 @@ import { fetchFaultLog, injectLinkDown, type FaultLog, type InjectedFault } from
 import type { SshAuth } from './fault/ssh.js';
 import { Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
-import { provision, type Provisioned } from './provision.js';
+import { provision } from './provision.js';
 import { removeResources } from './teardown.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'ERROR' | 'INTERRUPTED';
@@ -76,8 +76,6 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
   };
   const undo: Array<[string, () => Promise<unknown>]> = [];
   let labState: LabState | undefined;
-  let admin: OpenStackClient | undefined;
-  let p: Provisioned | undefined;
   let fault: InjectedFault | undefined;
   let sshAuth: SshAuth | undefined;
 
@@ -102,9 +100,13 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       credentials = config.cloud.credentials;
       ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: false });
     }
-    admin = createOpenStackClient({ credentials, readFile: () => undefined, logger: logs.get('openstack') });
-    const adminClient = admin;
-    undo.push(['closing the admin client', async () => adminClient.close()]);
+    const admin = createOpenStackClient({ credentials, readFile: () => undefined, logger: logs.get('openstack') });
+    undo.push(['closing the admin client', async () => admin.close()]);
+    // Undone in reverse: after the services stop (force-down cleared) and before the client closes.
+    undo.push(['removing the test resources', async () => {
+      const errs = await removeResources(admin, ledger.list().filter((e) => e.kind !== 'lab' && e.kind !== 'cloud'));
+      if (errs.length) throw new HarnessError(errs.join('; '));
+    }]);
 
     // 2. Services the cloud calls back: consumer first (Aodh needs its URL), then the inspector.
     const consumer = new Consumer({ logger: logs.get('consumer') });
@@ -113,13 +115,12 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
 
     signal.throwIfAborted();
     progress(`provisioning ${config.vmCount} VM(s) through ${credentials.authUrl}`);
-    p = await provision(admin, credentials, ledger, {
+    const p = await provision(admin, credentials, ledger, {
       runId: config.runId, vmCount: config.vmCount, placement: config.placement, imageName: config.imageName,
       consumerUrl: `${consumerSvc.url}/failure`, activeTimeoutS: config.activeTimeoutS, signal, progress, logger: logs.get('openstack'),
       ...(labState ? { preferHost: labState.hosts[0]!.name } : {}),
     });
-    const prov = p;
-    undo.push(['closing the test clients', async () => prov.closeClients()]);
+    undo.push(['closing the test clients', async () => p.closeClients()]);
     results.cloud = { mode: config.cloud.mode, computeMicroversion: p.computeMicroversion, ...(labState ? { labId: labState.labId } : {}) };
     results.host = { name: p.host, ip: p.hostIp };
 
@@ -134,7 +135,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     }]);
 
     // 3. The monitor on the failing host, then the fault.
-    const labHost = labState?.hosts.find((h) => h.hostIp === p!.hostIp);
+    const labHost = labState?.hosts.find((h) => h.hostIp === p.hostIp);
     if (labState) {
       if (!labHost) throw new HarnessError(`the VMs' host ${p.host} (${p.hostIp}) is not one of the lab hosts`);
       await assertRoutedThroughLab(p.hostIp, labState.hosts.map((h) => h.vethRoot));
@@ -167,7 +168,13 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     if (labHost) {
       // The lab owns the namespace: put the link back as soon as the run is done with it
       // (registered first, so a failure halfway through the injection is undone too).
-      undo.push(['restoring the lab link', async () => execFileSync('ip', ['-n', labHost.namespace, 'link', 'set', 'dev', labHost.vethHost, 'up'])]);
+      const auth = sshAuth;
+      undo.push(['restoring the lab link', async () => {
+        execFileSync('ip', ['-n', labHost.namespace, 'link', 'set', 'dev', labHost.vethHost, 'up']);
+        if (!fault) return; // the injection failed before the script ran
+        const { raw: _raw, ...rest } = await fetchFaultLog(fault, { host: fault.computeIp }, auth, Date.now() + 15_000, { untilRestored: false });
+        results.faultLog = rest;
+      }]);
     }
     fault = await injectLinkDown({ target, computeIp: p.hostIp, durationS: config.faultDurationS, ...(labHost ? { remoteDir: labHost.dir } : {}) }, sshAuth);
 
@@ -177,7 +184,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
 
     signal.throwIfAborted();
     // 4. Every expected notification, with a deadline.
-    const expected = p.affected.map((s) => ({ vm: s, alarmId: p!.alarms.get(s.id)! }));
+    const expected = p.affected.map((s) => ({ vm: s, alarmId: p.alarms.get(s.id)! }));
     let missingReason: string | undefined;
     const waitStarted = Date.now();
     const ticker = deps.status
@@ -238,21 +245,8 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
   } finally {
     progress('cleaning up');
     const errors: string[] = [];
-    // Undo in reverse order of creation; the cloud's resources go just before its admin client.
-    for (const [what, fn] of [...undo].reverse()) {
-      if (what === 'closing the admin client' && admin) {
-        errors.push(...(await removeResources(admin, ledger.list().filter((e) => e.kind !== 'lab' && e.kind !== 'cloud'))));
-      }
-      await step(what, fn, errors);
-      if (what === 'restoring the lab link' && fault && sshAuth) {
-        const f = fault;
-        const auth = sshAuth;
-        await step('reading the fault log', async () => {
-          const { raw: _raw, ...rest } = await fetchFaultLog(f, { host: f.computeIp }, auth, Date.now() + 15_000, { untilRestored: false });
-          results.faultLog = rest;
-        }, errors);
-      }
-    }
+    // Undo in reverse order of creation.
+    for (const [what, fn] of [...undo].reverse()) await step(what, fn, errors);
     if (fault && !labState && sshAuth) {
       // A real host comes back by itself: wait for it, and read when it went down and up.
       await step('waiting for the link to come back', async () => {
