@@ -50,6 +50,7 @@ function expectNothingLeft(r: RunResults, cloud: LabCloud): void {
   expect([...s.users.values()].map((u) => u.name)).toEqual(['admin']);
   expect([...s.services.values()].filter((x) => x.forcedDown)).toEqual([]);
   expect(s.flavors.size).toBe(0);
+  expect(s.images.size).toBe(0); // the run uploaded its image (none existed): it must delete it
   expect(runLeftovers(join(work, 'results'), r.runId)).toEqual(NOTHING_LEFT);
   expect(existsSync(join(ledgers(), `${r.runId}.jsonl`))).toBe(false);
 }

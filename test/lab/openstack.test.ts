@@ -99,12 +99,15 @@ describe('the OpenStack all-in-one lab: MariaDB, RabbitMQ, Keystone, Placement, 
   }, 60_000);
 
   it('listens on loopback only', () => {
-    const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/))
-      .filter((f) => f[3] === '0A').map((f) => ({ addr: f[1]!.split(':')[0]!, port: parseInt(f[1]!.split(':')[1]!, 16) }));
+    const listeners = (file: string) =>
+      readFileSync(file, 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[3] === '0A').map((f) => ({ addr: f[1]!.split(':')[0]!, port: parseInt(f[1]!.split(':')[1]!, 16) }));
     const ports = [state.mysql.port, state.keystone.port, state.placement!.port, state.glance!.port, state.rabbit!.port, state.rabbit!.port + 1, state.rabbit!.port + 2];
-    const ours = listening.filter((l) => ports.includes(l.port));
-    expect(ours.map((l) => l.port).sort()).toEqual([...new Set(ports)].sort());
-    expect(ours.every((l) => l.addr === '0100007F')).toBe(true); // 127.0.0.1
+    const v4 = listeners('/proc/net/tcp').filter((l) => ports.includes(l.port));
+    const v6 = listeners('/proc/net/tcp6').filter((l) => ports.includes(l.port));
+    expect(v4.map((l) => l.port).sort()).toEqual([...new Set(ports)].sort());
+    expect(v4.every((l) => l.addr === '0100007F')).toBe(true); // 127.0.0.1, never 0.0.0.0
+    expect(v6.every((l) => l.addr === '00000000000000000000000001000000')).toBe(true); // ::1 only, never [::]
   });
 
   it('down stops exactly its services and removes its folder', async () => {
