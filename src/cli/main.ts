@@ -12,6 +12,8 @@ import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } fr
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+const print = (line: string): void => void process.stdout.write(`${line}\n`);
+
 export function buildProgram(): Command {
   const program = new Command('doctor')
     .description('OPNFV Doctor fault-management test harness: measures host failure → VNF consumer notification time')
@@ -46,13 +48,13 @@ export function buildProgram(): Command {
     .option('--log-level <level>', 'log level of the per-component logs (CI_DEBUG=true: debug)')
     .option('--config <file>', 'a YAML or JSON file with any of these settings (camelCase keys)')
     .action(async (flags: RunFlags) => {
-      process.exitCode = await runScenario(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+      process.exitCode = await runScenario(flags, process.env, print);
     });
   program
     .command('cleanup')
     .description('remove what runs that died left behind (cloud resources, lab hosts), from their ledgers')
     .action(async () => {
-      process.exitCode = await runCleanup(process.env, (line) => process.stdout.write(`${line}\n`));
+      process.exitCode = await runCleanup(process.env, print);
     });
 
   const lab = program.command('lab').description('the embedded lab (simulated OpenStack and compute hosts)');
@@ -64,26 +66,26 @@ export function buildProgram(): Command {
       .option('--placement-port <n>', 'Placement port', '8778')
       .option('--glance-port <n>', 'Glance port', '9292');
   osFlags(os.command('up').description('install-checked, configure and start the services on 127.0.0.1')).action(async (flags: OpenStackFlags) => {
-    await runOpenStackUp(flags, (line) => process.stdout.write(`${line}\n`));
+    await runOpenStackUp(flags, print);
   });
   osFlags(os.command('down').description('stop exactly the lab\'s services and remove its folder')).action(async (flags: OpenStackFlags) => {
-    await runOpenStackDown(flags, (line) => process.stdout.write(`${line}\n`));
+    await runOpenStackDown(flags, print);
   });
   osFlags(os.command('status').description('which services run; exit 1 unless all do')).action((flags: OpenStackFlags) => {
-    process.exitCode = runOpenStackStatus(flags, (line) => process.stdout.write(`${line}\n`));
+    process.exitCode = runOpenStackStatus(flags, print);
   });
   labFlags(lab.command('up').description('create the compute hosts: network namespaces with sshd, in 198.18.0.0/15'))
     .option('--hosts <n>', 'how many compute hosts', '2')
     .action(async (flags: LabHostFlags & { hosts: string }) => {
-      await runLabUp(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+      await runLabUp(flags, process.env, print);
     });
   labFlags(lab.command('down').description('remove the compute hosts and everything they left (also after a crash)')).action(async (flags: LabHostFlags) => {
-    await runLabDown(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+    await runLabDown(flags, process.env, print);
   });
   labFlags(lab.command('status').description('show the compute hosts; exit 1 unless all are healthy'))
     .option('--json', 'machine-readable output')
     .action(async (flags: LabHostFlags & { json?: boolean }) => {
-      process.exitCode = await runLabStatus(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+      process.exitCode = await runLabStatus(flags, process.env, print);
     });
   lab
     .command('cloud')
@@ -98,7 +100,7 @@ export function buildProgram(): Command {
     .option('--lab-id <id>', 'serve the compute hosts of this lab (from doctor lab up) unless --hosts is given', 'main')
     .action(async (flags: LabCloudFlags & { labId: string }) => {
       const fromLab = flags.hosts ? undefined : labHostsFor({ labId: flags.labId }, process.env);
-      await runLabCloud({ ...flags, ...(fromLab ? { hostList: fromLab } : {}) }, process.env, (line) => process.stdout.write(`${line}\n`));
+      await runLabCloud({ ...flags, ...(fromLab ? { hostList: fromLab } : {}) }, process.env, print);
     });
   program
     .command('monitor')
@@ -114,7 +116,7 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'that lab\'s state folder')
     .option('--json', 'JSON lines instead of text')
     .action(async (flags: MonitorFlags) => {
-      await runMonitor(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+      await runMonitor(flags, process.env, print);
     });
   program
     .command('inject')
@@ -130,7 +132,7 @@ export function buildProgram(): Command {
     .option('--lab-id <id>', 'lab of lab addresses', 'main')
     .option('--state-dir <dir>', 'that lab\'s state folder')
     .action(async (flags: InjectFlags) => {
-      await runInject(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+      await runInject(flags, process.env, print);
     });
   program
     .command('inspector')
@@ -141,7 +143,7 @@ export function buildProgram(): Command {
     .option('--vm-lookup <how>', 'cache (refreshed on a miss and every 30 s) or event (list at event time)', 'cache')
     .option('--concurrency <n>', 'reset-state calls in flight', '16')
     .action(async (flags: InspectorFlags) => {
-      await runInspector(flags, process.env, (line) => process.stdout.write(`${line}\n`));
+      await runInspector(flags, process.env, print);
     });
   program
     .command('consumer')
@@ -150,7 +152,7 @@ export function buildProgram(): Command {
     .option('--host <address>', 'address to bind', '127.0.0.1')
     .option('--json', 'JSON lines instead of text')
     .action(async (flags: ConsumerFlags) => {
-      await runConsumer(flags, (line) => process.stdout.write(`${line}\n`));
+      await runConsumer(flags, print);
     });
   return program;
 }
