@@ -97,8 +97,19 @@ export class AlarmingClient {
     return alarm((await this.s.request<WireAlarm>({ service: 'alarming', method: 'GET', path: `/v2/alarms/${enc(id)}` })).data);
   }
 
-  async list(filter: { name?: string } = {}): Promise<Alarm[]> {
-    const query = filter.name ? { 'q.field': 'name', 'q.op': 'eq', 'q.value': filter.name } : undefined;
+  /**
+   * Alarms of the token's project (Aodh lists no other unless asked): `projectId`
+   * lists another project's (admin only), `allProjects` every project's (admin only).
+   */
+  async list(filter: { name?: string; projectId?: string; allProjects?: boolean } = {}): Promise<Alarm[]> {
+    // Aodh takes one q.field/q.op/q.value triple per condition, and each field once.
+    const conditions: Array<[string, string]> = [];
+    if (filter.name) conditions.push(['name', filter.name]);
+    if (filter.projectId) conditions.push(['project_id', filter.projectId]);
+    if (filter.allProjects) conditions.push(['all_projects', 'true']);
+    const query = conditions.length
+      ? { 'q.field': conditions.map(([f]) => f), 'q.op': conditions.map(() => 'eq'), 'q.value': conditions.map(([, v]) => v) }
+      : undefined;
     const r = await this.s.request<WireAlarm[]>({ service: 'alarming', method: 'GET', path: '/v2/alarms', ...(query ? { query } : {}) });
     return r.data.map(alarm);
   }

@@ -49,7 +49,8 @@ export interface RequestSpec {
   /** Relative to the service endpoint, or absolute when `absolute` is set. */
   path: string;
   absolute?: boolean;
-  query?: Record<string, string | number | boolean | undefined>;
+  /** Query parameters; a list repeats its key (Aodh's q.field=a&q.field=b). */
+  query?: Record<string, string | number | boolean | string[] | undefined>;
   body?: unknown;
   rawBody?: Buffer;
   contentType?: string;
@@ -290,7 +291,7 @@ export class Session {
         res = await this.http.request<string>({
           url,
           method: spec.method,
-          params: spec.query ? stripUndefined(spec.query) : undefined,
+          params: spec.query ? queryParams(spec.query) : undefined,
           data: spec.rawBody ?? (spec.body === undefined ? undefined : JSON.stringify(spec.body)),
           headers,
         });
@@ -414,9 +415,12 @@ function flatHeaders(h: unknown): Record<string, string> {
   return out;
 }
 
-function stripUndefined(q: Record<string, string | number | boolean | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(q)) if (v !== undefined) out[k] = String(v);
+function queryParams(q: Record<string, string | number | boolean | string[] | undefined>): URLSearchParams {
+  const out = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) {
+    if (Array.isArray(v)) for (const item of v) out.append(k, item);
+    else if (v !== undefined) out.append(k, String(v));
+  }
   return out;
 }
 

@@ -28,7 +28,8 @@ export async function removeResources(admin: OpenStackClient, entries: LedgerEnt
   const alarmIds = new Set(ids('alarm'));
   if (projects.length) {
     await attempt('listing alarms', async () => {
-      for (const a of await admin.alarming.list()) if (projects.includes(a.projectId)) alarmIds.add(a.id);
+      // Aodh lists only the caller's project unless given one.
+      for (const p of projects) for (const a of await admin.alarming.list({ projectId: p })) alarmIds.add(a.id);
     });
   }
   for (const id of alarmIds) await attempt(`deleting alarm ${id}`, () => admin.alarming.delete(id));

@@ -147,6 +147,25 @@ describe('lab cloud contracts', () => {
     expect(hook.received).toHaveLength(0);
   });
 
+  it('lists alarms of the caller\'s project only, as the real Aodh does, unless an admin names a project or all', async () => {
+    await start();
+    const { admin, doctor, ids } = await provision(lab, 1);
+    const mine = (await doctor.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url, 'doctor_alarm0'))).body;
+    const byName = '/alarming/v2/alarms?q.field=name&q.op=eq&q.value=doctor_alarm0';
+    expect((await doctor.call('GET', byName)).body.map((a: { alarm_id: string }) => a.alarm_id)).toEqual([mine.alarm_id]);
+    expect((await admin.call('GET', byName)).body).toEqual([]); // the admin project has none of that name
+    const inProject = await admin.call('GET', `/alarming/v2/alarms?q.field=project_id&q.op=eq&q.value=${mine.project_id}`);
+    expect(inProject.body.map((a: { alarm_id: string }) => a.alarm_id)).toEqual([mine.alarm_id]);
+    expect((await admin.call('GET', '/alarming/v2/alarms?q.field=all_projects&q.op=eq&q.value=true')).body).toHaveLength(1);
+    expect((await doctor.call('GET', '/alarming/v2/alarms?q.field=all_projects&q.op=eq&q.value=true')).status).toBe(403);
+    const other = await doctor.call('GET', '/alarming/v2/alarms?q.field=project_id&q.op=eq&q.value=not-mine');
+    expect(other.status).toBe(401);
+    expect(other.body.error_message.faultstring).toBe('Not Authorized to access project not-mine');
+    const twice = await admin.call('GET', '/alarming/v2/alarms?q.field=name&q.op=eq&q.value=a&q.field=name&q.op=eq&q.value=b');
+    expect(twice.status).toBe(400);
+    expect(twice.body.error_message.faultstring).toContain('duplicate query fields are not allowed');
+  });
+
   it('answers the force-down paths by microversion, and host_status follows', async () => {
     await start();
     const { admin, ids } = await provision(lab, 1);

@@ -7,9 +7,10 @@ import type { AlarmRec } from './state.js';
 const SEVERITIES = ['moderate', 'low', 'critical'];
 const OPS = ['lt', 'le', 'eq', 'ne', 'ge', 'gt'];
 const ACTION_SCHEMES = ['http:', 'https:', 'log:', 'test:', 'trust+http:', 'trust+https:', 'zaqar:', 'trust+zaqar:'];
+/** The query fields Aodh's alarm list accepts (ALARM_QUERY_FIELDS_ALLOWED; all_projects is a switch, not a filter). */
 const LIST_FIELDS: Record<string, (a: AlarmRec) => string> = {
-  name: (a) => a.name, type: (a) => a.type, state: (a) => a.state, enabled: (a) => String(a.enabled),
-  severity: (a) => a.severity, project_id: (a) => a.projectId, user_id: (a) => a.userId, alarm_id: (a) => a.id,
+  all_projects: () => '', user_id: (a) => a.userId, project_id: (a) => a.projectId, type: (a) => a.type, name: (a) => a.name,
+  enabled: (a) => String(a.enabled), state: (a) => a.state, severity: (a) => a.severity, timestamp: (a) => a.timestamp, repeat_actions: () => 'false',
 };
 
 const err = (res: Response, status: number, message: string) => sendError(res, 'alarming', status, message);
@@ -55,15 +56,24 @@ export function aodhRouter(cloud: Cloud): Router {
     const fields = qsAll(req, 'q.field');
     const ops = qsAll(req, 'q.op');
     const values = qsAll(req, 'q.value');
-    const filters: Array<(a: AlarmRec) => boolean> = [];
-    for (const [i, field] of fields.entries()) {
-      const get = LIST_FIELDS[field];
-      if (!get) return err(res, 400, `Unknown argument: "${field}": unrecognized field in query: [<Query ${pyRepr(field)} eq ${pyRepr(values[i])} Unset>], valid keys: ${pyRepr(Object.keys(LIST_FIELDS).sort())}`);
-      const op = ops[i] ?? 'eq';
-      const value = values[i] ?? '';
-      filters.push((a) => (op === 'ne' ? get(a) !== value : get(a) === value));
+    const pySet = (xs: Iterable<string>) => `{${[...xs].map((x) => pyRepr(x)).join(', ')}}`;
+    const keys = new Set(fields);
+    if ([...keys].some((k) => !LIST_FIELDS[k])) return err(res, 400, `Invalid input for field/attribute field. Value: ${pySet(keys)}. only fields ${pySet(Object.keys(LIST_FIELDS))} are allowed`);
+    const usedOps = new Set(fields.map((_, i) => ops[i] ?? 'eq'));
+    if ([...usedOps].some((o) => o !== 'eq')) return err(res, 400, `Invalid input for field/attribute op. Value: ${pySet(usedOps)}. only operations {'eq'} are allowed`);
+    if (keys.size !== fields.length) return err(res, 400, `Invalid input for field/attribute field. Value: ${pySet(keys)}. duplicate query fields are not allowed`);
+    const query = new Map(fields.map((f, i) => [f, f === 'enabled' ? (values[i] ?? '').toLowerCase() : values[i] ?? '']));
+    const ctx = auth(res);
+    // Aodh lists the caller's project only: an admin sees others with all_projects=true or a project_id query.
+    if (/^(true|1|yes|on)$/i.test(query.get('all_projects') ?? '')) {
+      if (!ctx.isAdmin) return err(res, 403, 'RBAC Authorization Failed');
+    } else if (!query.has('project_id')) {
+      query.set('project_id', ctx.projectId);
+    } else if (!ctx.isAdmin && query.get('project_id') !== ctx.projectId) {
+      return err(res, 401, `Not Authorized to access project ${query.get('project_id')}`);
     }
-    const list = [...s.alarms.values()].filter((a) => visible(a, res) && filters.every((f) => f(a)));
+    query.delete('all_projects');
+    const list = [...s.alarms.values()].filter((a) => [...query].every(([f, v]) => LIST_FIELDS[f]!(a) === v));
     res.json(list.map((a) => view(a)));
   });
   const find = (req: Request, res: Response) => {
