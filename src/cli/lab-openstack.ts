@@ -1,17 +1,33 @@
-import { openstackDown, openstackStatus, openstackUp } from '../lab/index.js';
+import { ConfigError } from '../shared/errors.js';
+import { DEFAULT_PORTS, openstackDown, openstackStatus, openstackUp, type PortName } from '../lab/index.js';
 
 export interface OpenStackFlags {
   stateDir: string;
-  keystonePort: string;
-  mysqlPort: string;
-  rabbitPort: string;
-  placementPort: string;
-  glancePort: string;
+  computes?: string;
+  labId?: string;
+  ports?: string;
+}
+
+/** "keystone=5001,nova=8775" → ports, naming the flag on any mistake. */
+export function parsePorts(text: string | undefined): Partial<Record<PortName, number>> {
+  const ports: Partial<Record<PortName, number>> = {};
+  for (const item of (text ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [name, value] = item.split('=');
+    if (!name || !(name in DEFAULT_PORTS)) throw new ConfigError('--ports', `unknown service "${name}" (known: ${Object.keys(DEFAULT_PORTS).join(', ')})`);
+    const port = Number(value);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('--ports', `${name} needs a port from 1 to 65535 (got "${value ?? ''}")`);
+    ports[name as PortName] = port;
+  }
+  return ports;
 }
 
 export async function runOpenStackUp(flags: OpenStackFlags, out: (l: string) => void): Promise<void> {
-  const s = await openstackUp({ stateDir: flags.stateDir, keystonePort: Number(flags.keystonePort), mysqlPort: Number(flags.mysqlPort), rabbitPort: Number(flags.rabbitPort), placementPort: Number(flags.placementPort), glancePort: Number(flags.glancePort), progress: out });
-  out(`use it: export OS_CLIENT_CONFIG_FILE=${s.cloudsYaml} OS_CLOUD=doctor-openstack`);
+  const computes = Number(flags.computes ?? 2);
+  if (!Number.isInteger(computes) || computes < 1 || computes > 16) throw new ConfigError('--computes', `must be a whole number from 1 to 16 (got "${flags.computes}")`);
+  const s = await openstackUp({ stateDir: flags.stateDir, computes, ports: parsePorts(flags.ports), progress: out, ...(flags.labId ? { labId: flags.labId } : {}) });
+  out('run the Doctor scenario against it:');
+  out(`  export OS_CLIENT_CONFIG_FILE=${s.cloudsYaml} OS_CLOUD=doctor-openstack`);
+  out(`  doctor run --config ${s.runConfig}`);
 }
 
 export async function runOpenStackDown(flags: OpenStackFlags, out: (l: string) => void): Promise<void> {
@@ -24,6 +40,6 @@ export function runOpenStackStatus(flags: OpenStackFlags, out: (l: string) => vo
     out(`no OpenStack lab at ${flags.stateDir}`);
     return 1;
   }
-  for (const [name, ok] of Object.entries(services)) out(`  ${name.padEnd(10)} ${ok ? 'running' : 'NOT RUNNING'}`);
+  for (const [name, ok] of Object.entries(services)) out(`  ${name.padEnd(24)} ${ok ? 'running' : 'NOT RUNNING'}`);
   return Object.values(services).every(Boolean) ? 0 : 1;
 }

@@ -7,6 +7,7 @@ import { runMonitor, type MonitorFlags } from './monitor.js';
 import { runInject, type InjectFlags } from './inject.js';
 import { runConsumer, runInspector, type ConsumerFlags, type InspectorFlags } from './services.js';
 import { runCleanup, runScenario, type RunFlags } from './run.js';
+import { DEFAULT_PORTS } from '../lab/index.js';
 import { runOpenStackDown, runOpenStackStatus, runOpenStackUp, type OpenStackFlags } from './lab-openstack.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
 
@@ -60,12 +61,13 @@ export function buildProgram(): Command {
   const lab = program.command('lab').description('the embedded lab (simulated OpenStack and compute hosts)');
   const labFlags = (c: Command) =>
     c.option('--lab-id <id>', 'names the lab (1-5 lowercase letters or digits)', 'main').option('--state-dir <dir>', 'lab state folder (default ~/.local/state/doctor-harness/lab-<id>)');
-  const os = lab.command('openstack').description('the all-in-one lab of real OpenStack services from Debian packages (in progress: MariaDB, RabbitMQ, Keystone, Placement, Glance)');
-  const osFlags = (c: Command) =>
-    c.option('--state-dir <dir>', 'lab folder', '/var/lib/doctor-harness/openstack').option('--keystone-port <n>', 'Keystone port', '5000').option('--mysql-port <n>', 'MariaDB port', '13306').option('--rabbit-port <n>', 'RabbitMQ AMQP port (epmd +1, distribution +2)', '5672')
-      .option('--placement-port <n>', 'Placement port', '8778')
-      .option('--glance-port <n>', 'Glance port', '9292');
-  osFlags(os.command('up').description('install-checked, configure and start the services on 127.0.0.1')).action(async (flags: OpenStackFlags) => {
+  const os = lab.command('openstack').description('the all-in-one lab of real OpenStack services from Debian packages (Keystone, Nova, Neutron, Glance, Placement, Ceilometer, Aodh) with fake computes on namespace hosts');
+  const osFlags = (c: Command) => c.option('--state-dir <dir>', 'lab folder', '/var/lib/doctor-harness/openstack');
+  osFlags(os.command('up').description('configure and start the services on 127.0.0.1 (packages: ./scripts/setup --openstack)'))
+    .option('--computes <n>', 'fake nova-computes, each on its own namespace host', '2')
+    .option('--lab-id <id>', 'names the namespace hosts (1-5 lowercase letters or digits)', 'aio')
+    .option('--ports <list>', `ports to use instead of the defaults, e.g. keystone=5001,nova=8775 (defaults: ${Object.entries(DEFAULT_PORTS).map(([k, v]) => `${k}=${v}`).join(',')})`)
+    .action(async (flags: OpenStackFlags) => {
     await runOpenStackUp(flags, print);
   });
   osFlags(os.command('down').description('stop exactly the lab\'s services and remove its folder')).action(async (flags: OpenStackFlags) => {

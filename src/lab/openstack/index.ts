@@ -1,2 +1,5 @@
-/** The all-in-one OpenStack lab from Debian's packages (so far: MariaDB and Keystone). */
-export { openstackUp, openstackDown, openstackStatus, readOpenStackState, type OpenStackLabOptions, type OpenStackLabState } from './aio.js';
+/** The all-in-one OpenStack lab from Debian's packages. */
+export {
+  DEFAULT_PORTS, openstackUp, openstackDown, openstackStatus, readOpenStackState,
+  type OpenStackLabOptions, type OpenStackLabState, type OpenStackLabStatus, type PortName,
+} from './aio.js';

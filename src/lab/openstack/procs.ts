@@ -13,7 +13,8 @@ export function startService(file: string, args: string[], opts: { log: string; 
   try {
     // The service inherits this process's environment (PATH, locale) plus its own settings: not config reading.
     // eslint-disable-next-line no-restricted-syntax
-    const env = { ...process.env, ...opts.env, [LAB_TAG]: opts.tag };
+    // SPT_NOENV: Python services that retitle themselves (setproctitle) would otherwise overwrite their environment, tag included.
+    const env = { ...process.env, ...opts.env, SPT_NOENV: '1', [LAB_TAG]: opts.tag };
     const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${file}`);

@@ -1,0 +1,167 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { OpenStackClient } from '../../openstack/index.js';
+import type { LabState } from '../hosts/index.js';
+import { rabbitctl } from './base.js';
+import {
+  adminCredentials, authtoken, dbUrl, must, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitFor, waitForHttp, writeIni, type Lab,
+} from './context.js';
+import { startService, taggedProcesses } from './procs.js';
+import { isCompute, isRunning } from './services.js';
+
+/** How Nova tells Ceilometer about state changes (Doctor's alarms are built on these). */
+const NOTIFICATIONS = {
+  notifications: { notify_on_state_change: 'vm_and_task_state', notification_format: 'unversioned' },
+  oslo_messaging_notifications: { driver: 'messagingv2' },
+};
+
+/**
+ * Neutron: a real neutron-server with ML2 and no mechanism drivers. Nova's API
+ * asks Neutron about every server it shows, so something must answer; VMs
+ * boot with `networks: "none"`.
+ */
+function neutronConf(lab: Lab): string {
+  const { s } = lab;
+  const dir = serviceDir(s, 'neutron');
+  const conf = join(dir, 'neutron.conf');
+  writeIni(conf, {
+    DEFAULT: {
+      bind_host: '127.0.0.1', bind_port: s.ports.neutron, core_plugin: 'ml2', service_plugins: '', auth_strategy: 'keystone',
+      transport_url: transportUrl(s), api_workers: 1, rpc_workers: 0, rpc_state_report_workers: 0, log_dir: dir, state_path: dir,
+      notify_nova_on_port_status_changes: false, notify_nova_on_port_data_changes: false,
+    },
+    database: { connection: dbUrl(s, 'neutron') },
+    keystone_authtoken: authtoken(s, 'neutron'),
+    // As the recorded Zed lab: no tenant network types (a member's network is a 503), flat provider networks for admins.
+    ml2: { type_drivers: 'flat', tenant_network_types: '', mechanism_drivers: '', extension_drivers: '' },
+    ml2_type_flat: { flat_networks: '*' },
+    oslo_concurrency: { lock_path: join(dir, 'lock') },
+  });
+  return conf;
+}
+
+export async function neutronPrepare(lab: Lab): Promise<void> {
+  const conf = neutronConf(lab);
+  if (!isRunning(lab.s.stateDir, 'neutron')) await must(lab.run, 'neutron-db-manage', ['--config-file', conf, 'upgrade', 'heads']);
+}
+
+export async function neutronStart(lab: Lab): Promise<void> {
+  const { s, say } = lab;
+  const url = `http://127.0.0.1:${s.ports.neutron}`;
+  const conf = neutronConf(lab);
+  const dir = serviceDir(s, 'neutron');
+  if (!isRunning(s.stateDir, 'neutron')) {
+    say(`starting Neutron on 127.0.0.1:${s.ports.neutron}`);
+    lab.started('neutron', startPython(lab, dir, 'neutron-server', conf));
+  }
+  await waitForHttp(`${url}/`, [200], 'Neutron', join(dir, 'neutron-server.log'));
+  // The first authenticated call loads the plugin's extensions; do it now, not inside the first VM's boot.
+  const c = OpenStackClient.create({ credentials: adminCredentials(s) });
+  try {
+    await c.network.listNetworks();
+  } finally {
+    c.close();
+  }
+}
+
+/** Nova's API, conductor and scheduler share nova.conf; computes get their own, without database settings. */
+function novaConf(lab: Lab): string {
+  const { s } = lab;
+  const dir = serviceDir(s, 'nova');
+  const conf = join(dir, 'nova.conf');
+  writeIni(conf, {
+    DEFAULT: { transport_url: transportUrl(s), log_dir: dir, state_path: join(dir, 'state'), my_ip: '127.0.0.1' },
+    api: { auth_strategy: 'keystone' },
+    api_database: { connection: dbUrl(s, 'nova', 'nova_api') },
+    database: { connection: dbUrl(s, 'nova', 'nova') },
+    keystone_authtoken: authtoken(s, 'nova'),
+    placement: serviceAuth(s, 'nova'),
+    neutron: serviceAuth(s, 'nova'),
+    conductor: { workers: 1 },
+    scheduler: { workers: 1, discover_hosts_in_cells_interval: -1 },
+    wsgi: { api_paste_config: '/etc/nova/api-paste.ini' },
+    oslo_concurrency: { lock_path: join(dir, 'lock') },
+    ...NOTIFICATIONS,
+  });
+  return conf;
+}
+
+export async function novaPrepare(lab: Lab): Promise<void> {
+  const { s, run } = lab;
+  const conf = novaConf(lab);
+  if (isRunning(s.stateDir, 'nova-api')) return;
+  const manage = (...args: string[]) => must(run, 'nova-manage', ['--config-file', conf, ...args]);
+  await manage('api_db', 'sync');
+  // cell0 and cell1 take their database URLs and transport from nova.conf: nothing secret on the command line.
+  await manage('cell_v2', 'map_cell0');
+  const cells = (await manage('cell_v2', 'list_cells')).stdout;
+  if (!/\|\s*cell1\s*\|/.test(cells)) await manage('cell_v2', 'create_cell', '--name', 'cell1');
+  await manage('db', 'sync');
+}
+
+export async function novaStart(lab: Lab): Promise<void> {
+  const { s, say } = lab;
+  const url = `http://127.0.0.1:${s.ports.nova}`;
+  const conf = novaConf(lab);
+  const dir = serviceDir(s, 'nova');
+  if (!isRunning(s.stateDir, 'nova-api')) {
+    say(`starting Nova API on 127.0.0.1:${s.ports.nova}`);
+    // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
+    lab.started('nova-api', startUwsgi(lab, dir, s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: 2, threads: 1 }));
+  }
+  for (const bin of ['nova-conductor', 'nova-scheduler'] as const) {
+    if (!isRunning(s.stateDir, bin)) lab.started(bin, startPython(lab, dir, bin, conf));
+  }
+  await waitForHttp(`${url}/`, [200], 'Nova API', join(dir, 'uwsgi.log'));
+  // Computes report to the conductor over RPC: it must be consuming first.
+  await waitFor(async () => {
+    const r = await rabbitctl(lab, ['list_queues', '--quiet', 'name', 'consumers']);
+    return /^conductor\s+[1-9]/m.test(r.stdout);
+  }, 'the Nova conductor (a consumer on the "conductor" queue)', join(dir, 'nova-conductor.log'));
+}
+
+/**
+ * One fake nova-compute per lab host: `host` is the lab host's name and
+ * `my_ip` its address, so Nova's hypervisor host_ip is a namespace with sshd
+ * that the monitor pings and the fault takes down.
+ */
+export async function computesStart(lab: Lab, hosts: LabState['hosts']): Promise<void> {
+  const { s, say } = lab;
+  const dir = serviceDir(s, 'nova');
+  const running = taggedProcesses(s.stateDir);
+  for (const h of hosts) {
+    const conf = join(dir, `${h.name}.conf`);
+    const state = join(dir, h.name);
+    mkdirSync(state, { recursive: true, mode: 0o700 });
+    writeIni(conf, {
+      DEFAULT: {
+        host: h.name, my_ip: h.hostIp, compute_driver: 'fake.FakeDriver', transport_url: transportUrl(s),
+        state_path: state, log_file: join(dir, `${h.name}.log`),
+      },
+      placement: serviceAuth(s, 'nova'),
+      neutron: serviceAuth(s, 'nova'),
+      oslo_concurrency: { lock_path: join(state, 'lock') },
+      ...NOTIFICATIONS,
+    });
+    if (running.some((p) => isCompute(p, h.name))) continue;
+    say(`starting nova-compute for ${h.name} (${h.hostIp})`);
+    lab.started(`nova-compute-${h.name}`, startService('/usr/bin/nova-compute', ['--config-file', conf], { log: join(state, 'nova-compute.out'), cwd: state, tag: s.stateDir }));
+  }
+  const c = OpenStackClient.create({ credentials: adminCredentials(s) });
+  try {
+    const names = hosts.map((h) => h.name);
+    const upHosts = async () => (await c.compute.services.list({ binary: 'nova-compute' })).filter((x) => x.state === 'up').map((x) => x.host);
+    await waitFor(async () => {
+      const up = await upHosts();
+      return names.every((n) => up.includes(n));
+    }, `nova-compute on ${names.join(', ')}`, join(dir, `${hosts[0]!.name}.log`));
+    // Map the new hosts to cell1 (what the scheduler needs to place VMs on them).
+    await must(lab.run, 'nova-manage', ['--config-file', join(dir, 'nova.conf'), 'cell_v2', 'discover_hosts']);
+    await waitFor(async () => {
+      const hyps = await c.compute.hypervisors.listDetail();
+      return names.every((n) => hyps.some((h) => h.serviceHost === n && h.state === 'up'));
+    }, `the hypervisors of ${names.join(', ')}`, join(dir, `${hosts[0]!.name}.log`));
+  } finally {
+    c.close();
+  }
+}
