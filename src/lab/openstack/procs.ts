@@ -12,8 +12,8 @@ export function startService(file: string, args: string[], opts: { log: string; 
   const fd = openSync(opts.log, 'a', 0o600);
   try {
     // The service inherits this process's environment (PATH, locale) plus its own settings: not config reading.
-    // eslint-disable-next-line no-restricted-syntax
     // SPT_NOENV: Python services that retitle themselves (setproctitle) would otherwise overwrite their environment, tag included.
+    // eslint-disable-next-line no-restricted-syntax
     const env = { ...process.env, ...opts.env, SPT_NOENV: '1', [LAB_TAG]: opts.tag };
     const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     child.unref();

@@ -1,0 +1,195 @@
+/**
+ * The real all-in-one OpenStack lab (Debian's Zed packages): brought up once on
+ * free ports, with fake computes on namespace hosts; doctor run passes against
+ * it through OS_CLOUD like against any cloud; the recorded Doctor flow answers
+ * the same there as in the recording and in the simulated cloud (the fidelity
+ * check); down leaves nothing. Needs root and `./scripts/setup --openstack`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DEFAULT_PORTS, openstackDown, openstackStatus, openstackUp, readState, startCloud, type OpenStackLabState, type PortName,
+} from '../../src/lab/index.js';
+import { loadCredentials, OpenStackClient } from '../../src/openstack/index.js';
+import { loadConfig, runFaultManagement } from '../../src/orchestrator/index.js';
+import { recordingServer } from '../helpers/http.js';
+import { labLeftovers, NOTHING_LEFT, testLabId } from '../helpers/hosts.js';
+import { FIXTURES, headerDiff, isWebhook, keyDiff, loadFixture, recordedEvent, Replay } from '../helpers/replay.js';
+
+const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const portFree = (port: number) => new Promise<boolean>((resolve) => {
+  const s = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+});
+
+/** A free port for each service; RabbitMQ's two neighbours (epmd, distribution) free too. */
+async function freePorts(): Promise<Record<PortName, number>> {
+  const ports = {} as Record<PortName, number>;
+  for (const name of Object.keys(DEFAULT_PORTS) as PortName[]) {
+    for (;;) {
+      const p = await freePort();
+      const taken = Object.values(ports).some((q) => Math.abs(q - p) <= 2);
+      if (taken || p > 65530) continue;
+      if (name === 'rabbit' && !((await portFree(p + 1)) && (await portFree(p + 2)))) continue;
+      ports[name] = p;
+      break;
+    }
+  }
+  return ports;
+}
+
+/** Every process's command line and environment (zombies have neither). */
+function processes(): Array<{ pid: string; cmd: string; env: string }> {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((pid) => {
+    try {
+      const r = (f: string) => readFileSync(`/proc/${pid}/${f}`, 'utf8').replace(/\0/g, ' ');
+      return [{ pid, cmd: r('cmdline'), env: r('environ') }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe('the OpenStack all-in-one lab', () => {
+  let work: string;
+  let stateDir: string;
+  let state: OpenStackLabState;
+  let admin: OpenStackClient;
+  const env = () => ({ OS_CLIENT_CONFIG_FILE: state.cloudsYaml, OS_CLOUD: 'doctor-openstack' });
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'doctor-aio-'));
+    chmodSync(work, 0o711); // MariaDB runs as mysql and must reach its data directory
+    stateDir = join(work, 'openstack');
+    state = await openstackUp({ stateDir, ports: await freePorts(), computes: 2, labId: testLabId() });
+    admin = OpenStackClient.create({ credentials: loadCredentials(env(), read) });
+  }, 600_000);
+  afterAll(async () => {
+    admin?.close();
+    if (stateDir) await openstackDown({ stateDir });
+    rmSync(work, { recursive: true, force: true });
+  }, 120_000);
+
+  it('serves every Doctor service through the clouds.yaml it writes, with computes on the namespace hosts', async () => {
+    expect(Object.values(openstackStatus(stateDir).services).every(Boolean)).toBe(true);
+    const token = await admin.session.token();
+    expect(token.catalog.map((e) => e.type).sort()).toEqual(['alarming', 'compute', 'identity', 'image', 'network', 'placement']);
+    const hosts = readState(state.hostsDir)!.hosts;
+    const hyps = await admin.compute.hypervisors.listDetail();
+    expect(hyps.map((h) => [h.serviceHost, h.hostIp, h.state]).sort()).toEqual(hosts.map((h) => [h.name, h.hostIp, 'up']).sort());
+    const services = await admin.compute.services.list({ binary: 'nova-compute' });
+    expect(services.map((s) => s.host).sort()).toEqual(['compute-1', 'compute-2']);
+    expect(services.every((s) => s.state === 'up' && !s.forcedDown)).toBe(true);
+    expect(existsSync(state.runConfig)).toBe(true);
+  });
+
+  it('keeps every secret off command lines and listens on loopback only', () => {
+    const secrets = readdirSync(join(stateDir, 'secrets')).map((f) => readFileSync(join(stateDir, 'secrets', f), 'utf8').trim());
+    expect(secrets.length).toBeGreaterThanOrEqual(8);
+    expect(processes().filter(({ cmd }) => secrets.some((s) => cmd.includes(s))).map((p) => p.cmd)).toEqual([]);
+    const listeners = (file: string) =>
+      readFileSync(file, 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[3] === '0A').map((f) => ({ addr: f[1]!.split(':')[0]!, port: parseInt(f[1]!.split(':')[1]!, 16) }));
+    const ports = [...Object.values(state.ports), state.ports.rabbit + 1, state.ports.rabbit + 2];
+    const v4 = listeners('/proc/net/tcp').filter((l) => ports.includes(l.port));
+    const v6 = listeners('/proc/net/tcp6').filter((l) => ports.includes(l.port));
+    expect([...new Set(v4.map((l) => l.port))].sort()).toEqual([...new Set(ports)].sort());
+    expect(v4.filter((l) => l.addr !== '0100007F')).toEqual([]); // 127.0.0.1, never 0.0.0.0
+    expect(v6.filter((l) => l.addr !== '00000000000000000000000001000000')).toEqual([]); // ::1 only, never [::]
+  });
+
+  for (const vmCount of [1, 10]) {
+    it(`passes doctor run with ${vmCount} VM(s): real ICMP, SSH fault, Nova force-down, Aodh webhooks; leaves the cloud as it found it`, async () => {
+      const config = loadConfig({
+        env: env(), configFile: state.runConfig, readFile: read, cwd: work,
+        flags: { vmCount, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
+      });
+      expect(config.cloud.mode).toBe('cloud');
+      const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: () => {}, ledgerDir: join(work, 'ledgers') });
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(r.notifications!.received).toBe(vmCount);
+      expect(r.notifications!.perVm.every((v) => v.notificationMs !== undefined && v.duplicates === 0)).toBe(true);
+      expect(Object.values(r.verification!.hostStatus)).toEqual(Array(vmCount).fill('DOWN'));
+      expect(Object.values(r.verification!.vmStatus)).toEqual(Array(vmCount).fill('ERROR'));
+      expect(r.cleanup).toEqual({ ok: true, errors: [] });
+      // Nothing of the run is left in the real cloud.
+      expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
+      expect(await admin.alarming.list({ allProjects: true })).toEqual([]);
+      expect(await admin.identity.findProject(`doctor-${r.runId}`)).toBeUndefined();
+      expect(await admin.identity.findUser(`doctor-${r.runId}`)).toBeUndefined();
+      expect((await admin.compute.services.list({ binary: 'nova-compute' })).some((s) => s.forcedDown)).toBe(false);
+      expect(JSON.stringify(r)).not.toContain(readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim());
+    }, 300_000);
+  }
+
+  it('answers the recorded Doctor flow as the recording did, and the simulated cloud answers as it does (fidelity)', async () => {
+    const realHook = await recordingServer();
+    const simHook = await recordingServer();
+    const sim = await startCloud({ hosts: [{ name: 'compute-2', ip: '127.0.0.1' }, { name: 'compute-1', ip: '127.0.0.1' }], tenantNetworks: false, buildDelayMs: 300 });
+    try {
+      const at = (port: number) => `http://127.0.0.1:${port}`;
+      const real = new Replay({
+        roots: { keystone: at(state.ports.keystone), nova: at(state.ports.nova), glance: at(state.ports.glance), neutron: at(state.ports.neutron), aodh: at(state.ports.aodh) },
+        adminPassword: readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim(), hookUrl: `${realHook.url}/failure`, webhooks: realHook.received,
+      });
+      const simulated = new Replay({
+        roots: { keystone: `${sim.url}/identity`, nova: `${sim.url}/compute`, glance: `${sim.url}/image`, neutron: `${sim.url}/network`, aodh: `${sim.url}/alarming` },
+        adminPassword: sim.cloud.adminPassword, hookUrl: `${simHook.url}/failure`, webhooks: simHook.received,
+      });
+      const vsRecording: string[] = [];
+      const vsSim: string[] = [];
+      for (const file of FIXTURES) {
+        const recorded = loadFixture(file);
+        const r = await real.exchange(file);
+        const s = await simulated.exchange(file);
+        const reference = isWebhook(file) ? { status: 200, headers: {}, body: recorded.request.body } : recorded.response;
+        if (r.status !== reference.status) vsRecording.push(`${file}: status ${r.status}, recorded ${reference.status}`);
+        if (!isWebhook(file)) vsRecording.push(...headerDiff(reference.headers, r.headers).map((d) => `${file}: ${d}`));
+        vsRecording.push(...keyDiff(reference.body, r.body).map((d) => `${file}: ${d}`));
+        if (s.status !== r.status) vsSim.push(`${file}: status ${s.status}, real ${r.status}`);
+        if (!isWebhook(file)) vsSim.push(...headerDiff(r.headers, s.headers).map((d) => `${file}: ${d}`));
+        vsSim.push(...keyDiff(r.body, s.body).map((d) => `${file}: ${d}`));
+      }
+      expect(vsRecording).toEqual([]);
+      expect(vsSim).toEqual([]);
+      // The event Aodh matched: the same trait names and types everywhere.
+      const traits = (body: unknown) => ((body as { reason_data: { event: { traits: Array<[string, number]> } } }).reason_data.event.traits).map(([n, t]) => `${n}:${t}`).sort();
+      expect(traits(realHook.received[0]!.body)).toEqual(recordedEvent().traits.map((t) => `${(t as [string, number])[0]}:${(t as [string, number])[1]}`).sort());
+      expect(traits(simHook.received[0]!.body)).toEqual(traits(realHook.received[0]!.body));
+      expect(realHook.received).toHaveLength(1);
+    } finally {
+      await sim.stop();
+      await realHook.close();
+      await simHook.close();
+    }
+  }, 300_000);
+
+  it('comes up again without restarting anything', async () => {
+    const before = openstackStatus(stateDir);
+    const again = await openstackUp({ stateDir, computes: 2 });
+    expect(again.pids).toEqual(state.pids);
+    expect(openstackStatus(stateDir).services).toEqual(before.services);
+  }, 300_000);
+
+  it('down stops exactly its services and removes its hosts and folder', async () => {
+    const ours = () => processes().filter(({ cmd, env }) => cmd.includes(stateDir) || env.includes(stateDir)).filter(({ pid }) => Number(pid) !== process.pid);
+    expect(ours().some((p) => p.cmd.includes('beam.smp'))).toBe(true);
+    expect(ours().some((p) => p.cmd.includes('nova-compute'))).toBe(true);
+    await openstackDown({ stateDir });
+    expect(ours()).toEqual([]);
+    expect(labLeftovers(state.labId, state.hostsDir)).toEqual(NOTHING_LEFT);
+    expect(existsSync(stateDir)).toBe(false);
+  }, 120_000);
+});
