@@ -107,12 +107,12 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       return r;
     };
 
-    // 1. The databases, the broker and the namespace hosts, side by side.
-    const [, , hosts] = await Promise.all([
-      step('MariaDB', mariadb(lab)),
-      step('RabbitMQ', rabbit(lab)),
-      step(`${computes} namespace host(s)`, labUp({ stateDir: s.hostsDir, labId: s.labId, hosts: computes, run })),
-    ]);
+    // 1. The broker and the namespace hosts start in the background; the databases go first.
+    const broker = step('RabbitMQ', rabbit(lab));
+    const namespaces = step(`${computes} namespace host(s)`, labUp({ stateDir: s.hostsDir, labId: s.labId, hosts: computes, run }));
+    broker.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled meanwhile
+    namespaces.catch(() => {});
+    await step('MariaDB', mariadb(lab));
     for (const [user, dbs] of [['keystone'], ['placement'], ['glance'], ['neutron'], ['nova', ['nova_api', 'nova', 'nova_cell0']], ['aodh']] as Array<[string, string[]?]>) {
       await database(lab, user, dbs);
     }
@@ -126,6 +126,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       step('Nova cells and schemas', novaPrepare(lab)),
       step('Aodh schema', aodhPrepare(lab)),
     ]);
+    await broker;
     // 3. The services' users and endpoints, then the services.
     await registerServices(s);
     await Promise.all([
@@ -134,9 +135,10 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       step('Neutron', neutronStart(lab)),
       step('Ceilometer', ceilometerStart(lab)),
       step('Aodh', aodhStart(lab)),
+      step('Nova API, conductor and scheduler', novaStart(lab)),
     ]);
-    await step('Nova API, conductor and scheduler', novaStart(lab));
     // 4. The fake computes, one per namespace host, mapped into cell1.
+    const hosts = await namespaces;
     await step(`nova-compute on ${hosts.hosts.map((h) => h.name).join(', ')}`, computesStart(lab, hosts.hosts));
     await stopExtraComputes(s, hosts.hosts.map((h) => h.name));
 
@@ -163,12 +165,15 @@ export async function openstackDown(opts: { stateDir: string; progress?: (l: str
   if (!existsSync(opts.stateDir)) return false;
   const unlock = acquireLock(opts.stateDir);
   try {
-    // By the lab's tag, whatever became of their parents: computes and services first, the databases last.
-    for (const service of [...SERVICES].reverse()) {
-      if (!isRunning(opts.stateDir, service.key)) continue;
+    // By the lab's tag, whatever became of their parents: the OpenStack services together, then the broker, the database last.
+    const stop = async (service: (typeof SERVICES)[number]) => {
+      if (!isRunning(opts.stateDir, service.key)) return;
       opts.progress?.(`stopping ${service.label}`);
       await stopTagged(opts.stateDir, service.is, service.graceMs);
-    }
+    };
+    const infrastructure = ['rabbitmq', 'epmd', 'mariadb'];
+    await Promise.all(SERVICES.filter((x) => !infrastructure.includes(x.key)).map(stop));
+    for (const key of infrastructure) await stop(SERVICES.find((x) => x.key === key)!);
     await stopTagged(opts.stateDir); // anything else the lab started
     await labDown({ stateDir: join(opts.stateDir, 'hosts'), ...(opts.run ? { run: opts.run } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
   } finally {

@@ -1,0 +1,96 @@
+/**
+ * `npm run bench:openstack` (root, after ./scripts/setup --openstack): the real
+ * all-in-one lab. Brings it up from nothing in a temporary folder on free
+ * ports (timed), measures its memory (PSS of every lab process, and what one
+ * more compute adds), runs `doctor run` BENCH_RUNS times (default 3) at each of
+ * BENCH_VMS (default 1,10,50), and prints one JSON document with the
+ * notification times (first/last, ms). Takes the lab down at the end, whatever
+ * happens. Bounded: at most 50 VMs per run, runs one after the other.
+ */
+import { mkdtempSync, readFileSync, existsSync, rmSync, chmodSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_PORTS, openstackDown, openstackUp, type PortName } from '../src/lab/index.js';
+import { loadConfig, runFaultManagement } from '../src/orchestrator/index.js';
+
+const runs = Number(process.env['BENCH_RUNS'] ?? 3);
+const vmCounts = (process.env['BENCH_VMS'] ?? '1,10,50').split(',').map(Number).filter((n) => n >= 1 && n <= 50);
+const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function ports(): Promise<Record<PortName, number>> {
+  const out = {} as Record<PortName, number>;
+  for (const name of Object.keys(DEFAULT_PORTS) as PortName[]) {
+    let p = await freePort();
+    while (p > 65530 || Object.values(out).some((q) => Math.abs(q - p) <= 2)) p = await freePort();
+    out[name] = p;
+  }
+  return out;
+}
+
+/** PSS (MiB) of every process carrying the lab's tag. */
+function labPssMiB(stateDir: string): number {
+  let kib = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`DOCTOR_OPENSTACK_LAB=${stateDir}`)) continue;
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      kib += Number(m?.[1] ?? 0);
+    } catch {
+      /* gone */
+    }
+  }
+  return Math.round(kib / 1024);
+}
+
+const work = mkdtempSync(join(tmpdir(), 'doctor-bench-aio-'));
+chmodSync(work, 0o711);
+const stateDir = join(work, 'openstack');
+const out: Record<string, unknown> = { started: new Date().toISOString(), runs, vmCounts };
+try {
+  const lab = { stateDir, ports: await ports(), labId: 'bench', progress: (l: string) => process.stderr.write(`${l}\n`) };
+  let t = performance.now();
+  const state = await openstackUp({ ...lab, computes: 2 });
+  out['up_s'] = Number(((performance.now() - t) / 1000).toFixed(1));
+  await new Promise((r) => setTimeout(r, 10_000)); // let the services settle before measuring memory
+  out['pss_mib_2_computes'] = labPssMiB(stateDir);
+  t = performance.now();
+  await openstackUp({ ...lab, computes: 3 });
+  out['add_compute_s'] = Number(((performance.now() - t) / 1000).toFixed(1));
+  await new Promise((r) => setTimeout(r, 10_000));
+  out['pss_mib_3_computes'] = labPssMiB(stateDir);
+
+  const results: Array<Record<string, unknown>> = [];
+  for (const vmCount of vmCounts) {
+    for (let i = 0; i < runs; i++) {
+      const config = loadConfig({
+        env: { OS_CLIENT_CONFIG_FILE: state.cloudsYaml, OS_CLOUD: 'doctor-openstack' }, configFile: state.runConfig, readFile: read, cwd: work,
+        flags: { vmCount, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), activeTimeoutS: 600 },
+      });
+      const started = performance.now();
+      const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: (l) => process.stderr.write(`  ${l}\n`), ledgerDir: join(work, 'ledgers') });
+      results.push({
+        vms: vmCount, verdict: r.verdict, reason: r.reason, received: r.notifications?.received,
+        detection_ms: r.detection?.detectionMs, first_ms: r.notifications?.firstMs, last_ms: r.notifications?.lastMs,
+        wall_s: Number(((performance.now() - started) / 1000).toFixed(1)),
+      });
+      process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
+    }
+  }
+  out['runs_detail'] = results;
+} finally {
+  const t = performance.now();
+  await openstackDown({ stateDir });
+  out['down_s'] = Number(((performance.now() - t) / 1000).toFixed(1));
+  rmSync(work, { recursive: true, force: true });
+}
+process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
