@@ -297,10 +297,12 @@ export class Session {
         });
       } catch (err) {
         const code = errorCode(err);
+        // Not axios's error as the cause: its config holds the request body and headers (passwords, tokens).
+        const cause = Object.assign(new Error((err as Error).message), code ? { code } : {});
         const failure =
           code === 'ECONNABORTED' || code === 'ETIMEDOUT'
-            ? new TimeoutError(`${spec.method} ${url} got no answer within ${this.timeoutMs} ms`, this.timeoutMs, { cause: err })
-            : new ConnectionError(spec.method, url, code, `${spec.method} ${url} failed: ${code ?? (err as Error).message}`, { cause: err });
+            ? new TimeoutError(`${spec.method} ${url} got no answer within ${this.timeoutMs} ms`, this.timeoutMs, { cause })
+            : new ConnectionError(spec.method, url, code, `${spec.method} ${url} failed: ${code ?? (err as Error).message}`, { cause });
         if (idempotent && code && RETRY_CODES.has(code) && attempt < this.retry.retries) {
           const delay = this.backoff(attempt++);
           this.log.warn({ method: spec.method, url, code, attempt, delayMs: delay }, 'request failed, retrying');

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { inspect } from 'node:util';
 import { createServer, type Server } from 'node:net';
 import {
   ConnectionError,
@@ -228,6 +229,8 @@ describe('Session connection errors', () => {
     s.close();
     expect(err).toBeInstanceOf(ConnectionError);
     expect(err.code).toBe('ECONNREFUSED');
+    // Printed in full (what a test runner or an error logger shows), the error holds no password.
+    expect(inspect(err, { depth: Infinity, showHidden: true })).not.toContain('"password":"x"');
     expect(err.message).toMatch(/cannot reach Keystone at http:\/\/127\.0\.0\.1:\d+\/v3 .*check OS_AUTH_URL/);
     expect(sleeps.length).toBe(4);
   });
