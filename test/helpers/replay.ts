@@ -99,6 +99,15 @@ export function headerDiff(reference: Record<string, string>, actual: Record<str
   return out;
 }
 
+/** What names a list element (a host, a hypervisor, a server): lists are paired by it, not by position. */
+function label(v: unknown): string | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  const service = o['service'] as Record<string, unknown> | undefined;
+  const l = o['hypervisor_hostname'] ?? o['host'] ?? service?.['host'] ?? o['name'];
+  return typeof l === 'string' ? l : undefined;
+}
+
 /** Learns which id of this cloud stands for which recorded id from two answers of the same shape. */
 function learnIds(expected: unknown, actual: unknown, ids: Map<string, string>): void {
   if (typeof expected === 'string' && typeof actual === 'string') {
@@ -106,7 +115,12 @@ function learnIds(expected: unknown, actual: unknown, ids: Map<string, string>):
     return;
   }
   if (Array.isArray(expected) && Array.isArray(actual)) {
-    actual.forEach((a, i) => learnIds(expected[i], a, ids));
+    expected.forEach((e, i) => {
+      // Two hypervisors listed in the other order must not swap their ids (nor their services' ids).
+      const name = label(e);
+      const twin = name === undefined ? undefined : actual.find((a) => label(a) === substitute(name, ids));
+      learnIds(e, twin ?? actual[i], ids);
+    });
     return;
   }
   if (expected && actual && typeof expected === 'object' && typeof actual === 'object') {
@@ -114,10 +128,11 @@ function learnIds(expected: unknown, actual: unknown, ids: Map<string, string>):
   }
 }
 
+/** Replaces every key of `subs` at once (so two names can swap). */
 function substitute(text: string, subs: Map<string, string>): string {
-  let out = text;
-  for (const [from, to] of subs) out = out.split(from).join(to);
-  return out;
+  if (!subs.size) return text;
+  const keys = [...subs.keys()].sort((a, b) => b.length - a.length).map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return text.replace(new RegExp(keys.join('|'), 'g'), (m) => subs.get(m)!);
 }
 
 /**
@@ -172,9 +187,12 @@ export class Replay {
     if (nn === '03') this.tokens.admin = answer.headers['x-subject-token'] ?? '';
     if (nn === '11') this.tokens.doctor = answer.headers['x-subject-token'] ?? '';
     if (nn === '33') {
-      // The recording's VM ran on compute-2; this cloud's scheduler may choose another host.
+      // The recording's VM ran on compute-2; this cloud's scheduler may choose another host: the two swap roles.
       const host = (answer.body as { server?: Record<string, unknown> } | null)?.server?.['OS-EXT-SRV-ATTR:host'];
-      if (typeof host === 'string' && host !== 'compute-2') this.subs.set('compute-2', host);
+      if (typeof host === 'string' && host !== 'compute-2') {
+        this.subs.set('compute-2', host);
+        this.subs.set(host, 'compute-2');
+      }
     }
     this.answers.set(file, answer);
     return answer;

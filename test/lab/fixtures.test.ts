@@ -64,3 +64,39 @@ describe('the simulated cloud answers like the recorded Zed cloud', () => {
     expect(names(got.traits)).toEqual(names(recorded.traits));
   });
 });
+
+describe('the replay itself', () => {
+  // Hypervisors listed compute-1 first (the recording listed compute-2 first); the VM on either host.
+  for (const vmHost of ['compute-1', 'compute-2']) {
+    it(`finds the VM on ${vmHost} whatever the listing order: force-downs hit its host and are all undone`, async () => {
+      const lab = await startCloud({ hosts: [{ name: 'compute-1', ip: '127.0.0.1' }, { name: 'compute-2', ip: '127.0.0.1' }], tenantNetworks: false, buildDelayMs: 50 });
+      if (vmHost === 'compute-2') lab.cloud.state.pickHost(); // the round-robin scheduler's next pick is compute-2
+      const hook = await recordingServer();
+      try {
+        const at = (prefix: string) => `${lab.url}${prefix}`;
+        const replay = new Replay({
+          roots: { keystone: at('/identity'), nova: at('/compute'), glance: at('/image'), neutron: at('/network'), aodh: at('/alarming') },
+          adminPassword: lab.cloud.adminPassword, hookUrl: `${hook.url}/failure`, webhooks: hook.received,
+        });
+        const statuses: string[] = [];
+        for (const file of FIXTURES) {
+          const got = await replay.exchange(file);
+          if (!isWebhook(file) && got.status !== loadFixture(file).response.status) statuses.push(`${file}: ${got.status}`);
+        }
+        expect(statuses).toEqual([]);
+        const vm = replay.answers.get('33-nova-get-server-admin-2.16.json')!.body as { server: Record<string, string> };
+        expect(vm.server['OS-EXT-SRV-ATTR:host']).toBe(vmHost);
+        const legacy = replay.answers.get('45-nova-force-down-2.11.json')!.body as { service: { host: string } };
+        const byId = replay.answers.get('47-nova-service-forced-down-true-2.53.json')!.body as { service: { host: string } };
+        expect([legacy.service.host, byId.service.host]).toEqual([vmHost, vmHost]);
+        const forced = [...lab.cloud.state.services.values()].filter((s) => s.forcedDown).map((s) => s.host);
+        expect(forced).toEqual([]);
+        // The host listing asked about the VM's host, where it ran.
+        expect((replay.answers.get('40-nova-list-servers-on-host.json')!.body as { servers: unknown[] }).servers).toHaveLength(1);
+      } finally {
+        await lab.stop();
+        await hook.close();
+      }
+    });
+  }
+});
