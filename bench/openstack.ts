@@ -8,34 +8,14 @@
  * happens. Bounded: at most 50 VMs per run, runs one after the other.
  */
 import { mkdtempSync, readFileSync, existsSync, rmSync, chmodSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_PORTS, openstackDown, openstackUp, type PortName } from '../src/lab/index.js';
+import { freeLabPorts, openstackDown, openstackUp } from '../src/lab/index.js';
 import { loadConfig, runFaultManagement } from '../src/orchestrator/index.js';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
 const vmCounts = (process.env['BENCH_VMS'] ?? '1,10,50').split(',').map(Number).filter((n) => n >= 1 && n <= 50);
 const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function ports(): Promise<Record<PortName, number>> {
-  const out = {} as Record<PortName, number>;
-  for (const name of Object.keys(DEFAULT_PORTS) as PortName[]) {
-    let p = await freePort();
-    while (p > 65530 || Object.values(out).some((q) => Math.abs(q - p) <= 2)) p = await freePort();
-    out[name] = p;
-  }
-  return out;
-}
 
 /** PSS (MiB) of every process carrying the lab's tag. */
 function labPssMiB(stateDir: string): number {
@@ -57,7 +37,7 @@ chmodSync(work, 0o711);
 const stateDir = join(work, 'openstack');
 const out: Record<string, unknown> = { started: new Date().toISOString(), runs, vmCounts };
 try {
-  const lab = { stateDir, ports: await ports(), labId: 'bench', progress: (l: string) => process.stderr.write(`${l}\n`) };
+  const lab = { stateDir, ports: await freeLabPorts(), labId: 'bench', progress: (l: string) => process.stderr.write(`${l}\n`) };
   let t = performance.now();
   const state = await openstackUp({ ...lab, computes: 2 });
   out['up_s'] = Number(((performance.now() - t) / 1000).toFixed(1));

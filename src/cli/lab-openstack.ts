@@ -1,5 +1,5 @@
 import { ConfigError } from '../shared/errors.js';
-import { DEFAULT_PORTS, openstackDown, openstackStatus, openstackUp, type PortName } from '../lab/index.js';
+import { DEFAULT_PORTS, freeLabPorts, openstackDown, openstackStatus, openstackUp, readOpenStackState, type PortName } from '../lab/index.js';
 
 export interface OpenStackFlags {
   stateDir: string;
@@ -24,7 +24,9 @@ export function parsePorts(text: string | undefined): Partial<Record<PortName, n
 export async function runOpenStackUp(flags: OpenStackFlags, out: (l: string) => void): Promise<void> {
   const computes = Number(flags.computes ?? 2);
   if (!Number.isInteger(computes) || computes < 1 || computes > 16) throw new ConfigError('--computes', `must be a whole number from 1 to 16 (got "${flags.computes}")`);
-  const s = await openstackUp({ stateDir: flags.stateDir, computes, ports: parsePorts(flags.ports), progress: out, ...(flags.labId ? { labId: flags.labId } : {}) });
+  // "auto": free ports for a new lab; an existing lab keeps its own.
+  const ports = flags.ports !== 'auto' ? parsePorts(flags.ports) : readOpenStackState(flags.stateDir) ? {} : await freeLabPorts();
+  const s = await openstackUp({ stateDir: flags.stateDir, computes, ports, progress: out, ...(flags.labId ? { labId: flags.labId } : {}) });
   out('run the Doctor scenario against it:');
   out(`  export OS_CLIENT_CONFIG_FILE=${s.cloudsYaml} OS_CLOUD=doctor-openstack`);
   out(`  doctor run --config ${s.runConfig}`);

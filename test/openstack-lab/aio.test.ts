@@ -5,13 +5,12 @@
  * the same there as in the recording and in the simulated cloud (the fidelity
  * check); down leaves nothing. Needs root and `./scripts/setup --openstack`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  DEFAULT_PORTS, openstackDown, openstackStatus, openstackUp, readState, startCloud, type OpenStackLabState, type PortName,
+  freeLabPorts, openstackDown, openstackStatus, openstackUp, readState, startCloud, type OpenStackLabState,
 } from '../../src/lab/index.js';
 import { loadCredentials, OpenStackClient } from '../../src/openstack/index.js';
 import { loadConfig, runFaultManagement } from '../../src/orchestrator/index.js';
@@ -20,35 +19,6 @@ import { labLeftovers, NOTHING_LEFT, testLabId } from '../helpers/hosts.js';
 import { FIXTURES, headerDiff, isWebhook, keyDiff, loadFixture, recordedEvent, Replay } from '../helpers/replay.js';
 
 const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const portFree = (port: number) => new Promise<boolean>((resolve) => {
-  const s = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-});
-
-/** A free port for each service; RabbitMQ's two neighbours (epmd, distribution) free too. */
-async function freePorts(): Promise<Record<PortName, number>> {
-  const ports = {} as Record<PortName, number>;
-  for (const name of Object.keys(DEFAULT_PORTS) as PortName[]) {
-    for (;;) {
-      const p = await freePort();
-      const taken = Object.values(ports).some((q) => Math.abs(q - p) <= 2);
-      if (taken || p > 65530) continue;
-      if (name === 'rabbit' && !((await portFree(p + 1)) && (await portFree(p + 2)))) continue;
-      ports[name] = p;
-      break;
-    }
-  }
-  return ports;
-}
 
 /** Every process's command line and environment (zombies have neither). */
 function processes(): Array<{ pid: string; cmd: string; env: string }> {
@@ -62,6 +32,26 @@ function processes(): Array<{ pid: string; cmd: string; env: string }> {
   });
 }
 
+/** The last lines of every service log (secrets masked): what a failed CI run needs to be understood. */
+function logTails(stateDir: string): string {
+  if (!existsSync(stateDir)) return '';
+  const secretsDir = join(stateDir, 'secrets');
+  const secrets = existsSync(secretsDir) ? readdirSync(secretsDir).map((f) => readFileSync(join(secretsDir, f), 'utf8').trim()) : [];
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory() && !['mysql', 'secrets', 'mnesia', 'images'].includes(e.name)) walk(p);
+      else if (e.isFile() && /\.(log|out)$/.test(e.name)) {
+        const tail = readFileSync(p, 'utf8').trim().split('\n').slice(-5).join('\n');
+        out.push(`== ${p}\n${secrets.reduce((text, s) => text.split(s).join('***'), tail)}`);
+      }
+    }
+  };
+  walk(stateDir);
+  return out.join('\n');
+}
+
 describe('the OpenStack all-in-one lab', () => {
   let work: string;
   let stateDir: string;
@@ -73,9 +63,17 @@ describe('the OpenStack all-in-one lab', () => {
     work = mkdtempSync(join(tmpdir(), 'doctor-aio-'));
     chmodSync(work, 0o711); // MariaDB runs as mysql and must reach its data directory
     stateDir = join(work, 'openstack');
-    state = await openstackUp({ stateDir, ports: await freePorts(), computes: 2, labId: testLabId() });
+    try {
+      state = await openstackUp({ stateDir, ports: await freeLabPorts(), computes: 2, labId: testLabId() });
+    } catch (err) {
+      console.error(logTails(stateDir));
+      throw err;
+    }
     admin = OpenStackClient.create({ credentials: loadCredentials(env(), read) });
   }, 600_000);
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') console.error(logTails(stateDir));
+  });
   afterAll(async () => {
     admin?.close();
     if (stateDir) await openstackDown({ stateDir });
@@ -169,6 +167,9 @@ describe('the OpenStack all-in-one lab', () => {
       expect(traits(realHook.received[0]!.body)).toEqual(recordedEvent().traits.map((t) => `${(t as [string, number])[0]}:${(t as [string, number])[1]}`).sort());
       expect(traits(simHook.received[0]!.body)).toEqual(traits(realHook.received[0]!.body));
       expect(realHook.received).toHaveLength(1);
+      // The flow undid its force-downs: both computes are up again, on the real cloud.
+      const computes = await admin.compute.services.list({ binary: 'nova-compute' });
+      expect(computes.map((c) => [c.host, c.forcedDown, c.state]).sort()).toEqual([['compute-1', false, 'up'], ['compute-2', false, 'up']]);
     } finally {
       await sim.stop();
       await realHook.close();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarnessError } from '../../shared/errors.js';
+import { ConnectionError, HarnessError, TimeoutError } from '../../shared/errors.js';
 import type { Runner } from '../../shared/process.js';
 import { OpenStackClient, type CloudCredentials } from '../../openstack/index.js';
 import { startService } from './procs.js';
@@ -113,6 +113,16 @@ export function catalog(s: OpenStackLabState): Array<{ user: string; type: strin
 export async function registerServices(s: OpenStackLabState): Promise<void> {
   const c = OpenStackClient.create({ credentials: adminCredentials(s) });
   try {
+    // Keystone answering its version document does not mean it issues tokens yet: wait for the first one.
+    await waitFor(async () => {
+      try {
+        await c.session.token();
+        return true;
+      } catch (err) {
+        if (err instanceof ConnectionError || err instanceof TimeoutError) return false;
+        throw err;
+      }
+    }, 'Keystone (a first token)', join(s.stateDir, 'keystone', 'uwsgi.log'));
     const project = (await c.identity.findProject('service')) ?? (await c.identity.createProject({ name: 'service', description: 'Service project' }));
     const admin = await c.identity.findRole('admin');
     if (!admin) throw new HarnessError('the lab Keystone has no admin role');
@@ -131,8 +141,9 @@ export async function registerServices(s: OpenStackLabState): Promise<void> {
 
 /** A WSGI service under uwsgi on loopback. Keystone drops reused connections under uwsgi: every answer closes. */
 export function startUwsgi(lab: Lab, dir: string, port: number, wsgiFile: string, env: Record<string, string>, workers = { processes: 1, threads: 4 }): number {
+  // lazy-apps: each worker loads the app after the fork (as Debian's and devstack's uwsgi files do), so none inherits the master's database connections.
   return startService('/usr/bin/uwsgi', [
-    '--plugin', 'python3', '--http-socket', `127.0.0.1:${port}`, '--wsgi-file', wsgiFile,
+    '--plugin', 'python3', '--http-socket', `127.0.0.1:${port}`, '--wsgi-file', wsgiFile, '--lazy-apps', '--enable-threads', '--buffer-size', '65535',
     '--master', '--processes', String(workers.processes), '--threads', String(workers.threads), '--die-on-term', '--add-header', 'Connection: close', '--chdir', dir,
   ], { log: join(dir, 'uwsgi.log'), env, cwd: dir, tag: lab.s.stateDir });
 }
