@@ -4,6 +4,7 @@ import { DEFAULT_PORTS, freeLabPorts, openstackDown, openstackStatus, openstackU
 export interface OpenStackFlags {
   stateDir: string;
   computes?: string;
+  novaApiWorkers?: string;
   labId?: string;
   ports?: string;
 }
@@ -26,7 +27,9 @@ export async function runOpenStackUp(flags: OpenStackFlags, out: (l: string) => 
   if (!Number.isInteger(computes) || computes < 1 || computes > 16) throw new ConfigError('--computes', `must be a whole number from 1 to 16 (got "${flags.computes}")`);
   // "auto": free ports for a new lab; an existing lab keeps its own.
   const ports = flags.ports !== 'auto' ? parsePorts(flags.ports) : readOpenStackState(flags.stateDir) ? {} : await freeLabPorts();
-  const s = await openstackUp({ stateDir: flags.stateDir, computes, ports, progress: out, ...(flags.labId ? { labId: flags.labId } : {}) });
+  const workers = flags.novaApiWorkers === undefined ? undefined : Number(flags.novaApiWorkers);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 32)) throw new ConfigError('--nova-api-workers', `must be a whole number from 1 to 32 (got "${flags.novaApiWorkers}")`);
+  const s = await openstackUp({ stateDir: flags.stateDir, computes, ports, ...(workers ? { novaApiWorkers: workers } : {}), progress: out, ...(flags.labId ? { labId: flags.labId } : {}) });
   out('run the Doctor scenario against it:');
   out(`  export OS_CLIENT_CONFIG_FILE=${s.cloudsYaml} OS_CLOUD=doctor-openstack`);
   out(`  doctor run --config ${s.runConfig}`);

@@ -65,6 +65,7 @@ export function buildProgram(): Command {
   const osFlags = (c: Command) => c.option('--state-dir <dir>', 'lab folder', '/var/lib/doctor-harness/openstack');
   osFlags(os.command('up').description('configure and start the services on 127.0.0.1 (packages: ./scripts/setup --openstack)'))
     .option('--computes <n>', 'fake nova-computes, each on its own namespace host', '2')
+    .option('--nova-api-workers <n>', 'processes serving Nova\'s API (default 2; more lets reset-state calls run side by side)')
     .option('--lab-id <id>', 'names the namespace hosts (1-5 lowercase letters or digits)', 'aio')
     .option('--ports <list>', `ports to use instead of the defaults, e.g. keystone=5001,nova=8775, or "auto" for free ones (defaults: ${Object.entries(DEFAULT_PORTS).map(([k, v]) => `${k}=${v}`).join(',')})`)
     .action(async (flags: OpenStackFlags) => {

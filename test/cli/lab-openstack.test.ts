@@ -11,8 +11,9 @@ describe('doctor lab openstack flags', () => {
     expect(() => parsePorts('nova')).toThrow(/--ports: nova needs a port from 1 to 65535 \(got ""\)/);
   });
 
-  it('refuses a compute count outside 1-16 before touching anything', async () => {
+  it('refuses a compute count outside 1-16 or a worker count outside 1-32 before touching anything', async () => {
     await expect(runOpenStackUp({ stateDir: '/nonexistent/doctor-test', computes: '0' }, () => {})).rejects.toThrow(/--computes: must be a whole number from 1 to 16 \(got "0"\)/);
     await expect(runOpenStackUp({ stateDir: '/nonexistent/doctor-test', computes: 'two' }, () => {})).rejects.toThrow(/--computes/);
+    await expect(runOpenStackUp({ stateDir: '/nonexistent/doctor-test', novaApiWorkers: '0' }, () => {})).rejects.toThrow(/--nova-api-workers: must be a whole number from 1 to 32 \(got "0"\)/);
   });
 });

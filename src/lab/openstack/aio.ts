@@ -27,6 +27,8 @@ export interface OpenStackLabOptions {
   ports?: Partial<Record<PortName, number>>;
   /** Fake nova-computes (and namespace hosts); default 2. */
   computes?: number;
+  /** Processes serving Nova's API (default 2); a running API is restarted when this changes. */
+  novaApiWorkers?: number;
   /** Names the namespace hosts (1-5 lowercase letters or digits); default "aio". */
   labId?: string;
   progress?: (line: string) => void;
@@ -90,13 +92,20 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
   try {
     const old = readOpenStackState(opts.stateDir);
     const s: OpenStackLabState = old ?? {
-      version: 2, stateDir: opts.stateDir, phase: 'creating', ports: { ...DEFAULT_PORTS, ...opts.ports }, computes, labId: opts.labId ?? 'aio',
+      version: 2, stateDir: opts.stateDir, phase: 'creating', ports: { ...DEFAULT_PORTS, ...opts.ports }, computes, novaApiWorkers: 2, labId: opts.labId ?? 'aio',
       hostsDir: join(opts.stateDir, 'hosts'), pids: {}, cloudsYaml: join(opts.stateDir, 'clouds.yaml'), runConfig: join(opts.stateDir, 'doctor.yaml'),
     };
     if (old && opts.ports && Object.entries(opts.ports).some(([k, v]) => v !== undefined && old.ports[k as PortName] !== v)) {
       throw new HarnessError(`the lab in ${opts.stateDir} already uses other ports (${JSON.stringify(old.ports)}); bring it down first to change them`);
     }
     s.computes = computes;
+    const workers = opts.novaApiWorkers ?? old?.novaApiWorkers ?? 2;
+    if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new HarnessError(`--nova-api-workers must be a whole number from 1 to 32 (got ${opts.novaApiWorkers})`);
+    if (old && old.novaApiWorkers !== workers && isRunning(s.stateDir, 'nova-api')) {
+      say(`restarting Nova API with ${workers} workers`);
+      await stopTagged(s.stateDir, SERVICES.find((x) => x.key === 'nova-api')!.is);
+    }
+    s.novaApiWorkers = workers;
     s.phase = 'creating';
     save(s);
     const lab: Lab = { s, run, say, started: (name, pid) => { s.pids[name] = pid; save(s); } };

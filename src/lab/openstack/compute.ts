@@ -107,7 +107,7 @@ export async function novaStart(lab: Lab): Promise<void> {
   if (!isRunning(s.stateDir, 'nova-api')) {
     say(`starting Nova API on 127.0.0.1:${s.ports.nova}`);
     // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
-    lab.started('nova-api', startUwsgi(lab, dir, s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: 2, threads: 1 }));
+    lab.started('nova-api', startUwsgi(lab, dir, s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: s.novaApiWorkers, threads: 1 }));
   }
   for (const bin of ['nova-conductor', 'nova-scheduler'] as const) {
     if (!isRunning(s.stateDir, bin)) lab.started(bin, startPython(lab, dir, bin, conf));

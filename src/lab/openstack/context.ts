@@ -17,6 +17,8 @@ export interface OpenStackLabState {
   ports: Record<PortName, number>;
   /** Fake nova-computes, one per namespace host of the embedded lab in `hostsDir`. */
   computes: number;
+  /** uwsgi processes serving Nova's API: they bound how many reset-state calls run at once. */
+  novaApiWorkers: number;
   labId: string;
   hostsDir: string;
   /** PIDs as started (informational: down finds processes by the lab's tag, whatever became of them). */
