@@ -7,6 +7,7 @@ import { runMonitor, type MonitorFlags } from './monitor.js';
 import { runInject, type InjectFlags } from './inject.js';
 import { runConsumer, runInspector, type ConsumerFlags, type InspectorFlags } from './services.js';
 import { runCleanup, runScenario, type RunFlags } from './run.js';
+import { REPORT_FORMATS, runReport } from './report.js';
 import { DEFAULT_PORTS } from '../lab/index.js';
 import { runOpenStackDown, runOpenStackStatus, runOpenStackUp, type OpenStackFlags } from './lab-openstack.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
@@ -56,6 +57,15 @@ export function buildProgram(): Command {
     .description('remove what runs that died left behind (cloud resources, lab hosts), from their ledgers')
     .action(async () => {
       process.exitCode = await runCleanup(process.env, print);
+    });
+
+  program
+    .command('report')
+    .description('render a finished run again from its results.json: the console profile, JUnit XML, or the profile as JSON')
+    .argument('<results.json>', 'a run\'s results.json (results/<run id>/results.json)')
+    .option('--format <format>', `one of ${REPORT_FORMATS.join(', ')}`, 'text')
+    .action((file: string, flags: { format: string }) => {
+      process.exitCode = runReport(file, flags.format, print);
     });
 
   const lab = program.command('lab').description('the embedded lab (simulated OpenStack and compute hosts)');

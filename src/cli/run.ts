@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials } from '../openstack/index.js';
 import { labDown } from '../lab/index.js';
 import { Ledger, loadConfig, removeResources, runFaultManagement, type RunResults } from '../orchestrator/index.js';
+import { renderProfile } from '../profiler/index.js';
 
 export function ledgerDir(env: NodeJS.ProcessEnv): string {
   return join(env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local', 'state'), 'doctor-harness', 'ledgers');
@@ -58,23 +59,25 @@ export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: 
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  summary(results, config.resultsDir, out);
+  for (const l of summary(results)) out(l);
+  out(`  results: ${join(config.resultsDir, 'results.json')}, junit.xml  (${((results.wallMs ?? 0) / 1000).toFixed(1)} s)`);
   return { PASS: 0, FAIL: 1, ERROR: 2, INTERRUPTED: 130 }[results.verdict];
 }
 
-function summary(r: RunResults, dir: string, out: (l: string) => void): void {
-  out('');
-  out(`${r.verdict}${r.reason ? `: ${r.reason}` : ''}`);
+/** The verdict, the detection and notification times, and the profile: what `doctor run` and `doctor report` print. */
+export function summary(r: RunResults): string[] {
+  const out = ['', `${r.verdict}${r.reason ? `: ${r.reason}` : ''}`];
   if (r.host && r.detection) {
-    out(`  host ${r.host.name} (${r.host.ip}) link down${r.detection.detectionMs !== undefined ? ` → detected in ${r.detection.detectionMs} ms` : ' → detected'}`);
+    out.push(`  host ${r.host.name} (${r.host.ip}) link down${r.detection.detectionMs !== undefined ? ` → detected in ${r.detection.detectionMs} ms` : ' → detected'}`);
   }
   const n = r.notifications;
   if (n) {
     const span = n.firstMs !== undefined ? `first ${n.firstMs} ms, last ${n.lastMs} ms` : 'none arrived';
-    out(`  notification time (consumer − detection): ${span} (${n.received}/${n.expected} VMs; pass if under ${r.thresholdMs} ms)`);
+    out.push(`  notification time (consumer − detection): ${span} (${n.received}/${n.expected} VMs; pass if under ${r.thresholdMs} ms)`);
   }
-  if (!r.cleanup.ok) out(`  cleanup incomplete: ${r.cleanup.errors.join('; ')} — run doctor cleanup`);
-  out(`  results: ${join(dir, 'results.json')}  (${((r.wallMs ?? 0) / 1000).toFixed(1)} s)`);
+  if (r.profile) out.push(...renderProfile(r.profile));
+  if (!r.cleanup.ok) out.push(`  cleanup incomplete: ${r.cleanup.errors.join('; ')} — run doctor cleanup`);
+  return out;
 }
 
 /** `doctor cleanup`: removes what runs that died left (their ledgers). */

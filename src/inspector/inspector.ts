@@ -16,6 +16,9 @@ export interface InspectorOptions {
 export interface VmAction {
   id: string;
   name: string;
+  /** 4 (set VM error): when the reset-state call went out. */
+  resetRequestedAt?: number;
+  /** When Nova answered it. */
   resetAt?: number;
   error?: string;
 }
@@ -107,6 +110,7 @@ export class Inspector {
       ),
       mapLimit(r.vms, this.opts.concurrency ?? 16, async (vm) => {
         try {
+          vm.resetRequestedAt = this.now();
           await this.compute.servers.resetState(vm.id, 'error');
           vm.resetAt = this.now();
           r.vmErrorFirstAt ??= vm.resetAt;

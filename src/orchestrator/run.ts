@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HarnessError } from '../shared/errors.js';
-import { listen, preciseNow, type Listening } from '../shared/index.js';
+import { listen, mapLimit, preciseNow, type Listening } from '../shared/index.js';
 import { createOpenStackClient, type CloudCredentials } from '../openstack/index.js';
 import { labDown, labUp, startCloud, type LabCloud, type LabState } from '../lab/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
@@ -16,7 +16,8 @@ import { fetchFaultLog, injectLinkDown, type FaultLog, type InjectedFault } from
 import type { SshAuth } from './fault/ssh.js';
 import { Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
-import { provision } from './provision.js';
+import { provision, type Provisioned } from './provision.js';
+import { buildProfile, cloudInstantsFromTrace, firedFromHistory, renderProfile, toJUnit, type CloudInstants, type ClockReading, type Profile } from '../profiler/index.js';
 import { removeResources } from './teardown.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'ERROR' | 'INTERRUPTED';
@@ -48,6 +49,8 @@ export interface RunResults {
   inspector?: HostHandling;
   verification?: { hostStatus: Record<string, string | undefined>; vmStatus: Record<string, string> };
   faultLog?: Omit<FaultLog, 'raw'>;
+  /** The eleven checkpoints of every affected VM, and where the time went. */
+  profile?: Profile;
   cleanup: { ok: boolean; errors: string[] };
 }
 
@@ -78,6 +81,12 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
   let labState: LabState | undefined;
   let fault: InjectedFault | undefined;
   let sshAuth: SshAuth | undefined;
+  let labCloud: LabCloud | undefined;
+  // What the profile is built from once the fault log is in (after cleanup).
+  const cloudInstants = new Map<string, CloudInstants>();
+  let affected: Array<{ vmId: string; name: string; alarmId: string }> = [];
+  let cloudMissing = 'no source for the cloud\'s checkpoints';
+  const consumerHandled = new Map<string, number>();
 
   try {
     // 1. The cloud: a real one, or the embedded lab (namespace hosts + simulated OpenStack).
@@ -94,6 +103,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       undo.push(['stopping the simulated cloud', () => cloud.stop()]);
       if (config.cloud.dropWebhooks) cloud.cloud.faults.dropWebhooks();
       deps.onLabCloud?.(cloud);
+      labCloud = cloud;
       credentials = cloud.credentials();
       ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: true });
     } else {
@@ -201,6 +211,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       deps.status?.('');
     }
     const got = new Map<string, ReceivedAlarm>(consumer.received().map((a) => [a.alarmId, a]));
+    for (const a of got.values()) consumerHandled.set(a.alarmId, a.handledAt);
     const perVm: VmResult[] = expected.map(({ vm, alarmId }) => {
       const a = got.get(alarmId);
       return {
@@ -214,6 +225,8 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       ...(times.length ? { firstMs: times[0]!, lastMs: times.at(-1)! } : {}),
     };
     results.inspector = inspector.records()[0];
+    affected = expected.map((e) => ({ vmId: e.vm.id, name: e.vm.name, alarmId: e.alarmId }));
+    await collectCloudInstants(expected.map((e) => ({ vmId: e.vm.id, alarmId: e.alarmId })), p.member, credentials.authUrl);
     const rep = await report;
     if (rep && results.detection) results.detection.report = { ok: rep.ok, attempts: rep.attempts, ...(rep.status ? { status: rep.status } : {}), ...(rep.error ? { error: rep.error } : {}) };
 
@@ -259,6 +272,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       results.detection.linkDownAt = results.faultLog.downAt;
       results.detection.detectionMs = round(results.detection.detectedAt - results.faultLog.downAt);
     }
+    if (results.notifications) results.profile = profile();
     results.cleanup = { ok: errors.length === 0, errors };
     if (errors.length) {
       log.error({ errors }, 'cleanup incomplete');
@@ -270,9 +284,59 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     results.finishedAt = new Date().toISOString();
     results.wallMs = Date.now() - started;
     writeFileSync(join(config.resultsDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(config.resultsDir, 'junit.xml'), toJUnit({ ...results, ...(results.profile ? { text: renderProfile(results.profile).join('\n') } : {}) }));
     logs.flush();
   }
   return results;
+
+  /** Checkpoints 5–8: the simulated cloud's trace feed, or a real cloud's Aodh alarm history (8 only). */
+  async function collectCloudInstants(vms: Array<{ vmId: string; alarmId: string }>, member: Provisioned['member'], authUrl: string): Promise<void> {
+    if (labCloud) {
+      const trace = labCloud.cloud.trace.slice();
+      for (const v of vms) cloudInstants.set(v.vmId, cloudInstantsFromTrace(trace, v.vmId, v.alarmId));
+      return;
+    }
+    cloudMissing = 'not observable from outside this cloud (service logs and OSProfiler not read)';
+    // A cloud on this machine (a loopback Keystone, like the all-in-one lab) shares the harness's clock.
+    const local = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(authUrl).hostname);
+    const clock = local ? { name: 'this machine', offsetMs: 0, uncertaintyMs: 0 } : { name: 'the cloud' };
+    await mapLimit(vms, 8, async (v) => {
+      try {
+        const fired = firedFromHistory(await member.alarming.history(v.alarmId), clock);
+        if (fired) cloudInstants.set(v.vmId, { 8: fired });
+      } catch (err) {
+        log.warn({ alarm: v.alarmId, err: (err as Error).message }, 'could not read the alarm history');
+      }
+    });
+  }
+
+  function profile(): Profile {
+    const insp = results.inspector;
+    const clocks: ClockReading[] = [];
+    const hostClock = labState ? { offsetMs: 0, uncertaintyMs: 0 } : undefined;
+    if (hostClock && results.host) clocks.push({ clock: results.host.name, ...hostClock, method: 'same kernel as the harness (network namespace)' });
+    const got = new Map(results.notifications?.perVm.map((v) => [v.vmId, v]));
+    return buildProfile({
+      ...(results.faultLog?.downAt !== undefined && results.host
+        ? { hostDown: { at: results.faultLog.downAt, source: `fault script on ${results.host.name}`, clock: results.host.name, ...(hostClock ? { uncertaintyMs: 0 } : {}) } }
+        : {}),
+      ...(results.detection ? { detectedAt: results.detection.detectedAt } : {}),
+      ...(insp?.foundAffectedAt !== undefined ? { foundAffectedAt: insp.foundAffectedAt } : {}),
+      ...(insp?.markedDownAt !== undefined ? { markedDownAt: insp.markedDownAt } : {}),
+      vms: affected.map((a) => {
+        const reset = insp?.vms.find((v) => v.id === a.vmId)?.resetRequestedAt;
+        const notified = got.get(a.vmId)?.notifiedAt;
+        const handled = consumerHandled.get(a.alarmId);
+        return {
+          vmId: a.vmId, name: a.name, cloud: cloudInstants.get(a.vmId) ?? {},
+          ...(reset !== undefined ? { resetRequestedAt: reset } : {}),
+          ...(notified !== undefined ? { receivedAt: notified } : {}),
+          ...(handled !== undefined ? { handledAt: handled } : {}),
+        };
+      }),
+      cloudMissing, clocks,
+    });
+  }
 
   async function step(what: string, fn: () => Promise<unknown>, errors: string[]): Promise<void> {
     try {

@@ -1,0 +1,5 @@
+/** The profiler: the eleven checkpoints of a run, component costs, and the reports made from them. */
+export * from './checkpoints.js';
+export * from './profile.js';
+export * from './render.js';
+export * from './junit.js';
