@@ -13,6 +13,7 @@ import {
 } from '../monitor/index.js';
 import { redactedConfig, type RunConfig } from './config.js';
 import { fetchFaultLog, injectLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
+import { measureHostClock, type ClockOffset } from './fault/clock.js';
 import type { SshAuth } from './fault/ssh.js';
 import { Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
@@ -82,6 +83,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
   let fault: InjectedFault | undefined;
   let sshAuth: SshAuth | undefined;
   let labCloud: LabCloud | undefined;
+  let hostClock: ClockOffset | undefined;
   // What the profile is built from once the fault log is in (after cleanup).
   const cloudInstants = new Map<string, CloudInstants>();
   let affected: Array<{ vmId: string; name: string; alarmId: string }> = [];
@@ -175,6 +177,13 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     ledger.add({ kind: 'forced-down', host: p.host }); // the inspector will force it down: doctor cleanup must undo that
     progress(`injecting a ${config.faultDurationS} s link-down on ${p.host} (${p.hostIp})`);
     const target = { host: p.hostIp, username: config.ssh.user };
+    // The fault script stamps the host's clock: relate it to ours before the link goes down.
+    try {
+      hostClock = await measureHostClock(target, sshAuth);
+      log.info({ host: p.host, ...hostClock }, 'host clock measured');
+    } catch (err) {
+      log.warn({ host: p.host, err: (err as Error).message }, 'could not measure the host clock; its instants stay uncorrected');
+    }
     if (labHost) {
       // The lab owns the namespace: put the link back as soon as the run is done with it
       // (registered first, so a failure halfway through the injection is undone too).
@@ -269,8 +278,9 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       }, errors);
     }
     if (results.detection && results.faultLog?.downAt !== undefined) {
-      results.detection.linkDownAt = results.faultLog.downAt;
-      results.detection.detectionMs = round(results.detection.detectedAt - results.faultLog.downAt);
+      // The host's instant on our clock (the fault log keeps what the host wrote).
+      results.detection.linkDownAt = round(results.faultLog.downAt - (hostClock?.offsetMs ?? 0));
+      results.detection.detectionMs = round(results.detection.detectedAt - results.detection.linkDownAt);
     }
     if (results.notifications) results.profile = profile();
     results.cleanup = { ok: errors.length === 0, errors };
@@ -313,12 +323,16 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
   function profile(): Profile {
     const insp = results.inspector;
     const clocks: ClockReading[] = [];
-    const hostClock = labState ? { offsetMs: 0, uncertaintyMs: 0 } : undefined;
-    if (hostClock && results.host) clocks.push({ clock: results.host.name, ...hostClock, method: 'same kernel as the harness (network namespace)' });
+    if (hostClock && results.host) {
+      clocks.push({
+        clock: results.host.name, offsetMs: hostClock.offsetMs, uncertaintyMs: hostClock.uncertaintyMs,
+        method: `best of ${hostClock.samples} SSH round trips (${hostClock.bestRoundTripMs} ms): ± half of it`,
+      });
+    }
     const got = new Map(results.notifications?.perVm.map((v) => [v.vmId, v]));
     return buildProfile({
       ...(results.faultLog?.downAt !== undefined && results.host
-        ? { hostDown: { at: results.faultLog.downAt, source: `fault script on ${results.host.name}`, clock: results.host.name, ...(hostClock ? { uncertaintyMs: 0 } : {}) } }
+        ? { hostDown: { at: results.detection?.linkDownAt ?? results.faultLog.downAt, source: `fault script on ${results.host.name}`, clock: results.host.name, ...(hostClock ? { uncertaintyMs: hostClock.uncertaintyMs } : {}) } }
         : {}),
       ...(results.detection ? { detectedAt: results.detection.detectedAt } : {}),
       ...(insp?.foundAffectedAt !== undefined ? { foundAffectedAt: insp.foundAffectedAt } : {}),

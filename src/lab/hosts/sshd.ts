@@ -27,6 +27,8 @@ export function sshdConfig(dir: string, listen: string): string {
     'PrintMotd no',
     'LogLevel INFO',
     'Subsystem sftp internal-sftp',
+    // Commands in the host's own bin/ come first: a fake `date` there skews this host's clock (clock tests).
+    `SetEnv PATH=${join(dir, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     '',
   ].join('\n');
 }

@@ -126,6 +126,50 @@ export class SshSession {
     }
   }
 
+  /**
+   * A long-running command on the host, driven line by line: `ask` writes one
+   * line to its stdin and resolves with the next line it prints. One process for
+   * many exchanges, so each costs a round trip, not a shell start.
+   */
+  interact(command: string): Promise<{ ask(line: string, timeoutMs?: number): Promise<string>; close(): void }> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, stream) => {
+        if (err) {
+          reject(new FaultInjectionError(`cannot run a command on ${this.target.host}: ${err.message}`, { cause: err }));
+          return;
+        }
+        let buffered = '';
+        const waiting: Array<(line: string) => void> = [];
+        const lines: string[] = [];
+        stream.on('data', (d: Buffer) => {
+          buffered += d.toString();
+          for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
+            const line = buffered.slice(0, i);
+            buffered = buffered.slice(i + 1);
+            const next = waiting.shift();
+            if (next) next(line);
+            else lines.push(line);
+          }
+        });
+        stream.stderr.on('data', () => {});
+        resolve({
+          ask: (line, timeoutMs = 10_000) => new Promise<string>((res, rej) => {
+            const timer = setTimeout(() => rej(new FaultInjectionError(`"${command}" on ${this.target.host} did not answer within ${timeoutMs} ms`)), timeoutMs);
+            const done = (l: string) => {
+              clearTimeout(timer);
+              res(l);
+            };
+            const ready = lines.shift();
+            if (ready !== undefined) done(ready);
+            else waiting.push(done);
+            stream.write(`${line}\n`);
+          }),
+          close: () => stream.end(),
+        });
+      });
+    });
+  }
+
   close(): void {
     this.client.end();
   }
