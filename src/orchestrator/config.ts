@@ -27,6 +27,18 @@ export interface RunConfig {
   cloud: { mode: 'lab'; hosts: number; latency: Record<string, number>; dropWebhooks: boolean } | { mode: 'cloud'; credentials: CloudCredentials };
   resultsDir: string;
   logLevel: string;
+  /** Where results and energy readings go in CI (OPNFV's variables); all optional. */
+  reporting: {
+    /** TEST_DB_URL: file the result in an OPNFV TestAPI. */
+    testDbUrl?: string;
+    /** ENERGY_RECORDER_API_URL: tell OPNFV's energy recorder each step. */
+    energyRecorderUrl?: string;
+    /** NODE_NAME (the pod), DEPLOY_SCENARIO, BUILD_TAG, OPNFV_VERSION. */
+    podName: string;
+    scenario: string;
+    buildTag: string;
+    version: string;
+  };
 }
 
 /** Config keys as a file or flags give them. */
@@ -174,11 +186,33 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     cloud,
     resultsDir: join(resolve(src.cwd, c.resultsDir ?? 'results'), runId),
     logLevel: c.logLevel,
+    reporting: {
+      ...(urlFromEnv(src.env, 'TEST_DB_URL') ? { testDbUrl: urlFromEnv(src.env, 'TEST_DB_URL') } : {}),
+      ...(urlFromEnv(src.env, 'ENERGY_RECORDER_API_URL') ? { energyRecorderUrl: urlFromEnv(src.env, 'ENERGY_RECORDER_API_URL') } : {}),
+      podName: src.env['NODE_NAME'] || 'unknown-pod',
+      scenario: src.env['DEPLOY_SCENARIO'] || 'unknown',
+      buildTag: src.env['BUILD_TAG'] || 'none',
+      version: src.env['OPNFV_VERSION'] || 'unknown',
+    },
   };
   if (config.cloud.mode === 'cloud' && !config.ssh.keyPath) {
     throw new ConfigError('SSH_KEY', 'a real cloud needs the SSH key of the compute hosts (SSH_KEY or --ssh-key), and --known-hosts to verify them');
   }
   return Object.freeze(config);
+}
+
+/** An http(s) URL from the environment, or a ConfigError naming the variable. */
+function urlFromEnv(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(name, `"${v}" is not a URL (expected http://host[:port]/...)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(name, `must be an http or https URL (got ${u.protocol})`);
+  return v;
 }
 
 /** The config as results.json shows it: no password, no token. */
@@ -188,7 +222,16 @@ export function redactedConfig(c: RunConfig): Record<string, unknown> {
     cloud.mode === 'lab'
       ? cloud
       : { mode: 'cloud', authUrl: cloud.credentials.authUrl, username: cloud.credentials.username, projectName: cloud.credentials.projectName, regionName: cloud.credentials.regionName, source: cloud.credentials.source };
-  return { ...rest, cloud: shown };
+  // A URL may carry a user and password: results show it without.
+  const bare = (u: string | undefined) => {
+    if (!u) return u;
+    const url = new URL(u);
+    url.username = '';
+    url.password = '';
+    return url.toString();
+  };
+  const reporting = { ...rest.reporting, testDbUrl: bare(rest.reporting.testDbUrl), energyRecorderUrl: bare(rest.reporting.energyRecorderUrl) };
+  return { ...rest, reporting: Object.fromEntries(Object.entries(reporting).filter(([, v]) => v !== undefined)), cloud: shown };
 }
 
 function kebab(s: string): string {

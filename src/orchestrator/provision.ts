@@ -17,6 +17,8 @@ export interface ProvisionRequest {
   activeTimeoutS: number;
   /** Prefer this compute host for one-host placement (the lab's first host). */
   preferHost?: string;
+  /** The run's OSProfiler trace id: every client of the run signs its requests with it. */
+  traceId?: string;
   signal: AbortSignal;
   progress: (line: string) => void;
   logger: Logger;
@@ -57,6 +59,7 @@ export async function provision(admin: OpenStackClient, credentials: CloudCreden
     credentials: { ...credentials, username: name, userId: undefined, password, userDomainId: 'default', userDomainName: undefined, projectName: undefined, projectId: project.id, projectDomainName: undefined },
     readFile: () => undefined,
     logger: req.logger,
+    ...(req.traceId ? { traceId: req.traceId } : {}),
   });
   clients.push(memberClient);
 
@@ -103,7 +106,10 @@ export async function provision(admin: OpenStackClient, credentials: CloudCreden
     if (!adminRole) throw new HarnessError('the cloud has no "admin" role');
     await admin.identity.assignProjectRole(project.id, adminToken.userId, adminRole.id);
     ledger.add({ kind: 'grant', projectId: project.id, userId: adminToken.userId, roleId: adminRole.id });
-    creator = createOpenStackClient({ credentials: { ...credentials, projectName: undefined, projectId: project.id, projectDomainName: undefined }, readFile: () => undefined, logger: req.logger });
+    creator = createOpenStackClient({
+      credentials: { ...credentials, projectName: undefined, projectId: project.id, projectDomainName: undefined }, readFile: () => undefined, logger: req.logger,
+      ...(req.traceId ? { traceId: req.traceId } : {}),
+    });
     clients.push(creator);
   }
 

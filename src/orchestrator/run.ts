@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HarnessError } from '../shared/errors.js';
 import { listen, mapLimit, preciseNow, type Listening } from '../shared/index.js';
-import { createOpenStackClient, type CloudCredentials } from '../openstack/index.js';
+import { createOpenStackClient, newTraceId, type CloudCredentials } from '../openstack/index.js';
 import { labDown, labUp, startCloud, type LabCloud, type LabState } from '../lab/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
 import { createInspectorApp, Inspector, type HostHandling } from '../inspector/index.js';
@@ -18,6 +18,8 @@ import type { SshAuth } from './fault/ssh.js';
 import { Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
+import { EnergyRecorder } from '../profiler/energy.js';
+import { pushResult, type PushOutcome } from '../profiler/testapi.js';
 import { buildProfile, cloudInstantsFromTrace, firedFromHistory, renderProfile, toJUnit, type CloudInstants, type ClockReading, type Profile } from '../profiler/index.js';
 import { removeResources } from './teardown.js';
 
@@ -52,6 +54,10 @@ export interface RunResults {
   faultLog?: Omit<FaultLog, 'raw'>;
   /** The eleven checkpoints of every affected VM, and where the time went. */
   profile?: Profile;
+  /** The OSProfiler trace every OpenStack request of the run carried (when a key was set). */
+  osprofiler?: { traceId: string };
+  /** What filing the result in the TestAPI (TEST_DB_URL) gave. */
+  testDb?: PushOutcome;
   cleanup: { ok: boolean; errors: string[] };
 }
 
@@ -79,6 +85,9 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     startedAt: new Date(started).toISOString(), config: redactedConfig(config), cleanup: { ok: true, errors: [] },
   };
   const undo: Array<[string, () => Promise<unknown>]> = [];
+  const reporting = config.reporting;
+  const energy = reporting.energyRecorderUrl ? new EnergyRecorder(reporting.energyRecorderUrl, reporting.podName, { scenario: reporting.scenario, logger: log }) : undefined;
+  if (energy) await energy.start();
   let labState: LabState | undefined;
   let fault: InjectedFault | undefined;
   let sshAuth: SshAuth | undefined;
@@ -112,7 +121,13 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       credentials = config.cloud.credentials;
       ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: false });
     }
-    const admin = createOpenStackClient({ credentials, readFile: () => undefined, logger: logs.get('openstack') });
+    // OSProfiler (a key in OS_PROFILE or clouds.yaml): one trace id for every request of the run. No key: no profiling, quietly.
+    const traceId = credentials.profileKey ? newTraceId() : undefined;
+    if (traceId) {
+      results.osprofiler = { traceId };
+      progress(`OSProfiler trace ${traceId}`);
+    }
+    const admin = createOpenStackClient({ credentials, readFile: () => undefined, logger: logs.get('openstack'), ...(traceId ? { traceId } : {}) });
     undo.push(['closing the admin client', async () => admin.close()]);
     // Undone in reverse: after the services stop (force-down cleared) and before the client closes.
     undo.push(['removing the test resources', async () => {
@@ -127,10 +142,12 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
 
     signal.throwIfAborted();
     progress(`provisioning ${config.vmCount} VM(s) through ${credentials.authUrl}`);
+    await energy?.step('provision');
     const p = await provision(admin, credentials, ledger, {
       runId: config.runId, vmCount: config.vmCount, placement: config.placement, imageName: config.imageName,
       consumerUrl: `${consumerSvc.url}/failure`, activeTimeoutS: config.activeTimeoutS, signal, progress, logger: logs.get('openstack'),
       ...(labState ? { preferHost: labState.hosts[0]!.name } : {}),
+      ...(traceId ? { traceId } : {}),
     });
     undo.push(['closing the test clients', async () => p.closeClients()]);
     results.cloud = { mode: config.cloud.mode, computeMicroversion: p.computeMicroversion, ...(labState ? { labId: labState.labId } : {}) };
@@ -176,6 +193,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     signal.throwIfAborted();
     ledger.add({ kind: 'forced-down', host: p.host }); // the inspector will force it down: doctor cleanup must undo that
     progress(`injecting a ${config.faultDurationS} s link-down on ${p.host} (${p.hostIp})`);
+    await energy?.step('inject');
     const target = { host: p.hostIp, username: config.ssh.user };
     // The fault script stamps the host's clock: relate it to ours before the link goes down.
     try {
@@ -195,11 +213,13 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
         results.faultLog = rest;
       }]);
     }
+    void energy?.step('detect'); // not awaited: the detection must not wait on the recorder
     fault = await injectLinkDown({ target, computeIp: p.hostIp, durationS: config.faultDurationS, ...(labHost ? { remoteDir: labHost.dir } : {}) }, sshAuth);
 
     const down = await raceAbort(withTimeout(detected, Math.min(config.faultDurationS, 30) * 1000, `the monitor did not see ${p.host} go down`), signal);
     results.detection = { detectedAt: down.detectedAt };
     progress(`${p.host} down, detected; waiting for ${p.affected.length} alarm(s)`);
+    void energy?.step('notify');
 
     signal.throwIfAborted();
     // 4. Every expected notification, with a deadline.
@@ -266,6 +286,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     log.error({ err: (err as Error).message }, 'run failed');
   } finally {
     progress('cleaning up');
+    await energy?.step('cleanup');
     const errors: string[] = [];
     // Undo in reverse order of creation.
     for (const [what, fn] of [...undo].reverse()) await step(what, fn, errors);
@@ -293,6 +314,15 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     }
     results.finishedAt = new Date().toISOString();
     results.wallMs = Date.now() - started;
+    await energy?.stop();
+    if (reporting.testDbUrl) {
+      // Filed for CI's dashboards; a failure is reported here and in the log, the verdict stays.
+      results.testDb = await pushResult(
+        { url: reporting.testDbUrl, podName: reporting.podName, installer: config.installer.type, version: reporting.version, scenario: reporting.scenario, buildTag: reporting.buildTag },
+        { projectName: 'doctor', caseName: config.testCase, criteria: results.verdict === 'PASS' ? 'PASS' : 'FAIL', startedAt: results.startedAt, finishedAt: results.finishedAt, details: testDbDetails(results) },
+      );
+      if (!results.testDb.ok) log.error({ error: results.testDb.error }, 'could not file the result in the test database');
+    }
     writeFileSync(join(config.resultsDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(config.resultsDir, 'junit.xml'), toJUnit({ ...results, ...(results.profile ? { text: renderProfile(results.profile).join('\n') } : {}) }));
     logs.flush();
@@ -360,6 +390,24 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       log.error({ step: what, err: (err as Error).message }, 'cleanup step failed');
     }
   }
+}
+
+/** The timings TestAPI keeps in `details`: notification times, detection, and the slowest VM's profile. */
+function testDbDetails(r: RunResults): Record<string, unknown> {
+  const slowest = r.profile?.timelines.find((t) => t.vmId === r.profile?.slowest);
+  const t0 = slowest?.checkpoints.find((c) => c.at !== undefined)?.at;
+  return {
+    run_id: r.runId, threshold_ms: r.thresholdMs, ...(r.reason ? { reason: r.reason } : {}),
+    ...(r.detection?.detectionMs !== undefined ? { detection_ms: r.detection.detectionMs } : {}),
+    ...(r.notifications ? { notification: { expected: r.notifications.expected, received: r.notifications.received, first_ms: r.notifications.firstMs ?? null, last_ms: r.notifications.lastMs ?? null } } : {}),
+    ...(slowest && t0 !== undefined ? {
+      profile: {
+        total_ms: slowest.totalMs ?? null,
+        checkpoints: slowest.checkpoints.map((c) => ({ id: c.id, name: c.name, ms: c.at === undefined ? null : round(c.at - t0), source: c.source ?? null, ...(c.missing ? { missing: c.missing } : {}) })),
+        components: slowest.components.map((c) => ({ component: c.component, ms: c.ms, percent: c.percent })),
+      },
+    } : {}),
+  };
 }
 
 function round(ms: number): number {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
   authBody,
@@ -49,6 +50,18 @@ describe('OSProfiler headers', () => {
     expect(h['X-Trace-Info']!.length % 4).toBe(0);
     expect(JSON.parse(Buffer.from(h['X-Trace-Info']!, 'base64url').toString())).toEqual({ base_id: 'abc', parent_id: 'abc' });
     expect(h['X-Trace-HMAC']).toMatch(/^[0-9a-f]{40}$/);
+  });
+  it('are accepted by the real osprofiler library (what every OpenStack service runs), and a wrong key is refused', () => {
+    // python3-osprofiler comes with ./scripts/setup --openstack; the web middleware calls signed_unpack exactly so.
+    const check = (h: Record<string, string>, key: string) => execFileSync('/usr/bin/python3', ['-c', [
+      'import json, sys', 'from osprofiler import _utils',
+      'print(json.dumps(_utils.signed_unpack(sys.argv[1], sys.argv[2], [sys.argv[3]])))',
+    ].join('\n'), h['X-Trace-Info']!, h['X-Trace-HMAC']!, key], { encoding: 'utf8' }).trim();
+    const h = traceHeaders('doctor-hmac', '4c1b8e7a-2f0f-4d6e-9a8b-1c2d3e4f5a6b', '11111111-2f0f-4d6e-9a8b-1c2d3e4f5a6b');
+    expect(JSON.parse(check(h, 'doctor-hmac'))).toEqual({
+      base_id: '4c1b8e7a-2f0f-4d6e-9a8b-1c2d3e4f5a6b', parent_id: '11111111-2f0f-4d6e-9a8b-1c2d3e4f5a6b', hmac_key: 'doctor-hmac',
+    });
+    expect(check(h, 'another-key')).toBe('null');
   });
 });
 

@@ -1,0 +1,62 @@
+import axios from 'axios';
+import { silentLogger, type Logger } from '../shared/log.js';
+
+export type EnergyStep = 'provision' | 'inject' | 'detect' | 'notify' | 'cleanup';
+
+/**
+ * OPNFV's energy recorder (DESIGN.md §4): tells it when the scenario starts,
+ * each step, and when it stops, so the power drawn can be matched to them.
+ * Every call is short and failures are logged, never fatal: after the first
+ * failure the recorder is left alone for the rest of the run.
+ */
+export class EnergyRecorder {
+  private enabled = true;
+  private readonly base: string;
+
+  constructor(
+    private readonly api: string,
+    nodeName: string,
+    private readonly opts: { scenario: string; logger?: Logger; timeoutMs?: number },
+  ) {
+    this.base = `${api.replace(/\/+$/, '')}/recorders/environment/${encodeURIComponent(nodeName)}`;
+  }
+
+  private get log(): Logger {
+    return this.opts.logger ?? silentLogger();
+  }
+
+  /** Pings the API, then starts recording; false (and quiet afterwards) when the recorder is not there. */
+  async start(): Promise<boolean> {
+    const ping = await this.call('GET', `${this.api.replace(/\/+$/, '')}/monitoring/ping`);
+    if (!ping || (ping.data as { status?: string } | undefined)?.status !== 'OK') {
+      this.disable('the energy recorder did not answer its ping with {"status":"OK"}');
+      return false;
+    }
+    return (await this.call('POST', this.base, { scenario: this.opts.scenario, step: 'running' })) !== undefined;
+  }
+
+  async step(step: EnergyStep): Promise<void> {
+    await this.call('POST', `${this.base}/step`, { step });
+  }
+
+  async stop(): Promise<void> {
+    await this.call('DELETE', this.base);
+  }
+
+  private disable(why: string): void {
+    if (this.enabled) this.log.warn({ api: this.api }, `${why}; not recording energy for this run`);
+    this.enabled = false;
+  }
+
+  private async call(method: 'GET' | 'POST' | 'DELETE', url: string, data?: unknown) {
+    if (!this.enabled) return undefined;
+    try {
+      const res = await axios.request({ method, url, data, timeout: this.opts.timeoutMs ?? 3_000, validateStatus: () => true });
+      if (res.status >= 200 && res.status < 300) return res;
+      this.disable(`${method} ${url} answered ${res.status}`);
+    } catch (err) {
+      this.disable(`${method} ${url} failed: ${(err as Error).message}`);
+    }
+    return undefined;
+  }
+}
