@@ -61,7 +61,7 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('render a finished run again from its results.json: the console profile, JUnit XML, or the profile as JSON')
+    .description('render a finished run again from its results.json: the console profile, JUnit XML, the profile as JSON, or the HTML report')
     .argument('<results.json>', 'a run\'s results.json (results/<run id>/results.json)')
     .option('--format <format>', `one of ${REPORT_FORMATS.join(', ')}`, 'text')
     .action((file: string, flags: { format: string }) => {

@@ -60,7 +60,7 @@ export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: 
     process.off('SIGTERM', onSignal);
   }
   for (const l of summary(results)) out(l);
-  out(`  results: ${join(config.resultsDir, 'results.json')}, junit.xml  (${((results.wallMs ?? 0) / 1000).toFixed(1)} s)`);
+  out(`  results: ${join(config.resultsDir, 'results.json')}, junit.xml, report.html  (${((results.wallMs ?? 0) / 1000).toFixed(1)} s)`);
   return { PASS: 0, FAIL: 1, ERROR: 2, INTERRUPTED: 130 }[results.verdict];
 }
 

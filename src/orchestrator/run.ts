@@ -20,7 +20,7 @@ import { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
 import { EnergyRecorder } from '../profiler/energy.js';
 import { pushResult, type PushOutcome } from '../profiler/testapi.js';
-import { buildProfile, cloudInstantsFromTrace, firedFromHistory, renderProfile, toJUnit, type CloudInstants, type ClockReading, type Profile } from '../profiler/index.js';
+import { buildProfile, cloudInstantsFromTrace, firedFromHistory, renderHtml, renderProfile, toJUnit, type CloudInstants, type ClockReading, type Profile } from '../profiler/index.js';
 import { removeResources } from './teardown.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'ERROR' | 'INTERRUPTED';
@@ -324,6 +324,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       if (!results.testDb.ok) log.error({ error: results.testDb.error }, 'could not file the result in the test database');
     }
     writeFileSync(join(config.resultsDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(config.resultsDir, 'report.html'), renderHtml(results));
     writeFileSync(join(config.resultsDir, 'junit.xml'), toJUnit({ ...results, ...(results.profile ? { text: renderProfile(results.profile).join('\n') } : {}) }));
     logs.flush();
   }

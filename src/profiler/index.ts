@@ -3,3 +3,4 @@ export * from './checkpoints.js';
 export * from './profile.js';
 export * from './render.js';
 export * from './junit.js';
+export * from './html.js';

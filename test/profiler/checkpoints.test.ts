@@ -81,6 +81,6 @@ describe('doctor report input', () => {
     expect(() => runReport(join(dir, 'none.json'), 'text', () => {})).toThrow(/RESULTS: cannot read .*none\.json/);
     expect(() => runReport(join(dir, 'text.json'), 'text', () => {})).toThrow(/RESULTS: .*text\.json is not JSON/);
     expect(() => runReport(join(dir, 'bad.json'), 'text', () => {})).toThrow(/is not a doctor run's results\.json/);
-    expect(() => runReport(join(dir, 'bad.json'), 'pdf', () => {})).toThrow(/--format: must be one of text, junit, json/);
+    expect(() => runReport(join(dir, 'bad.json'), 'pdf', () => {})).toThrow(/--format: must be one of text, junit, json, html/);
   });
 });
