@@ -7,7 +7,7 @@ import { runMonitor, type MonitorFlags } from './monitor.js';
 import { runInject, type InjectFlags } from './inject.js';
 import { runConsumer, runInspector, type ConsumerFlags, type InspectorFlags } from './services.js';
 import { runCleanup, runScenario, type RunFlags } from './run.js';
-import { REPORT_FORMATS, runReport } from './report.js';
+import { REPORT_FORMATS, runReportCommand } from './report.js';
 import { DEFAULT_PORTS } from '../lab/index.js';
 import { runOpenStackDown, runOpenStackStatus, runOpenStackUp, type OpenStackFlags } from './lab-openstack.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
@@ -61,11 +61,13 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('render a finished run again from its results.json: the console profile, JUnit XML, the profile as JSON, or the HTML report')
-    .argument('<results.json>', 'a run\'s results.json (results/<run id>/results.json)')
+    .description('render a finished run again (console profile, JUnit XML, profile JSON or HTML), list past runs, or compare two')
+    .argument('[results]', 'a run\'s results.json (or its folder, or its run id from the history)')
     .option('--format <format>', `one of ${REPORT_FORMATS.join(', ')}`, 'text')
-    .action((file: string, flags: { format: string }) => {
-      process.exitCode = runReport(file, flags.format, print);
+    .option('--compare <runs...>', 'two runs side by side: results.json paths or run ids')
+    .option('--list', 'the runs this machine has kept (newest last)')
+    .action((ref: string | undefined, flags: { format: string; compare?: string[]; list?: boolean }) => {
+      process.exitCode = runReportCommand(ref, flags, process.env, print);
     });
 
   const lab = program.command('lab').description('the embedded lab (simulated OpenStack and compute hosts)');

@@ -3,12 +3,12 @@ import { ConfigError, isRecord } from '../shared/errors.js';
 import type { RunResults } from '../orchestrator/index.js';
 import { renderHtml, renderProfile, toJUnit } from '../profiler/index.js';
 import { summary } from './run.js';
+import { historyFile, readHistory, resolveRun } from './history.js';
 
 export const REPORT_FORMATS = ['text', 'junit', 'json', 'html'] as const;
 
-/** `doctor report RESULTS.json`: renders a finished run again (console text, JUnit XML, the profile as JSON, or the HTML report). */
-export function runReport(file: string, format: string, out: (l: string) => void): number {
-  if (!(REPORT_FORMATS as readonly string[]).includes(format)) throw new ConfigError('--format', `must be one of ${REPORT_FORMATS.join(', ')} (got "${format}")`);
+/** Reads and checks a results.json, naming the file and what is wrong. */
+export function loadResults(file: string): RunResults {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -24,7 +24,13 @@ export function runReport(file: string, format: string, out: (l: string) => void
   if (!isRecord(doc) || typeof doc['runId'] !== 'string' || typeof doc['verdict'] !== 'string' || !isRecord(doc['cleanup'])) {
     throw new ConfigError('RESULTS', `${file} is not a doctor run's results.json (runId, verdict and cleanup expected)`);
   }
-  const r = doc as unknown as RunResults;
+  return doc as unknown as RunResults;
+}
+
+/** `doctor report RESULTS.json`: renders a finished run again (console text, JUnit XML, the profile as JSON, or the HTML report). */
+export function runReport(file: string, format: string, out: (l: string) => void): number {
+  if (!(REPORT_FORMATS as readonly string[]).includes(format)) throw new ConfigError('--format', `must be one of ${REPORT_FORMATS.join(', ')} (got "${format}")`);
+  const r = loadResults(file);
   if (format === 'junit') out(toJUnit({ ...r, ...(r.profile ? { text: renderProfile(r.profile).join('\n') } : {}) }).trimEnd());
   else if (format === 'json') out(JSON.stringify(r.profile ?? null, null, 2));
   else if (format === 'html') out(renderHtml(r).trimEnd());
@@ -33,4 +39,54 @@ export function runReport(file: string, format: string, out: (l: string) => void
     for (const l of summary(r)) out(l);
   }
   return 0;
+}
+
+/** Two runs side by side (installer vs installer, 1 vs 50 VMs): the headline numbers, then the slowest alarm's components. */
+export function renderCompare(a: RunResults, b: RunResults): string[] {
+  const ms = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(1)} ms`);
+  const cfg = (r: RunResults) => r.config as { installer?: { type?: string }; vmCount?: number };
+  const slowest = (r: RunResults) => r.profile?.timelines.find((t) => t.vmId === r.profile?.slowest);
+  const rows: Array<[string, string, string]> = [
+    ['run', a.runId, b.runId],
+    ['started', a.startedAt, b.startedAt],
+    ['verdict', a.verdict, b.verdict],
+    ['installer', cfg(a).installer?.type ?? '?', cfg(b).installer?.type ?? '?'],
+    ['VMs', String(cfg(a).vmCount ?? '?'), String(cfg(b).vmCount ?? '?')],
+    ['detection', ms(a.detection?.detectionMs), ms(b.detection?.detectionMs)],
+    ['notification first', ms(a.notifications?.firstMs), ms(b.notifications?.firstMs)],
+    ['notification last', ms(a.notifications?.lastMs), ms(b.notifications?.lastMs)],
+  ];
+  const [sa, sb] = [slowest(a), slowest(b)];
+  const names = [...new Set([...(sa?.components ?? []), ...(sb?.components ?? [])].map((c) => c.component))];
+  const cell = (t: typeof sa, name: string) => {
+    const c = t?.components.find((x) => x.component === name);
+    return c ? `${c.ms.toFixed(1)} ms (${c.percent.toFixed(1)} %)` : '—';
+  };
+  const compRows: Array<[string, string, string]> = [
+    ...names.map((n): [string, string, string] => [n, cell(sa, n), cell(sb, n)]),
+    ['total (slowest alarm)', ms(sa?.totalMs), ms(sb?.totalMs)],
+  ];
+  const w0 = Math.max(...[...rows, ...compRows].map((r) => r[0].length)) + 2;
+  const w1 = Math.max(...[...rows, ...compRows].map((r) => r[1].length)) + 2;
+  const line = ([k, x, y]: [string, string, string]) => `  ${k.padEnd(w0)}${x.padEnd(w1)}${y}`;
+  return [line(['', 'A', 'B']), ...rows.map(line), '', '  where the slowest alarm\'s time went:', ...compRows.map(line)];
+}
+
+/** `doctor report`: one run again, the history, or two runs compared. */
+export function runReportCommand(ref: string | undefined, flags: { format: string; compare?: string[]; list?: boolean }, env: NodeJS.ProcessEnv, out: (l: string) => void): number {
+  const history = historyFile(env);
+  if (flags.list) {
+    const runs = readHistory(history);
+    if (!runs.length) out(`no runs kept yet (${history})`);
+    for (const e of runs) out(`${e.runId}  ${e.verdict.padEnd(11)} ${e.installer.padEnd(9)} ${String(e.vmCount).padStart(3)} VM(s)  last ${e.lastMs === undefined ? '—' : `${e.lastMs} ms`}  ${e.results}`);
+    return 0;
+  }
+  if (flags.compare) {
+    if (flags.compare.length !== 2) throw new ConfigError('--compare', `takes exactly two runs (got ${flags.compare.length})`);
+    const [a, b] = flags.compare.map((r) => loadResults(resolveRun(r, history)));
+    for (const l of renderCompare(a!, b!)) out(l);
+    return 0;
+  }
+  if (!ref) throw new ConfigError('RESULTS', 'give a results.json (or a run id), --list or --compare A B');
+  return runReport(resolveRun(ref, history), flags.format, out);
 }

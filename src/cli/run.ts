@@ -5,6 +5,7 @@ import { createOpenStackClient, loadCredentials } from '../openstack/index.js';
 import { labDown } from '../lab/index.js';
 import { Ledger, loadConfig, removeResources, runFaultManagement, type RunResults } from '../orchestrator/index.js';
 import { renderProfile } from '../profiler/index.js';
+import { historyFile, recordRun } from './history.js';
 
 export function ledgerDir(env: NodeJS.ProcessEnv): string {
   return join(env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local', 'state'), 'doctor-harness', 'ledgers');
@@ -60,6 +61,11 @@ export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: 
     process.off('SIGTERM', onSignal);
   }
   for (const l of summary(results)) out(l);
+  try {
+    recordRun(historyFile(env), results, join(config.resultsDir, 'results.json'));
+  } catch (err) {
+    out(`  (not kept in the run history: ${(err as Error).message})`);
+  }
   out(`  results: ${join(config.resultsDir, 'results.json')}, junit.xml, report.html  (${((results.wallMs ?? 0) / 1000).toFixed(1)} s)`);
   return { PASS: 0, FAIL: 1, ERROR: 2, INTERRUPTED: 130 }[results.verdict];
 }
