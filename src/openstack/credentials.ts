@@ -243,6 +243,7 @@ export function toCloudsYaml(name: string, c: CloudCredentials): string {
   if (c.regionName) entry['region_name'] = c.regionName;
   if (c.cacert) entry['cacert'] = c.cacert;
   if (c.insecure) entry['verify'] = false;
+  if (c.profileKey) entry['profile'] = c.profileKey;
   return toYaml({ clouds: { [name]: entry } });
 }
 

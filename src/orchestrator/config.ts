@@ -23,6 +23,8 @@ export interface RunConfig {
   ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
   installer: { type: string; ip?: string };
   profilerType: string;
+  /** Where the cloud keeps OSProfiler spans (OSPROFILER_CONNECTION_STRING): the run's trace is fetched from there. */
+  osprofilerConnection?: string;
   /** lab: the embedded lab; cloud: the cloud in OS_* / clouds.yaml. */
   cloud: { mode: 'lab'; hosts: number; latency: Record<string, number>; dropWebhooks: boolean } | { mode: 'cloud'; credentials: CloudCredentials };
   resultsDir: string;
@@ -68,6 +70,7 @@ const inputSchema = z
     labHosts: z.coerce.number().int().min(1).max(63),
     labLatency: z.string().regex(/^(notify|transform|evaluate|fire|deliver)=\d+(\.\d+)?(,(notify|transform|evaluate|fire|deliver)=\d+(\.\d+)?)*$/, 'must look like notify=5,transform=10,evaluate=5,fire=1,deliver=2'),
     labDropWebhooks: z.coerce.boolean(),
+    osprofilerConnection: z.string().regex(/^[a-z][a-z0-9+]*:\/\//, 'must be an OSProfiler connection string like redis://127.0.0.1:6379'),
     resultsDir: z.string().min(1),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
   })
@@ -105,6 +108,7 @@ const DOCTOR_ENV: Record<string, keyof Input> = {
   TEST_CASE: 'testCase',
   PROFILER_TYPE: 'profilerType',
   SSH_KEY: 'sshKey',
+  OSPROFILER_CONNECTION_STRING: 'osprofilerConnection',
 };
 
 export interface ConfigSources {
@@ -183,6 +187,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     },
     installer: { type: c.installerType ?? (wantsLab ? 'lab' : 'devstack'), ...(c.installerIp ? { ip: c.installerIp } : {}) },
     profilerType: c.profilerType,
+    ...(c.osprofilerConnection ? { osprofilerConnection: c.osprofilerConnection } : {}),
     cloud,
     resultsDir: join(resolve(src.cwd, c.resultsDir ?? 'results'), runId),
     logLevel: c.logLevel,

@@ -32,6 +32,8 @@ export interface Checkpoint {
   uncertaintyMs?: number;
   /** Why it is missing (only when `at` is absent). */
   missing?: string;
+  /** Spans of the cloud's own trace (OSProfiler) that belong to this step, on the harness's clock. */
+  spans?: Array<{ name: string; startedAt: number; finishedAt: number; source: string; clock: string }>;
 }
 
 export interface ComponentCost {

@@ -4,3 +4,4 @@ export * from './profile.js';
 export * from './render.js';
 export * from './junit.js';
 export * from './html.js';
+export * from './osprofiler.js';

@@ -26,6 +26,8 @@ export interface ProfileInput {
     /** 4: when the inspector asked Nova to set this VM to error. */
     resetRequestedAt?: number;
     cloud: CloudInstants;
+    /** The cloud's span of this VM's reset request (OSProfiler), already on the harness's clock. */
+    resetSpan?: { startedAt: number; finishedAt: number; source: string; clock: string };
     /** 9, 10: the consumer's. */
     receivedAt?: number;
     handledAt?: number;
@@ -44,13 +46,21 @@ export function buildProfile(input: ProfileInput): Profile {
     input.markedDownAt !== undefined ? seen(3, input.markedDownAt, 'inspector') : missing(3, 'the inspector did not force the host down'),
   ];
   const timelines: Timeline[] = input.vms.map((vm) => {
+    const span = vm.resetSpan;
     const cloud = ([5, 6, 7, 8] as const).map((id) => {
       const c = vm.cloud[id];
-      return c ? seen(id, c.at, c.source, c.clock, c.uncertaintyMs) : missing(id, input.cloudMissing);
+      if (c) return seen(id, c.at, c.source, c.clock, c.uncertaintyMs);
+      // Nova sends the notification inside its reset request: the trace bounds it, no span marks it.
+      if (id === 5 && span && vm.resetRequestedAt !== undefined) {
+        return missing(5, `sent inside nova's reset request, which ${span.source} shows answered ${(span.finishedAt - vm.resetRequestedAt).toFixed(1)} ms after 4; no span marks the send`);
+      }
+      return missing(id, input.cloudMissing);
     });
+    const reset = vm.resetRequestedAt !== undefined ? seen(4, vm.resetRequestedAt, 'inspector') : missing(4, 'the inspector did not reset this VM');
+    if (span) reset.spans = [{ name: 'nova-api reset request', ...span }];
     const checkpoints = [
       ...shared,
-      vm.resetRequestedAt !== undefined ? seen(4, vm.resetRequestedAt, 'inspector') : missing(4, 'the inspector did not reset this VM'),
+      reset,
       ...cloud,
       vm.receivedAt !== undefined ? seen(9, vm.receivedAt, 'consumer') : missing(9, 'the alarm never reached the consumer'),
       vm.handledAt !== undefined ? seen(10, vm.handledAt, 'consumer') : missing(10, 'the alarm never reached the consumer'),

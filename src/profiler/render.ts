@@ -27,6 +27,9 @@ export function renderTimeline(t: Timeline, title: string): string[] {
     const bar = `${'-'.repeat(pos)}*${' '.repeat(BAR - 1 - pos)}`;
     const clock = c.clock && c.clock !== 'harness' ? `, ${c.clock}'s clock${unc(c.uncertaintyMs)}` : '';
     lines.push(`  ${label} ${`+${(c.at - t0).toFixed(1)}`.padStart(12)}  ${bar}  ${c.source ?? ''}${clock}`);
+    for (const s of c.spans ?? []) {
+      lines.push(`  ${''.padEnd(24)} ${''.padStart(12)}  ${' '.repeat(BAR)}  └ ${s.name} +${(s.startedAt - t0).toFixed(1)} → +${(s.finishedAt - t0).toFixed(1)} (${s.source})`);
+    }
   }
   return lines;
 }

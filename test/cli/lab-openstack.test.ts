@@ -6,7 +6,7 @@ describe('doctor lab openstack flags', () => {
   it('takes name=port pairs, and names the flag, the service list or the range on a mistake', () => {
     expect(parsePorts('keystone=5001, nova=8775')).toEqual({ keystone: 5001, nova: 8775 });
     expect(parsePorts(undefined)).toEqual({});
-    expect(() => parsePorts('swift=8080')).toThrow(/--ports: unknown service "swift" \(known: keystone, mysql, rabbit, placement, glance, neutron, nova, aodh\)/);
+    expect(() => parsePorts('swift=8080')).toThrow(/--ports: unknown service "swift" \(known: keystone, mysql, rabbit, placement, glance, neutron, nova, aodh, redis\)/);
     expect(() => parsePorts('nova=0')).toThrow(/--ports: nova needs a port from 1 to 65535 \(got "0"\)/);
     expect(() => parsePorts('nova')).toThrow(/--ports: nova needs a port from 1 to 65535 \(got ""\)/);
   });

@@ -129,6 +129,19 @@ describe('the OpenStack all-in-one lab', () => {
       expect(await admin.identity.findUser(`doctor-${r.runId}`)).toBeUndefined();
       expect((await admin.compute.services.list({ binary: 'nova-compute' })).some((s) => s.forcedDown)).toBe(false);
       expect(JSON.stringify(r)).not.toContain(readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim());
+      // Profiled: the lab's services traced the run (OSProfiler, spans in the lab's Redis): nova-api's span of each
+      // reset sits under 4 and bounds 5 (sent inside it, unmarked); 8 came from Aodh's history, on this machine's clock.
+      expect(r.osprofiler?.traceId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(r.osprofiler?.error).toBeUndefined();
+      expect(r.osprofiler?.spans).toBeGreaterThan(vmCount);
+      for (const t of r.profile!.timelines) {
+        const span = t.checkpoints[4]!.spans![0]!;
+        expect(span).toMatchObject({ name: 'nova-api reset request', source: expect.stringMatching(/^osprofiler/), clock: 'this machine' });
+        expect(span.finishedAt).toBeGreaterThan(span.startedAt);
+        expect(t.checkpoints[5]!.missing).toMatch(/sent inside nova's reset request, which osprofiler .* shows answered [\d.]+ ms after 4/);
+        expect(t.checkpoints[8]).toMatchObject({ source: 'aodh alarm history', clock: 'this machine' });
+        expect(t.checkpoints[6]!.missing).toMatch(/not observable/);
+      }
     }, 300_000);
   }
 

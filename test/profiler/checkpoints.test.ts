@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { componentCosts, firedFromHistory, missing, seen, toJUnit } from '../../src/profiler/index.js';
+import { componentCosts, firedFromHistory, missing, parseUtc, resetSpan, seen, spansOf, toJUnit } from '../../src/profiler/index.js';
 import { runReport } from '../../src/cli/report.js';
 
 const all = (times: Array<number | undefined>) => times.map((t, id) => (t === undefined ? missing(id, 'not observed') : seen(id, t, 'test')));
@@ -82,5 +82,30 @@ describe('doctor report input', () => {
     expect(() => runReport(join(dir, 'text.json'), 'text', () => {})).toThrow(/RESULTS: .*text\.json is not JSON/);
     expect(() => runReport(join(dir, 'bad.json'), 'text', () => {})).toThrow(/is not a doctor run's results\.json/);
     expect(() => runReport(join(dir, 'bad.json'), 'pdf', () => {})).toThrow(/--format: must be one of text, junit, json, html/);
+  });
+});
+
+describe('OSProfiler reports', () => {
+  it('flattens `osprofiler trace show --json` and finds the reset request of a VM, with absolute UTC instants', () => {
+    // The shape osprofiler's base driver builds: info with relative ms plus each point's raw payload.
+    const report = {
+      info: { name: 'total', started: 0, finished: 40 },
+      children: [{
+        info: {
+          name: 'wsgi', service: 'osapi_compute', project: 'nova', host: 'vm', started: 10, finished: 38,
+          'meta.raw_payload.wsgi-start': { name: 'wsgi-start', timestamp: '2026-11-21T09:30:00.100250', info: { request: { path: '/v2.1/servers/vm-1/action', method: 'POST' } } },
+          'meta.raw_payload.wsgi-stop': { name: 'wsgi-stop', timestamp: '2026-11-21T09:30:00.128500', info: { host: 'vm' } },
+        },
+        children: [{ info: { name: 'db', started: 12, finished: 13, 'meta.raw_payload.db-start': { timestamp: '2026-11-21T09:30:00.102000' } }, children: [] }],
+      }],
+    };
+    const spans = spansOf(report);
+    expect(spans.map((s) => s.name)).toEqual(['total', 'wsgi', 'db']);
+    const reset = resetSpan(spans, 'vm-1')!;
+    expect(reset).toMatchObject({ service: 'osapi_compute', method: 'POST', path: '/v2.1/servers/vm-1/action' });
+    expect(reset.startedAt).toBeCloseTo(Date.parse('2026-11-21T09:30:00.100Z') + 0.25, 3);
+    expect(reset.finishedAt).toBeCloseTo(Date.parse('2026-11-21T09:30:00.128Z') + 0.5, 3);
+    expect(resetSpan(spans, 'vm-2')).toBeUndefined();
+    expect(parseUtc('not a time')).toBeUndefined();
   });
 });

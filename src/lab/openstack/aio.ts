@@ -5,9 +5,9 @@ import { runProcess, type Runner } from '../../shared/process.js';
 import { acquireLock } from '../hosts/state.js';
 import { labDown, labUp } from '../hosts/index.js';
 import { toCloudsYaml } from '../../openstack/index.js';
-import { database, glancePrepare, glanceStart, keystonePrepare, keystoneStart, mariadb, placementPrepare, placementStart, rabbit } from './base.js';
+import { database, redis, glancePrepare, glanceStart, keystonePrepare, keystoneStart, mariadb, placementPrepare, placementStart, rabbit } from './base.js';
 import { computesStart, neutronPrepare, neutronStart, novaPrepare, novaStart } from './compute.js';
-import { adminCredentials, DEFAULT_PORTS, registerServices, keystoneUrl, type Lab, type OpenStackLabState, type PortName } from './context.js';
+import { adminCredentials, DEFAULT_PORTS, osprofilerConnection, registerServices, keystoneUrl, type Lab, type OpenStackLabState, type PortName } from './context.js';
 import { stopTagged, taggedProcesses } from './procs.js';
 import { isCompute, isRunning, SERVICES } from './services.js';
 import { aodhPrepare, aodhStart, ceilometerStart } from './telemetry.js';
@@ -60,6 +60,9 @@ const BINARIES: Array<[string, string]> = [
   ['/usr/bin/aodh-dbsync', 'aodh-api'],
   ['/usr/bin/aodh-listener', 'aodh-listener'],
   ['/usr/bin/aodh-notifier', 'aodh-notifier'],
+  ['/usr/bin/redis-server', 'redis-server'],
+  ['/usr/lib/python3/dist-packages/osprofiler', 'python3-osprofiler'],
+  ['/usr/lib/python3/dist-packages/redis', 'python3-redis'],
 ];
 
 const STATE = 'openstack.json';
@@ -118,6 +121,8 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
 
     // 1. The broker and the namespace hosts start in the background; the databases go first.
     const broker = step('RabbitMQ', rabbit(lab));
+    const spans = step('Redis', redis(lab));
+    spans.catch(() => {});
     const namespaces = step(`${computes} namespace host(s)`, labUp({ stateDir: s.hostsDir, labId: s.labId, hosts: computes, run }));
     broker.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled meanwhile
     namespaces.catch(() => {});
@@ -136,6 +141,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       step('Aodh schema', aodhPrepare(lab)),
     ]);
     await broker;
+    await spans;
     // 3. The services' users and endpoints, then the services.
     await registerServices(s);
     await Promise.all([
@@ -154,7 +160,9 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     writeFileSync(s.cloudsYaml, toCloudsYaml('doctor-openstack', adminCredentials(s)), { mode: 0o600 });
     writeFileSync(s.runConfig, [
       '# doctor run settings for the OpenStack lab: its compute hosts\' SSH key and known_hosts.',
-      `sshKey: ${hosts.harnessKey}`, `knownHosts: ${hosts.knownHosts}`, 'sshUser: root', '',
+      `sshKey: ${hosts.harnessKey}`, `knownHosts: ${hosts.knownHosts}`, 'sshUser: root',
+      '# where the services keep the OSProfiler spans of a run (the key is in clouds.yaml: profile)',
+      `osprofilerConnection: ${osprofilerConnection(s)}`, '',
     ].join('\n'), { mode: 0o600 });
     s.phase = 'up';
     save(s);

@@ -1,4 +1,5 @@
 import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
   authtoken, dbUrl, gid, keystoneUrl, must, secret, serviceDir, startPython, startUwsgi, uid, waitFor, waitForHttp, writeIni, type Lab,
@@ -185,4 +186,31 @@ export async function glanceStart(lab: Lab): Promise<void> {
     lab.started('glance', startPython(lab, dir, 'glance-api', conf));
   }
   await waitForHttp(`${url}/versions`, [200, 300], 'Glance', join(dir, 'glance-api.log'));
+}
+
+/** A Redis of the lab's own, on loopback, in memory only: where the services write their OSProfiler spans. */
+export async function redis(lab: Lab): Promise<void> {
+  const { s, say } = lab;
+  const dir = serviceDir(s, 'redis');
+  if (!isRunning(s.stateDir, 'redis')) {
+    say(`starting Redis on 127.0.0.1:${s.ports.redis} (OSProfiler spans)`);
+    lab.started('redis', startService('/usr/bin/redis-server', [
+      '--port', String(s.ports.redis), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--save', '', '--appendonly', 'no',
+      '--dir', dir, '--set-proc-title', 'no', '--daemonize', 'no',
+    ], { log: join(dir, 'redis.log'), cwd: dir, tag: s.stateDir }));
+  }
+  await waitFor(() => redisPing(s.ports.redis), 'Redis', join(dir, 'redis.log'));
+}
+
+function redisPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: '127.0.0.1', port }, () => sock.write('PING\r\n'));
+    sock.setTimeout(1_000, () => sock.destroy());
+    sock.on('data', (d) => {
+      resolve(d.toString().startsWith('+PONG'));
+      sock.destroy();
+    });
+    sock.on('error', () => resolve(false));
+    sock.on('close', () => resolve(false));
+  });
 }

@@ -4,7 +4,7 @@ import { OpenStackClient } from '../../openstack/index.js';
 import type { LabState } from '../hosts/index.js';
 import { rabbitctl } from './base.js';
 import {
-  adminCredentials, authtoken, dbUrl, must, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitFor, waitForHttp, writeIni, type Lab,
+  adminCredentials, authtoken, dbUrl, must, profilerSection, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitFor, waitForHttp, writeIni, type Lab,
 } from './context.js';
 import { startService, taggedProcesses } from './procs.js';
 import { isCompute, isRunning } from './services.js';
@@ -81,6 +81,7 @@ function novaConf(lab: Lab): string {
     scheduler: { workers: 1, discover_hosts_in_cells_interval: -1 },
     wsgi: { api_paste_config: '/etc/nova/api-paste.ini' },
     oslo_concurrency: { lock_path: join(dir, 'lock') },
+    profiler: profilerSection(s),
     ...NOTIFICATIONS,
   });
   return conf;

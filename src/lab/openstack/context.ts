@@ -7,7 +7,7 @@ import { OpenStackClient, type CloudCredentials } from '../../openstack/index.js
 import { startService } from './procs.js';
 
 /** The lab's ports (all on 127.0.0.1); RabbitMQ also takes rabbit + 1 (epmd) and rabbit + 2 (Erlang distribution). */
-export const DEFAULT_PORTS = { keystone: 5000, mysql: 13306, rabbit: 5672, placement: 8778, glance: 9292, neutron: 9696, nova: 8774, aodh: 8042 };
+export const DEFAULT_PORTS = { keystone: 5000, mysql: 13306, rabbit: 5672, placement: 8778, glance: 9292, neutron: 9696, nova: 8774, aodh: 8042, redis: 16379 };
 export type PortName = keyof typeof DEFAULT_PORTS;
 
 export interface OpenStackLabState {
@@ -80,7 +80,19 @@ export function adminCredentials(s: OpenStackLabState): CloudCredentials {
   return {
     authUrl: keystoneUrl(s), username: 'admin', password: secret(s.stateDir, 'admin'), userDomainName: 'Default',
     projectName: 'admin', projectDomainName: 'Default', regionName: 'RegionOne', interface: 'public', insecure: false, endpointOverrides: {}, source: 'the OpenStack lab',
+    // The services trace requests signed with this key (OSProfiler): a doctor run against the lab is profiled.
+    profileKey: secret(s.stateDir, 'osprofiler'),
   };
+}
+
+/** Where the services write their OSProfiler spans (a Redis of the lab's own). */
+export function osprofilerConnection(s: OpenStackLabState): string {
+  return `redis://127.0.0.1:${s.ports.redis}`;
+}
+
+/** The [profiler] section of a service that traces signed requests (and its SQL, for the cloud's checkpoints). */
+export function profilerSection(s: OpenStackLabState): Record<string, string | boolean> {
+  return { enabled: true, hmac_keys: secret(s.stateDir, 'osprofiler'), connection_string: osprofilerConnection(s), trace_sqlalchemy: true };
 }
 
 /** A service user's password credentials (keystoneauth options), for [keystone_authtoken] and the service-to-service sections. */

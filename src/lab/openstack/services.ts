@@ -11,6 +11,7 @@ export const SERVICES = [
   { key: 'mariadb', label: 'MariaDB', graceMs: 30_000, is: (p: TaggedProcess) => p.cmd.startsWith('/usr/sbin/mariadbd') },
   { key: 'epmd', label: 'epmd', graceMs: 5_000, is: (p: TaggedProcess) => p.cmd.startsWith('epmd') },
   { key: 'rabbitmq', label: 'RabbitMQ', graceMs: 30_000, is: (p: TaggedProcess) => p.cmd.includes('beam.smp') },
+  { key: 'redis', label: 'Redis (OSProfiler spans)', graceMs: 5_000, is: (p: TaggedProcess) => p.cmd.startsWith('/usr/bin/redis-server') },
   { key: 'keystone', label: 'Keystone', graceMs: 10_000, is: uwsgi('keystone-wsgi-public') },
   { key: 'placement', label: 'Placement', graceMs: 10_000, is: uwsgi('placement-api') },
   { key: 'glance', label: 'Glance', graceMs: 10_000, is: python('glance-api') },

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  authtoken, dbUrl, must, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitForHttp, writeIni, type Lab,
+  authtoken, dbUrl, must, profilerSection, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitForHttp, writeIni, type Lab,
 } from './context.js';
 import { isRunning } from './services.js';
 
@@ -49,6 +49,7 @@ function aodhConf(lab: Lab): { dir: string; conf: string } {
     service_credentials: { ...serviceAuth(s, 'aodh'), interface: 'public' },
     listener: { workers: 1 },
     notifier: { workers: 1 },
+    profiler: profilerSection(s),
   });
   return { dir, conf };
 }
