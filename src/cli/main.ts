@@ -46,6 +46,7 @@ export function buildProgram(): Command {
     .option('--lab-hosts <n>', 'compute hosts in the embedded lab (default 2)')
     .option('--lab-latency <list>', 'per-hop latency of the simulated cloud, e.g. notify=5,transform=10,evaluate=5,fire=1,deliver=2')
     .option('--lab-drop-webhooks', 'the simulated Aodh drops every webhook (to see a FAIL)')
+    .option('--osprofiler-hmac-key-file <path>', 'a file holding the OSProfiler HMAC key (as OS_PROFILE or clouds.yaml profile; a file keeps it off the command line): every request of the run is traced')
     .option('--osprofiler-connection <url>', 'where the cloud keeps OSProfiler spans, e.g. redis://host:6379 (OSPROFILER_CONNECTION_STRING): the run\'s trace is fetched and its spans fill cloud checkpoints')
     .option('--results-dir <dir>', 'where results/<run id>/ goes (default ./results)')
     .option('--log-level <level>', 'log level of the per-component logs (CI_DEBUG=true: debug)')

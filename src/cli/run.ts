@@ -26,7 +26,7 @@ const FLAG_KEYS: Record<string, string> = {
   notifyTimeout: 'notifyTimeoutS', profile: 'profile', image: 'imageName', inspectorPort: 'inspectorPort', consumerPort: 'consumerPort',
   inspectorHost: 'inspectorHost', consumerHost: 'consumerHost', sshUser: 'sshUser', sshKey: 'sshKey', knownHosts: 'knownHosts',
   insecureSkipHostKeyCheck: 'insecureSkipHostKeyCheck', installer: 'installerType', installerIp: 'installerIp', labHosts: 'labHosts',
-  resultsDir: 'resultsDir', logLevel: 'logLevel', labLatency: 'labLatency', labDropWebhooks: 'labDropWebhooks', osprofilerConnection: 'osprofilerConnection',
+  resultsDir: 'resultsDir', logLevel: 'logLevel', labLatency: 'labLatency', labDropWebhooks: 'labDropWebhooks', osprofilerConnection: 'osprofilerConnection', osprofilerHmacKeyFile: 'osprofilerHmacKeyFile',
 };
 
 /** `doctor run`: the scenario; returns the exit code (0 PASS, 1 FAIL, 2 error, 130 interrupted). */

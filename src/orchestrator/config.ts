@@ -70,6 +70,7 @@ const inputSchema = z
     labHosts: z.coerce.number().int().min(1).max(63),
     labLatency: z.string().regex(/^(notify|transform|evaluate|fire|deliver)=\d+(\.\d+)?(,(notify|transform|evaluate|fire|deliver)=\d+(\.\d+)?)*$/, 'must look like notify=5,transform=10,evaluate=5,fire=1,deliver=2'),
     labDropWebhooks: z.coerce.boolean(),
+    osprofilerHmacKeyFile: z.string().min(1),
     osprofilerConnection: z.string().regex(/^[a-z][a-z0-9+]*:\/\//, 'must be an OSProfiler connection string like redis://127.0.0.1:6379'),
     resultsDir: z.string().min(1),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
@@ -163,7 +164,16 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     const latency = Object.fromEntries((c.labLatency ?? '').split(',').filter(Boolean).map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]));
     cloud = { mode: 'lab', hosts: Math.max(c.labHosts, c.placement === 'spread' ? 2 : 1), latency, dropWebhooks: c.labDropWebhooks ?? false };
   }
-  else cloud = { mode: 'cloud', credentials: loadCredentials(src.env, src.readFile) };
+  else {
+    const credentials = loadCredentials(src.env, src.readFile);
+    if (c.osprofilerHmacKeyFile) {
+      // The key comes from a file, never from the command line (it signs the trace headers).
+      const key = src.readFile(resolve(src.cwd, c.osprofilerHmacKeyFile))?.trim();
+      if (!key) throw new ConfigError('--osprofiler-hmac-key-file', `cannot read an HMAC key from ${c.osprofilerHmacKeyFile} (one line: the key the services' [profiler] hmac_keys hold)`);
+      credentials.profileKey = key;
+    }
+    cloud = { mode: 'cloud', credentials };
+  }
 
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
   const config: RunConfig = {

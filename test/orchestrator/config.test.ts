@@ -50,4 +50,15 @@ describe('run configuration', () => {
     expect(shown).not.toContain('topsecret-pw');
     expect(() => loadConfig({ ...base, env: { ...cloudEnv, OS_PASSWORD: '' } })).toThrow(/^OS_PASSWORD/);
   });
+
+  it('takes the OSProfiler key from a file (never the command line), names the flag when it cannot, and keeps the key out of results', () => {
+    const files: Record<string, string> = { '/work/hmac.key': 'doctor-hmac-key\n' };
+    const readFile = (p: string) => files[p];
+    const c = loadConfig({ ...base, readFile, env: cloudEnv, flags: { osprofilerHmacKeyFile: 'hmac.key', osprofilerConnection: 'redis://127.0.0.1:6379' } });
+    expect(c.cloud.mode === 'cloud' && c.cloud.credentials.profileKey).toBe('doctor-hmac-key');
+    expect(c.osprofilerConnection).toBe('redis://127.0.0.1:6379');
+    expect(JSON.stringify(redactedConfig(c))).not.toContain('doctor-hmac-key');
+    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { osprofilerHmacKeyFile: 'missing.key' } })).toThrow(/^--osprofiler-hmac-key-file: cannot read an HMAC key from missing\.key/);
+    expect(() => loadConfig({ ...base, env: { ...cloudEnv, OSPROFILER_CONNECTION_STRING: 'localhost:6379' } })).toThrow(/^OSPROFILER_CONNECTION_STRING: must be an OSProfiler connection string/);
+  });
 });
