@@ -111,6 +111,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       undo.push(['removing the lab hosts', () => labDown({ stateDir })]);
       progress(`starting the embedded lab (${config.cloud.hosts} compute hosts)`);
       labState = await labUp({ stateDir, labId: `r${randomBytes(2).toString('hex')}`, hosts: config.cloud.hosts });
+      results.cloud = { mode: 'lab', labId: labState.labId }; // named at once: a run that fails early still says which lab it had
       const cloud: LabCloud = await startCloud({
         hosts: labState.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), buildDelayMs: 100, latency: config.cloud.latency, logger: logs.get('lab-cloud'),
       });

@@ -107,6 +107,23 @@ describe('doctor run on the embedded lab', () => {
     expectNothingLeft(r, cloud);
   });
 
+  it('a VM that Nova refuses to create ends the run with an error, and every VM created beside it is removed', async () => {
+    // POSTs to compute: the flavor, then the servers (four at a time); the third server's create answers 500.
+    let lab: LabCloud | undefined;
+    const config = loadConfig({ env: {}, flags: { vmCount: 6, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') }, readFile: () => undefined, cwd: work });
+    const r = await runFaultManagement(config, {
+      signal: new AbortController().signal, ledgerDir: ledgers(), progress: () => {},
+      onLabCloud: (c) => {
+        lab = c;
+        c.cloud.faults.failApi('compute', 500, { method: 'POST', count: 1, after: 3 });
+      },
+    });
+    expect(r.verdict, JSON.stringify(r.notifications)).toBe('ERROR');
+    expect(r.reason).toMatch(/500/);
+    expect(r.cleanup).toEqual({ ok: true, errors: [] });
+    expectNothingLeft(r, lab!);
+  });
+
   it('an interruption while waiting ends with nothing left', async () => {
     const { results: r, cloud } = await run({ vmCount: 2, labDropWebhooks: true, notifyTimeoutS: 60 }, { abortWhen: /waiting for \d+ alarm/ });
     expect(r.verdict).toBe('INTERRUPTED');

@@ -62,6 +62,7 @@ function controlRouter(cloud: Cloud): Router {
         cloud.faults.failApi(service, b['status'], {
           ...(typeof b['count'] === 'number' ? { count: b['count'] } : {}),
           ...(typeof b['method'] === 'string' ? { method: b['method'] } : {}),
+          ...(typeof b['after'] === 'number' ? { after: b['after'] } : {}),
         });
         break;
       case 'slow':

@@ -8,6 +8,8 @@ export interface ApiErrorFault {
   /** How many requests fail; undefined = until reset. */
   remaining?: number;
   method?: string;
+  /** How many matching requests still pass before the failures start. */
+  after?: number;
 }
 
 /**
@@ -19,8 +21,11 @@ export class Faults {
   private readonly delays = new Map<ServiceKind, number>();
   private webhooksToDrop = 0;
 
-  failApi(service: ServiceKind, status: number, opts: { count?: number; method?: string } = {}): void {
-    this.errors.push({ service, status, ...(opts.count !== undefined ? { remaining: opts.count } : {}), ...(opts.method ? { method: opts.method.toUpperCase() } : {}) });
+  failApi(service: ServiceKind, status: number, opts: { count?: number; method?: string; after?: number } = {}): void {
+    this.errors.push({
+      service, status, ...(opts.count !== undefined ? { remaining: opts.count } : {}), ...(opts.method ? { method: opts.method.toUpperCase() } : {}),
+      ...(opts.after ? { after: opts.after } : {}),
+    });
   }
 
   slowApi(service: ServiceKind, ms: number): void {
@@ -57,6 +62,10 @@ export class Faults {
     const i = this.errors.findIndex((e) => e.service === service && (!e.method || e.method === method));
     if (i < 0) return undefined;
     const e = this.errors[i]!;
+    if (e.after) {
+      e.after -= 1;
+      return undefined;
+    }
     if (e.remaining !== undefined) {
       e.remaining -= 1;
       if (e.remaining <= 0) this.errors.splice(i, 1);
