@@ -12,6 +12,8 @@ export type EnergyStep = 'provision' | 'inject' | 'detect' | 'notify' | 'cleanup
 export class EnergyRecorder {
   private enabled = true;
   private readonly base: string;
+  /** Calls go out one after the other, in the order made, even when the caller does not wait for them. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly api: string,
@@ -48,7 +50,13 @@ export class EnergyRecorder {
     this.enabled = false;
   }
 
-  private async call(method: 'GET' | 'POST' | 'DELETE', url: string, data?: unknown) {
+  private call(method: 'GET' | 'POST' | 'DELETE', url: string, data?: unknown) {
+    const next = this.queue.then(() => this.send(method, url, data));
+    this.queue = next;
+    return next;
+  }
+
+  private async send(method: 'GET' | 'POST' | 'DELETE', url: string, data?: unknown) {
     if (!this.enabled) return undefined;
     try {
       const res = await axios.request({ method, url, data, timeout: this.opts.timeoutMs ?? 3_000, validateStatus: () => true });
