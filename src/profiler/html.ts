@@ -56,6 +56,11 @@ export function timelineSvg(t: Timeline): string {
     const cx = x(c.at);
     if (prev) parts.push(`<line x1="${prev.x.toFixed(1)}" y1="${prev.y}" x2="${cx.toFixed(1)}" y2="${y}" class="path"/>`);
     const tip = `${c.name}: +${(c.at - t0).toFixed(1)} ms, ${c.source ?? ''}${c.clock && c.clock !== 'harness' ? `, ${c.clock}'s clock${c.uncertaintyMs === undefined ? ' ± ?' : ` ± ${c.uncertaintyMs} ms`}` : ''}`;
+    // The cloud's own spans of this step (OSProfiler): a thin bar under the row.
+    for (const s of c.spans ?? []) {
+      const x1 = x(s.startedAt);
+      parts.push(`<rect class="span" x="${x1.toFixed(1)}" y="${y + 5}" width="${Math.max(1, x(s.finishedAt) - x1).toFixed(1)}" height="4"><title>${esc(`${s.name}: +${(s.startedAt - t0).toFixed(1)} → +${(s.finishedAt - t0).toFixed(1)} ms (${s.source})`)}</title></rect>`);
+    }
     parts.push(`<circle class="checkpoint" cx="${cx.toFixed(1)}" cy="${y}" r="4.5"><title>${esc(tip)}</title></circle>`);
     parts.push(`<text x="${Math.min(cx + 8, W - right - 60).toFixed(1)}" y="${y - 5}" class="time">+${(c.at - t0).toFixed(1)}</text>`);
     prev = { x: cx, y };
@@ -92,7 +97,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}tfoot td{font-weight:b
 .verdict{font-weight:bold;padding:1px 6px;border-radius:3px}.PASS{background:#d4edda}.FAIL,.ERROR{background:#f8d7da}.INTERRUPTED{background:#fff3cd}
 .swatch{display:inline-block;width:10px;height:10px;margin-right:6px}
 svg .label{font-size:12px}svg .missing{fill:#999;font-size:11px}svg .grid{stroke:#eee}svg .path{stroke:#888;stroke-width:1.5}
-svg .checkpoint{fill:#222}svg .time{font-size:10px;fill:#555}svg .axis{font-size:10px;fill:#777}
+svg .checkpoint{fill:#222}svg .span{fill:#9c755f}svg .time{font-size:10px;fill:#555}svg .axis{font-size:10px;fill:#777}
 </style></head><body>
 <h1>doctor-harness: ${esc(r.testCase)} ${esc(r.verdict)}</h1>
 <table class="summary"><tbody>${summary.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</tbody></table>

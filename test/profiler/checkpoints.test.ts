@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { componentCosts, firedFromHistory, missing, parseUtc, resetSpan, seen, spansOf, toJUnit } from '../../src/profiler/index.js';
+import { componentCosts, firedFromHistory, missing, parseUtc, resetSpan, seen, spansOf, timelineSvg, toJUnit } from '../../src/profiler/index.js';
 import { runReport } from '../../src/cli/report.js';
 
 const all = (times: Array<number | undefined>) => times.map((t, id) => (t === undefined ? missing(id, 'not observed') : seen(id, t, 'test')));
@@ -107,5 +107,17 @@ describe('OSProfiler reports', () => {
     expect(reset.finishedAt).toBeCloseTo(Date.parse('2026-11-21T09:30:00.128Z') + 0.5, 3);
     expect(resetSpan(spans, 'vm-2')).toBeUndefined();
     expect(parseUtc('not a time')).toBeUndefined();
+  });
+});
+
+describe('the HTML timeline', () => {
+  it('draws a cloud span under its checkpoint, and a missing checkpoint as its reason', () => {
+    const cps = all([0, 100, 110, 120, 130, undefined, undefined, undefined, 205, 240, 241]);
+    cps[4]!.spans = [{ name: 'nova-api reset request', startedAt: 131, finishedAt: 190, source: 'osprofiler (osapi_compute wsgi span)', clock: 'this machine' }];
+    const { components, totalMs } = componentCosts(cps);
+    const svg = timelineSvg({ vmId: 'vm-1', vmName: 'doctor_vm0', checkpoints: cps, components, totalMs: totalMs! });
+    expect(svg.match(/<circle class="checkpoint"/g)).toHaveLength(8);
+    expect(svg).toMatch(/<rect class="span" [^>]*><title>nova-api reset request: \+131\.0 → \+190\.0 ms \(osprofiler \(osapi_compute wsgi span\)\)<\/title>/);
+    expect(svg).toContain('missing: not observed');
   });
 });
