@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, isRecord } from '../shared/errors.js';
 import { describeIssue } from '../shared/validation.js';
+import { withoutCredentials } from '../shared/url.js';
 import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } from '../openstack/index.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
@@ -238,13 +239,7 @@ export function redactedConfig(c: RunConfig): Record<string, unknown> {
       ? cloud
       : { mode: 'cloud', authUrl: cloud.credentials.authUrl, username: cloud.credentials.username, projectName: cloud.credentials.projectName, regionName: cloud.credentials.regionName, source: cloud.credentials.source };
   // A URL may carry a user and password: results show it without.
-  const bare = (u: string | undefined) => {
-    if (!u) return u;
-    const url = new URL(u);
-    url.username = '';
-    url.password = '';
-    return url.toString();
-  };
+  const bare = (u: string | undefined) => (u ? withoutCredentials(u) : u);
   const reporting = { ...rest.reporting, testDbUrl: bare(rest.reporting.testDbUrl), energyRecorderUrl: bare(rest.reporting.energyRecorderUrl) };
   return { ...rest, reporting: Object.fromEntries(Object.entries(reporting).filter(([, v]) => v !== undefined)), cloud: shown };
 }

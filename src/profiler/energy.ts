@@ -1,5 +1,6 @@
 import axios from 'axios';
 import { silentLogger, type Logger } from '../shared/log.js';
+import { withoutCredentials } from '../shared/url.js';
 
 export type EnergyStep = 'provision' | 'inject' | 'detect' | 'notify' | 'cleanup';
 
@@ -46,7 +47,7 @@ export class EnergyRecorder {
   }
 
   private disable(why: string): void {
-    if (this.enabled) this.log.warn({ api: this.api }, `${why}; not recording energy for this run`);
+    if (this.enabled) this.log.warn({ api: withoutCredentials(this.api) }, `${why}; not recording energy for this run`);
     this.enabled = false;
   }
 
@@ -61,9 +62,9 @@ export class EnergyRecorder {
     try {
       const res = await axios.request({ method, url, data, timeout: this.opts.timeoutMs ?? 3_000, validateStatus: () => true });
       if (res.status >= 200 && res.status < 300) return res;
-      this.disable(`${method} ${url} answered ${res.status}`);
+      this.disable(`${method} ${withoutCredentials(url)} answered ${res.status}`);
     } catch (err) {
-      this.disable(`${method} ${url} failed: ${(err as Error).message}`);
+      this.disable(`${method} ${withoutCredentials(url)} failed: ${(err as Error).message}`);
     }
     return undefined;
   }

@@ -1,4 +1,5 @@
 import axios from 'axios';
+import { withoutCredentials } from '../shared/url.js';
 
 /** Where and how a run is filed in an OPNFV TestAPI (DESIGN.md §4): from CI's variables. */
 export interface TestDbTarget {
@@ -52,10 +53,7 @@ export function testApiBody(t: TestDbTarget, r: TestDbResult): Record<string, un
 export async function pushResult(t: TestDbTarget, r: TestDbResult, timeoutMs = 10_000): Promise<PushOutcome> {
   const target = resultsUrl(t.url);
   // What the outcome (and so results.json) shows: the URL without any user and password in it.
-  const shown = new URL(target);
-  shown.username = '';
-  shown.password = '';
-  const url = shown.toString();
+  const url = withoutCredentials(target);
   try {
     const res = await axios.post(target, testApiBody(t, r), { timeout: timeoutMs, validateStatus: () => true, headers: { 'Content-Type': 'application/json' } });
     const href = typeof res.data === 'object' && res.data && typeof (res.data as { href?: unknown }).href === 'string' ? (res.data as { href: string }).href : undefined;

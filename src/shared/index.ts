@@ -5,3 +5,4 @@ export * from './clock.js';
 export * from './process.js';
 export * from './listen.js';
 export * from './validation.js';
+export * from './url.js';

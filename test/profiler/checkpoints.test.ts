@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { componentCosts, firedFromHistory, missing, parseUtc, resetSpan, seen, spansOf, timelineSvg, toJUnit } from '../../src/profiler/index.js';
 import { runReport } from '../../src/cli/report.js';
+import { EnergyRecorder } from '../../src/profiler/energy.js';
+import { capturingLogger } from '../helpers/lab.js';
 
 const all = (times: Array<number | undefined>) => times.map((t, id) => (t === undefined ? missing(id, 'not observed') : seen(id, t, 'test')));
 
@@ -119,5 +121,18 @@ describe('the HTML timeline', () => {
     expect(svg.match(/<circle class="checkpoint"/g)).toHaveLength(8);
     expect(svg).toMatch(/<rect class="span" [^>]*><title>nova-api reset request: \+131\.0 → \+190\.0 ms \(osprofiler \(osapi_compute wsgi span\)\)<\/title>/);
     expect(svg).toContain('missing: not observed');
+  });
+});
+
+describe('the energy recorder', () => {
+  it('never logs the password of its URL, and stays quiet after the first failure', async () => {
+    const { logger, lines } = capturingLogger('warn');
+    const rec = new EnergyRecorder('http://ops:energy-secret@127.0.0.1:9/api', 'pod-1', { scenario: 's', logger, timeoutMs: 500 });
+    expect(await rec.start()).toBe(false);
+    await rec.step('provision');
+    await rec.stop();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('127.0.0.1:9/api');
+    expect(lines.join('\n')).not.toContain('energy-secret');
   });
 });
