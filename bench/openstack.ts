@@ -7,10 +7,11 @@
  * notification times (first/last, ms). Takes the lab down at the end, whatever
  * happens. Bounded: at most 50 VMs per run, runs one after the other.
  */
-import { mkdtempSync, readFileSync, existsSync, rmSync, chmodSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeLabPorts, openstackDown, openstackUp } from '../src/lab/index.js';
+import { taggedProcesses } from '../src/lab/openstack/procs.js';
 import { loadConfig, runFaultManagement } from '../src/orchestrator/index.js';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
@@ -20,11 +21,9 @@ const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined
 /** PSS (MiB) of every process carrying the lab's tag. */
 function labPssMiB(stateDir: string): number {
   let kib = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+  for (const p of taggedProcesses(stateDir)) {
     try {
-      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`DOCTOR_OPENSTACK_LAB=${stateDir}`)) continue;
-      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      kib += Number(m?.[1] ?? 0);
+      kib += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p.pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
     } catch {
       /* gone */
     }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, isRecord } from '../shared/errors.js';
 import type { RunResults } from '../orchestrator/index.js';
-import { renderHtml, renderProfile, toJUnit } from '../profiler/index.js';
+import { junitFor, renderHtml } from '../profiler/index.js';
 import { summary } from './run.js';
 import { historyFile, readHistory, resolveRun } from './history.js';
 
@@ -31,7 +31,7 @@ export function loadResults(file: string): RunResults {
 export function runReport(file: string, format: string, out: (l: string) => void): number {
   if (!(REPORT_FORMATS as readonly string[]).includes(format)) throw new ConfigError('--format', `must be one of ${REPORT_FORMATS.join(', ')} (got "${format}")`);
   const r = loadResults(file);
-  if (format === 'junit') out(toJUnit({ ...r, ...(r.profile ? { text: renderProfile(r.profile).join('\n') } : {}) }).trimEnd());
+  if (format === 'junit') out(junitFor(r).trimEnd());
   else if (format === 'json') out(JSON.stringify(r.profile ?? null, null, 2));
   else if (format === 'html') out(renderHtml(r).trimEnd());
   else {

@@ -22,7 +22,7 @@ import { EnergyRecorder } from '../profiler/energy.js';
 import { pushResult, type PushOutcome } from '../profiler/testapi.js';
 import { fetchTrace, resetSpan } from '../profiler/osprofiler.js';
 import { runProcess } from '../shared/process.js';
-import { buildProfile, cloudInstantsFromTrace, firedFromHistory, renderHtml, renderProfile, toJUnit, type CloudInstants, type ClockReading, type Profile } from '../profiler/index.js';
+import { buildProfile, cloudInstantsFromTrace, firedFromHistory, junitFor, renderHtml, round, type CloudInstants, type ClockReading, type Profile } from '../profiler/index.js';
 import { removeResources } from './teardown.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'ERROR' | 'INTERRUPTED';
@@ -329,7 +329,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     }
     writeFileSync(join(config.resultsDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(config.resultsDir, 'report.html'), renderHtml(results));
-    writeFileSync(join(config.resultsDir, 'junit.xml'), toJUnit({ ...results, ...(results.profile ? { text: renderProfile(results.profile).join('\n') } : {}) }));
+    writeFileSync(join(config.resultsDir, 'junit.xml'), junitFor(results));
     logs.flush();
   }
   return results;
@@ -433,10 +433,6 @@ function testDbDetails(r: RunResults): Record<string, unknown> {
       },
     } : {}),
   };
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

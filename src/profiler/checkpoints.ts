@@ -122,3 +122,12 @@ export function componentCosts(checkpoints: Checkpoint[]): { components: Compone
 export function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
+
+/** OpenStack's timestamps (Aodh history, OSProfiler): UTC, often without a zone, to the microsecond → epoch ms. */
+export function parseUtc(ts: string): number | undefined {
+  const iso = /[zZ]|[+-]\d\d:\d\d$/.test(ts) ? ts : `${ts}Z`;
+  const base = Date.parse(iso);
+  if (!Number.isFinite(base)) return undefined;
+  const frac = /\.(\d+)/.exec(ts)?.[1] ?? '';
+  return base + (frac.length > 3 ? Number(`0.${frac.slice(3)}`) : 0);
+}

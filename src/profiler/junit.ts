@@ -1,4 +1,6 @@
 /** JUnit XML for CI: the run as one test case, each affected VM's notification as another. */
+import type { Profile } from './checkpoints.js';
+import { renderProfile } from './render.js';
 
 export interface JUnitInput {
   runId: string;
@@ -55,4 +57,9 @@ export function toJUnit(r: JUnitInput): string {
     '</testsuites>',
     '',
   ].join('\n');
+}
+
+/** A run's junit.xml: the console profile goes in as the suite's output. */
+export function junitFor(r: Omit<JUnitInput, 'text'> & { profile?: Profile }): string {
+  return toJUnit({ ...r, ...(r.profile ? { text: renderProfile(r.profile).join('\n') } : {}) });
 }

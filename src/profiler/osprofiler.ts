@@ -1,5 +1,6 @@
 import type { Runner } from '../shared/process.js';
 import { HarnessError } from '../shared/errors.js';
+import { parseUtc } from './checkpoints.js';
 
 /** One span of an OSProfiler trace, with absolute instants (epoch ms, the cloud's clock). */
 export interface TraceSpan {
@@ -11,15 +12,6 @@ export interface TraceSpan {
   finishedAt?: number;
   method?: string;
   path?: string;
-}
-
-/** OSProfiler's timestamps: UTC without a zone, to the microsecond. */
-export function parseUtc(ts: string): number | undefined {
-  const iso = /[zZ]|[+-]\d\d:\d\d$/.test(ts) ? ts : `${ts}Z`;
-  const base = Date.parse(iso);
-  if (!Number.isFinite(base)) return undefined;
-  const frac = /\.(\d+)/.exec(ts)?.[1] ?? '';
-  return base + (frac.length > 3 ? Number(`0.${frac.slice(3)}`) : 0);
 }
 
 interface Node {

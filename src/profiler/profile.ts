@@ -1,4 +1,4 @@
-import { componentCosts, missing, round, seen, type Checkpoint, type ClockReading, type Profile, type Timeline } from './checkpoints.js';
+import { componentCosts, missing, parseUtc, round, seen, type Checkpoint, type ClockReading, type Profile, type Timeline } from './checkpoints.js';
 
 /** A remote instant already on the harness's clock, with where it came from. */
 export interface RemoteInstant {
@@ -103,11 +103,8 @@ export function firedFromHistory(
 ): RemoteInstant | undefined {
   const entry = history.find((h) => h.type === 'state transition' && (h.detail ?? '').includes('"alarm"'));
   if (!entry) return undefined;
-  // Aodh writes UTC without a zone, to the microsecond.
-  const ts = /[zZ]|[+-]\d\d:\d\d$/.test(entry.timestamp) ? entry.timestamp : `${entry.timestamp}Z`;
-  const [, frac = ''] = /\.(\d+)/.exec(ts) ?? [];
-  const at = Date.parse(ts) + (frac.length > 3 ? Number(`0.${frac.slice(3)}`) : 0);
-  if (!Number.isFinite(at)) return undefined;
+  const at = parseUtc(entry.timestamp);
+  if (at === undefined) return undefined;
   return {
     at: round(at - (clock.offsetMs ?? 0)), source: 'aodh alarm history', clock: clock.name,
     ...(clock.uncertaintyMs !== undefined ? { uncertaintyMs: clock.uncertaintyMs } : {}),
