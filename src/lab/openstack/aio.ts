@@ -9,7 +9,7 @@ import { database, redis, glancePrepare, glanceStart, keystonePrepare, keystoneS
 import { computesStart, neutronPrepare, neutronStart, novaPrepare, novaStart } from './compute.js';
 import { adminCredentials, DEFAULT_PORTS, osprofilerConnection, registerServices, keystoneUrl, type Lab, type OpenStackLabState, type PortName } from './context.js';
 import { stopTagged, taggedProcesses } from './procs.js';
-import { isCompute, isRunning, SERVICES } from './services.js';
+import { isCompute, isRunning, service, SERVICES, type ServiceKey } from './services.js';
 import { aodhPrepare, aodhStart, ceilometerStart } from './telemetry.js';
 
 export type { OpenStackLabState, PortName } from './context.js';
@@ -106,7 +106,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new HarnessError(`--nova-api-workers must be a whole number from 1 to 32 (got ${opts.novaApiWorkers})`);
     if (old && old.novaApiWorkers !== workers && isRunning(s.stateDir, 'nova-api')) {
       say(`restarting Nova API with ${workers} workers`);
-      await stopTagged(s.stateDir, SERVICES.find((x) => x.key === 'nova-api')!.is);
+      await stopTagged(s.stateDir, service('nova-api').is);
     }
     s.novaApiWorkers = workers;
     s.phase = 'creating';
@@ -175,7 +175,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
 
 /** A lab brought up again with fewer computes stops the ones it no longer has. */
 async function stopExtraComputes(s: OpenStackLabState, hosts: string[]): Promise<void> {
-  await stopTagged(s.stateDir, (p) => SERVICES.find((x) => x.key === 'nova-compute')!.is(p) && !hosts.some((h) => isCompute(p, h)));
+  await stopTagged(s.stateDir, (p) => service('nova-compute').is(p) && !hosts.some((h) => isCompute(p, h)));
 }
 
 export async function openstackDown(opts: { stateDir: string; progress?: (l: string) => void; run?: Runner }): Promise<boolean> {
@@ -188,9 +188,9 @@ export async function openstackDown(opts: { stateDir: string; progress?: (l: str
       opts.progress?.(`stopping ${service.label}`);
       await stopTagged(opts.stateDir, service.is, service.graceMs);
     };
-    const infrastructure = ['rabbitmq', 'epmd', 'mariadb'];
+    const infrastructure: ServiceKey[] = ['redis', 'rabbitmq', 'epmd', 'mariadb'];
     await Promise.all(SERVICES.filter((x) => !infrastructure.includes(x.key)).map(stop));
-    for (const key of infrastructure) await stop(SERVICES.find((x) => x.key === key)!);
+    for (const key of infrastructure) await stop(service(key));
     await stopTagged(opts.stateDir); // anything else the lab started
     await labDown({ stateDir: join(opts.stateDir, 'hosts'), ...(opts.run ? { run: opts.run } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
   } finally {

@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
-  authtoken, dbUrl, gid, keystoneUrl, must, secret, serviceDir, startPython, startUwsgi, uid, waitFor, waitForHttp, writeIni, type Lab,
+  authtoken, dbUrl, ensureRunning, gid, keystoneUrl, must, secret, serviceDir, startPython, startUwsgi, uid, waitFor, waitForHttp, writeIni, type Lab,
 } from './context.js';
 import { startService } from './procs.js';
 import { isRunning } from './services.js';
@@ -66,21 +66,16 @@ export function rabbitctl(lab: Lab, args: string[], input?: string) {
 }
 
 export async function rabbit(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const port = s.ports.rabbit;
   const dir = join(s.stateDir, 'rabbitmq');
   for (const d of [dir, join(dir, 'mnesia'), join(dir, 'log')]) {
     mkdirSync(d, { recursive: true, mode: 0o750 });
     chownSync(d, uid('rabbitmq'), gid('rabbitmq'));
   }
-  if (!isRunning(s.stateDir, 'epmd')) {
-    // Our own epmd, on loopback and tagged (the one Erlang would start detaches, listens everywhere and lingers).
-    lab.started('epmd', startService('epmd', ['-port', String(port + 1), '-address', '127.0.0.1'], { log: join(dir, 'epmd.log'), tag: s.stateDir }));
-  }
-  if (!isRunning(s.stateDir, 'rabbitmq')) {
-    say(`starting RabbitMQ on 127.0.0.1:${port}`);
-    lab.started('rabbitmq', startService('/usr/sbin/rabbitmq-server', [], { log: join(dir, 'server.log'), env: rabbitEnv(lab), cwd: '/var/lib/rabbitmq', tag: s.stateDir }));
-  }
+  // Our own epmd, on loopback and tagged (the one Erlang would start detaches, listens everywhere and lingers).
+  ensureRunning(lab, 'epmd', () => startService('epmd', ['-port', String(port + 1), '-address', '127.0.0.1'], { log: join(dir, 'epmd.log'), tag: s.stateDir }));
+  ensureRunning(lab, 'rabbitmq', () => startService('/usr/sbin/rabbitmq-server', [], { log: join(dir, 'server.log'), env: rabbitEnv(lab), cwd: '/var/lib/rabbitmq', tag: s.stateDir }), `RabbitMQ on 127.0.0.1:${port}`);
   await waitFor(async () => (await rabbitctl(lab, ['status'])).exitCode === 0, 'RabbitMQ', join(dir, 'server.log'));
   // add_user without a password argument reads it from stdin: no secret on a command line.
   const users = (await rabbitctl(lab, ['list_users', '--quiet'])).stdout;
@@ -117,12 +112,9 @@ export async function keystonePrepare(lab: Lab): Promise<void> {
 }
 
 export async function keystoneStart(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const dir = serviceDir(s, 'keystone');
-  if (!isRunning(s.stateDir, 'keystone')) {
-    say(`starting Keystone on 127.0.0.1:${s.ports.keystone}`);
-    lab.started('keystone', startUwsgi(lab, dir, s.ports.keystone, '/usr/bin/keystone-wsgi-public', { OS_KEYSTONE_CONFIG_FILES: join(dir, 'keystone.conf') }));
-  }
+  ensureRunning(lab, 'keystone', () => startUwsgi(lab, dir, s.ports.keystone, '/usr/bin/keystone-wsgi-public', { OS_KEYSTONE_CONFIG_FILES: join(dir, 'keystone.conf') }), `Keystone on 127.0.0.1:${s.ports.keystone}`);
   await waitForHttp(`${keystoneUrl(s)}/`, [200], 'Keystone', join(dir, 'uwsgi.log'));
 }
 
@@ -144,13 +136,10 @@ export async function placementPrepare(lab: Lab): Promise<void> {
 }
 
 export async function placementStart(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const url = `http://127.0.0.1:${s.ports.placement}`;
   const dir = placementConf(lab);
-  if (!isRunning(s.stateDir, 'placement')) {
-    say(`starting Placement on 127.0.0.1:${s.ports.placement}`);
-    lab.started('placement', startUwsgi(lab, dir, s.ports.placement, '/usr/bin/placement-api', { OS_PLACEMENT_CONFIG_DIR: dir }));
-  }
+  ensureRunning(lab, 'placement', () => startUwsgi(lab, dir, s.ports.placement, '/usr/bin/placement-api', { OS_PLACEMENT_CONFIG_DIR: dir }), `Placement on 127.0.0.1:${s.ports.placement}`);
   await waitForHttp(`${url}/`, [200], 'Placement', join(dir, 'uwsgi.log'));
 }
 
@@ -177,28 +166,22 @@ export async function glancePrepare(lab: Lab): Promise<void> {
 }
 
 export async function glanceStart(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const url = `http://127.0.0.1:${s.ports.glance}`;
   const conf = glanceConf(lab);
   const dir = serviceDir(s, 'glance');
-  if (!isRunning(s.stateDir, 'glance')) {
-    say(`starting Glance on 127.0.0.1:${s.ports.glance}`);
-    lab.started('glance', startPython(lab, dir, 'glance-api', conf));
-  }
+  ensureRunning(lab, 'glance', () => startPython(lab, dir, 'glance-api', conf), `Glance on 127.0.0.1:${s.ports.glance}`);
   await waitForHttp(`${url}/versions`, [200, 300], 'Glance', join(dir, 'glance-api.log'));
 }
 
 /** A Redis of the lab's own, on loopback, in memory only: where the services write their OSProfiler spans. */
 export async function redis(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const dir = serviceDir(s, 'redis');
-  if (!isRunning(s.stateDir, 'redis')) {
-    say(`starting Redis on 127.0.0.1:${s.ports.redis} (OSProfiler spans)`);
-    lab.started('redis', startService('/usr/bin/redis-server', [
-      '--port', String(s.ports.redis), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--save', '', '--appendonly', 'no',
-      '--dir', dir, '--set-proc-title', 'no', '--daemonize', 'no',
-    ], { log: join(dir, 'redis.log'), cwd: dir, tag: s.stateDir }));
-  }
+  ensureRunning(lab, 'redis', () => startService('/usr/bin/redis-server', [
+    '--port', String(s.ports.redis), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--save', '', '--appendonly', 'no',
+    '--dir', dir, '--set-proc-title', 'no', '--daemonize', 'no',
+  ], { log: join(dir, 'redis.log'), cwd: dir, tag: s.stateDir }), `Redis on 127.0.0.1:${s.ports.redis} (OSProfiler spans)`);
   await waitFor(() => redisPing(s.ports.redis), 'Redis', join(dir, 'redis.log'));
 }
 

@@ -4,7 +4,7 @@ import { OpenStackClient } from '../../openstack/index.js';
 import type { LabState } from '../hosts/index.js';
 import { rabbitctl } from './base.js';
 import {
-  adminCredentials, authtoken, dbUrl, must, profilerSection, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitFor, waitForHttp, writeIni, type Lab,
+  adminCredentials, authtoken, dbUrl, ensureRunning, must, profilerSection, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitFor, waitForHttp, writeIni, type Lab,
 } from './context.js';
 import { startService, taggedProcesses } from './procs.js';
 import { isCompute, isRunning } from './services.js';
@@ -46,14 +46,11 @@ export async function neutronPrepare(lab: Lab): Promise<void> {
 }
 
 export async function neutronStart(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const url = `http://127.0.0.1:${s.ports.neutron}`;
   const conf = neutronConf(lab);
   const dir = serviceDir(s, 'neutron');
-  if (!isRunning(s.stateDir, 'neutron')) {
-    say(`starting Neutron on 127.0.0.1:${s.ports.neutron}`);
-    lab.started('neutron', startPython(lab, dir, 'neutron-server', conf));
-  }
+  ensureRunning(lab, 'neutron', () => startPython(lab, dir, 'neutron-server', conf), `Neutron on 127.0.0.1:${s.ports.neutron}`);
   await waitForHttp(`${url}/`, [200], 'Neutron', join(dir, 'neutron-server.log'));
   // The first authenticated call loads the plugin's extensions; do it now, not inside the first VM's boot.
   const c = OpenStackClient.create({ credentials: adminCredentials(s) });
@@ -101,18 +98,13 @@ export async function novaPrepare(lab: Lab): Promise<void> {
 }
 
 export async function novaStart(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const url = `http://127.0.0.1:${s.ports.nova}`;
   const conf = novaConf(lab);
   const dir = serviceDir(s, 'nova');
-  if (!isRunning(s.stateDir, 'nova-api')) {
-    say(`starting Nova API on 127.0.0.1:${s.ports.nova}`);
-    // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
-    lab.started('nova-api', startUwsgi(lab, dir, s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: s.novaApiWorkers, threads: 1 }));
-  }
-  for (const bin of ['nova-conductor', 'nova-scheduler'] as const) {
-    if (!isRunning(s.stateDir, bin)) lab.started(bin, startPython(lab, dir, bin, conf));
-  }
+  // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
+  ensureRunning(lab, 'nova-api', () => startUwsgi(lab, dir, s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: s.novaApiWorkers, threads: 1 }), `Nova API on 127.0.0.1:${s.ports.nova}`);
+  for (const bin of ['nova-conductor', 'nova-scheduler'] as const) ensureRunning(lab, bin, () => startPython(lab, dir, bin, conf));
   await waitForHttp(`${url}/`, [200], 'Nova API', join(dir, 'uwsgi.log'));
   // Computes report to the conductor over RPC: it must be consuming first.
   await waitFor(async () => {

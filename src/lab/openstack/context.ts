@@ -5,6 +5,7 @@ import { ConnectionError, HarnessError, TimeoutError } from '../../shared/errors
 import type { Runner } from '../../shared/process.js';
 import { OpenStackClient, type CloudCredentials } from '../../openstack/index.js';
 import { startService } from './procs.js';
+import { isRunning, type ServiceKey } from './services.js';
 
 /** The lab's ports (all on 127.0.0.1); RabbitMQ also takes rabbit + 1 (epmd) and rabbit + 2 (Erlang distribution). */
 export const DEFAULT_PORTS = { keystone: 5000, mysql: 13306, rabbit: 5672, placement: 8778, glance: 9292, neutron: 9696, nova: 8774, aodh: 8042, redis: 16379 };
@@ -38,6 +39,13 @@ export interface Lab {
 }
 
 export const READY_MS = 90_000;
+
+/** Starts a service unless it already runs (then `up` leaves it alone), saying so and recording its PID. */
+export function ensureRunning(lab: Lab, key: ServiceKey, start: () => number, what?: string): void {
+  if (isRunning(lab.s.stateDir, key)) return;
+  if (what) lab.say(`starting ${what}`);
+  lab.started(key, start());
+}
 
 /** A secret generated once and kept 0600 in the lab folder. */
 export function secret(stateDir: string, name: string): string {

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  authtoken, dbUrl, must, profilerSection, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitForHttp, writeIni, type Lab,
+  authtoken, dbUrl, ensureRunning, must, profilerSection, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitForHttp, writeIni, type Lab,
 } from './context.js';
 import { isRunning } from './services.js';
 
@@ -11,7 +11,7 @@ import { isRunning } from './services.js';
  * installers configure it. Only the event pipeline runs: no meters, no Gnocchi.
  */
 export async function ceilometerStart(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const dir = serviceDir(s, 'ceilometer');
   const pipeline = join(dir, 'event_pipeline.yaml');
   writeFileSync(pipeline, [
@@ -23,10 +23,7 @@ export async function ceilometerStart(lab: Lab): Promise<void> {
     DEFAULT: { transport_url: transportUrl(s), log_dir: dir, event_pipeline_cfg_file: pipeline },
     notification: { pipelines: 'event', workers: 1 },
   });
-  if (!isRunning(s.stateDir, 'ceilometer')) {
-    say('starting the Ceilometer notification agent');
-    lab.started('ceilometer', startPython(lab, dir, 'ceilometer-agent-notification', conf));
-  }
+  ensureRunning(lab, 'ceilometer', () => startPython(lab, dir, 'ceilometer-agent-notification', conf), 'the Ceilometer notification agent');
 }
 
 /** Aodh's configuration; its API's paste pipeline and WSGI entry point read this file, not /etc/aodh. */
@@ -60,15 +57,10 @@ export async function aodhPrepare(lab: Lab): Promise<void> {
 }
 
 export async function aodhStart(lab: Lab): Promise<void> {
-  const { s, say } = lab;
+  const { s } = lab;
   const url = `http://127.0.0.1:${s.ports.aodh}`;
   const { dir, conf } = aodhConf(lab);
-  if (!isRunning(s.stateDir, 'aodh-api')) {
-    say(`starting Aodh on 127.0.0.1:${s.ports.aodh}`);
-    lab.started('aodh-api', startUwsgi(lab, dir, s.ports.aodh, join(dir, 'aodh-api.wsgi'), {}));
-  }
-  for (const bin of ['aodh-listener', 'aodh-notifier'] as const) {
-    if (!isRunning(s.stateDir, bin)) lab.started(bin, startPython(lab, dir, bin, conf));
-  }
+  ensureRunning(lab, 'aodh-api', () => startUwsgi(lab, dir, s.ports.aodh, join(dir, 'aodh-api.wsgi'), {}), `Aodh on 127.0.0.1:${s.ports.aodh}`);
+  for (const bin of ['aodh-listener', 'aodh-notifier'] as const) ensureRunning(lab, bin, () => startPython(lab, dir, bin, conf));
   await waitForHttp(`${url}/`, [200], 'Aodh', join(dir, 'uwsgi.log'));
 }
