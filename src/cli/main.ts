@@ -9,6 +9,7 @@ import { runConsumer, runInspector, type ConsumerFlags, type InspectorFlags } fr
 import { runCleanup, runScenario, type RunFlags } from './run.js';
 import { REPORT_FORMATS, runReportCommand } from './report.js';
 import { DEFAULT_PORTS } from '../lab/index.js';
+import { runOptions } from '../orchestrator/index.js';
 import { runOpenStackDown, runOpenStackStatus, runOpenStackUp, type OpenStackFlags } from './lab-openstack.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
 
@@ -22,34 +23,11 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError();
 
-  program
+  const run = program
     .command('run')
-    .description('run the Doctor fault-management scenario (on the embedded lab unless a cloud is configured)')
-    .option('--vm-count <n>', 'VMs to boot (VM_COUNT)')
-    .option('--placement <how>', 'one-host (all VMs on the failing host) or spread')
-    .option('--threshold-ms <ms>', 'PASS when the last notification is within this (default 1000)')
-    .option('--fault-duration <s>', 'seconds the link stays down on a real host (default 30; the lab restores it as soon as the run is done)')
-    .option('--active-timeout <s>', 'deadline for the VMs to become ACTIVE (default 300)')
-    .option('--notify-timeout <s>', 'deadline for the alarms after detection (default 60)')
-    .option('--profile <name>', 'monitor profile: doctor (100 ms, 100 ms, k=1) or fast (5 ms, 15 ms, k=4)')
-    .option('--image <name>', 'image to reuse by name, or create (IMAGE_NAME, default cirros)')
-    .option('--inspector-port <n>', 'inspector port (default 12345; 0 = any)')
-    .option('--consumer-port <n>', 'consumer port (default 12346; 0 = any)')
-    .option('--inspector-host <address>', 'inspector address (default 127.0.0.1)')
-    .option('--consumer-host <address>', 'consumer address: Aodh must reach it (default 127.0.0.1)')
-    .option('--ssh-user <name>', 'SSH user on the compute hosts (default root)')
-    .option('--ssh-key <path>', 'SSH key for the compute hosts (SSH_KEY)')
-    .option('--known-hosts <path>', 'known_hosts for the compute hosts')
-    .option('--insecure-skip-host-key-check', 'do not verify SSH host keys (explicit opt-out)')
-    .option('--installer <type>', 'lab, devstack, … (INSTALLER_TYPE; default lab when no cloud is configured)')
-    .option('--installer-ip <ip>', 'installer address (INSTALLER_IP)')
-    .option('--lab-hosts <n>', 'compute hosts in the embedded lab (default 2)')
-    .option('--lab-latency <list>', 'per-hop latency of the simulated cloud, e.g. notify=5,transform=10,evaluate=5,fire=1,deliver=2')
-    .option('--lab-drop-webhooks', 'the simulated Aodh drops every webhook (to see a FAIL)')
-    .option('--osprofiler-hmac-key-file <path>', 'a file holding the OSProfiler HMAC key (as OS_PROFILE or clouds.yaml profile; a file keeps it off the command line): every request of the run is traced')
-    .option('--osprofiler-connection <url>', 'where the cloud keeps OSProfiler spans, e.g. redis://host:6379 (OSPROFILER_CONNECTION_STRING): the run\'s trace is fetched and its spans fill cloud checkpoints')
-    .option('--results-dir <dir>', 'where results/<run id>/ goes (default ./results)')
-    .option('--log-level <level>', 'log level of the per-component logs (CI_DEBUG=true: debug)')
+    .description('run the Doctor fault-management scenario (on the embedded lab unless a cloud is configured)');
+  for (const [flags, help] of runOptions()) run.option(flags, help);
+  run
     .option('--config <file>', 'a YAML or JSON file with any of these settings (camelCase keys)')
     .action(async (flags: RunFlags) => {
       process.exitCode = await runScenario(flags, process.env, print);

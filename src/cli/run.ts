@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials } from '../openstack/index.js';
 import { labDown } from '../lab/index.js';
-import { Ledger, loadConfig, removeResources, runFaultManagement, type RunResults } from '../orchestrator/index.js';
+import { flagProperty, Ledger, loadConfig, removeResources, runFaultManagement, SETTINGS, type RunResults } from '../orchestrator/index.js';
 import { renderProfile } from '../profiler/index.js';
 import { historyFile, recordRun } from './history.js';
 
@@ -21,17 +21,9 @@ const readText = (p: string) => {
 
 export type RunFlags = Record<string, string | boolean | undefined> & { config?: string };
 
-const FLAG_KEYS: Record<string, string> = {
-  vmCount: 'vmCount', placement: 'placement', thresholdMs: 'thresholdMs', faultDuration: 'faultDurationS', activeTimeout: 'activeTimeoutS',
-  notifyTimeout: 'notifyTimeoutS', profile: 'profile', image: 'imageName', inspectorPort: 'inspectorPort', consumerPort: 'consumerPort',
-  inspectorHost: 'inspectorHost', consumerHost: 'consumerHost', sshUser: 'sshUser', sshKey: 'sshKey', knownHosts: 'knownHosts',
-  insecureSkipHostKeyCheck: 'insecureSkipHostKeyCheck', installer: 'installerType', installerIp: 'installerIp', labHosts: 'labHosts',
-  resultsDir: 'resultsDir', logLevel: 'logLevel', labLatency: 'labLatency', labDropWebhooks: 'labDropWebhooks', osprofilerConnection: 'osprofilerConnection', osprofilerHmacKeyFile: 'osprofilerHmacKeyFile',
-};
-
 /** `doctor run`: the scenario; returns the exit code (0 PASS, 1 FAIL, 2 error, 130 interrupted). */
 export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<number> {
-  const mapped = Object.fromEntries(Object.entries(FLAG_KEYS).map(([flag, key]) => [key, flags[flag]]));
+  const mapped = Object.fromEntries(SETTINGS.filter((s) => s.flag).map((s) => [s.key, flags[flagProperty(s)]]));
   const config = loadConfig({ env, flags: mapped, readFile: readText, cwd: process.cwd(), ...(flags.config ? { configFile: flags.config } : {}) });
   const ac = new AbortController();
   let signals = 0;
@@ -99,7 +91,7 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
     const cloud = run.entries.find((e) => e.kind === 'cloud');
     const cloudResources = run.entries.filter((e) => e.kind !== 'lab' && e.kind !== 'cloud');
     if (cloud && 'embedded' in cloud && !cloud.embedded && cloudResources.length) {
-      const client = createOpenStackClient({ credentials: loadCredentials(env, readText), readFile: (p) => { try { return readFileSync(p); } catch { return undefined; } } });
+      const client = createOpenStackClient({ credentials: loadCredentials(env, readText) });
       try {
         errors.push(...(await removeResources(client, cloudResources)));
       } finally {

@@ -11,13 +11,6 @@ const readText = (p: string) => {
     return undefined;
   }
 };
-const readBytes = (p: string) => {
-  try {
-    return readFileSync(p);
-  } catch {
-    return undefined;
-  }
-};
 
 function port(flag: string, v: string): number {
   const n = Number(v);
@@ -51,7 +44,7 @@ export async function runInspector(flags: InspectorFlags, env: NodeJS.ProcessEnv
   if (flags.vmLookup !== 'cache' && flags.vmLookup !== 'event') throw new ConfigError('--vm-lookup', `"${flags.vmLookup}" must be cache or event`);
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('--concurrency', `"${flags.concurrency}" must be a whole number ≥ 1`);
-  const client = createOpenStackClient({ credentials: loadCredentials(env, readText), readFile: readBytes });
+  const client = createOpenStackClient({ credentials: loadCredentials(env, readText) });
   const inspector = new Inspector(client.compute, { vmLookup: flags.vmLookup as 'cache' | 'event', concurrency });
   await inspector.prime();
   const token = env['DOCTOR_INSPECTOR_TOKEN'];

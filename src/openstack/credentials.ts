@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, isRecord } from '../shared/errors.js';
+import { BOOLEAN_WORDS, parseBoolean } from '../shared/validation.js';
 
 /** Everything needed to authenticate and find endpoints. */
 export interface CloudCredentials {
@@ -20,6 +21,8 @@ export interface CloudCredentials {
   interface: 'public' | 'internal' | 'admin';
   /** Path of a CA bundle (OS_CACERT / clouds.yaml `cacert`). */
   cacert?: string;
+  /** That bundle's PEM text, read once when the credentials are loaded. */
+  ca?: string;
   insecure: boolean;
   /** service type → URL, bypassing the catalog. */
   endpointOverrides: Record<string, string>;
@@ -119,8 +122,17 @@ export function cloudConfigured(env: Env): boolean {
  */
 export function loadCredentials(env: Env, readFile: ReadFile, cloudName?: string): CloudCredentials {
   const cloud = cloudName ?? env['OS_CLOUD'];
-  if (cloud) return fromCloudsYaml(cloud, env, readFile);
-  return fromEnv(env);
+  return withCaBundle(cloud ? fromCloudsYaml(cloud, env, readFile) : fromEnv(env), readFile, cloud ? 'cacert' : 'OS_CACERT');
+}
+
+/** Reads the CA bundle the credentials name, once, so every client of a run trusts the same bytes. */
+function withCaBundle(c: CloudCredentials, readFile: ReadFile, name: string): CloudCredentials {
+  if (!c.cacert) return c;
+  const ca = readFile(c.cacert);
+  if (ca === undefined || !ca.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(name, `cannot read a CA bundle (PEM certificates) from ${c.cacert} (in ${c.source}); fix the path or its permissions`);
+  }
+  return { ...c, ca };
 }
 
 function fromEnv(env: Env): CloudCredentials {
@@ -152,7 +164,7 @@ function fromEnv(env: Env): CloudCredentials {
       regionName: get('regionName'),
       interface: normaliseInterface(get('interface')),
       cacert: get('cacert'),
-      insecure: insecure === undefined ? undefined : /^(1|true|yes)$/i.test(insecure),
+      insecure: insecure === undefined ? undefined : yesNo(insecure, 'OS_INSECURE'),
       endpointOverrides: overrides,
       profileKey: get('profileKey'),
     },
@@ -215,7 +227,7 @@ export function fromCloudEntry(entry: Record<string, unknown>, source: string): 
       regionName: str(entry['region_name']),
       interface: normaliseInterface(str(entry['interface'])),
       cacert: str(entry['cacert']),
-      insecure: verify === undefined ? undefined : verify === false || verify === 'false',
+      insecure: verify === undefined ? undefined : !yesNo(verify, `verify (in ${source})`),
       endpointOverrides: overrides,
       profileKey: str(entry['profile']),
     },
@@ -268,6 +280,12 @@ function validate(input: Record<string, unknown>, names: Names, source: string):
     projectDomainName: c.projectDomainName ?? (c.projectDomainId || c.projectId ? undefined : 'Default'),
   };
   return { ...dropUndefined(withDomains), source } as CloudCredentials;
+}
+
+function yesNo(v: unknown, name: string): boolean {
+  const b = parseBoolean(v);
+  if (b === undefined) throw new ConfigError(name, `must be ${BOOLEAN_WORDS} (got ${JSON.stringify(v)})`);
+  return b;
 }
 
 function normaliseInterface(v: string | undefined): string | undefined {

@@ -6,9 +6,8 @@ import { OpenStackClient } from './client.js';
 import type { SessionOptions } from './session.js';
 
 export interface ClientConfig {
+  /** From loadCredentials: a CA bundle they name is already read (`ca`). */
   credentials: CloudCredentials;
-  /** Reads the CA bundle; undefined when the file cannot be read. */
-  readFile: (path: string) => Buffer | undefined;
   logger?: Logger;
   /** The run's trace id; a new one when OSProfiler is on and none is given. */
   traceId?: string;
@@ -16,17 +15,14 @@ export interface ClientConfig {
   computeMicroversion?: string;
 }
 
-/** A client from loaded credentials: reads the CA bundle and turns OSProfiler on when a key is set. */
+/** A client from loaded credentials: trusts their CA bundle and turns OSProfiler on when a key is set. */
 export function createOpenStackClient(cfg: ClientConfig): OpenStackClient {
   const { credentials } = cfg;
   const opts: SessionOptions = { credentials };
-  if (credentials.cacert) {
-    const ca = cfg.readFile(credentials.cacert);
-    if (!ca) {
-      throw new ConfigError('OS_CACERT', `cannot read the CA bundle ${credentials.cacert} (from ${credentials.source}); fix the path or its permissions`);
-    }
-    opts.ca = ca;
+  if (credentials.cacert && credentials.ca === undefined) {
+    throw new ConfigError('OS_CACERT', `the CA bundle ${credentials.cacert} (from ${credentials.source}) was not read: load the credentials with loadCredentials`);
   }
+  if (credentials.ca !== undefined) opts.ca = credentials.ca;
   if (credentials.profileKey) opts.profiler = { hmacKey: credentials.profileKey, traceId: cfg.traceId ?? newTraceId() };
   if (cfg.logger) opts.logger = cfg.logger;
   if (cfg.timeoutMs !== undefined) opts.timeoutMs = cfg.timeoutMs;

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import { ConfigError, isRecord } from '../shared/errors.js';
-import { describeIssue } from '../shared/validation.js';
+import { BOOLEAN_WORDS, describeIssue, parseBoolean } from '../shared/validation.js';
 import { withoutCredentials } from '../shared/url.js';
 import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } from '../openstack/index.js';
+import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
 export interface RunConfig {
@@ -23,7 +23,7 @@ export interface RunConfig {
   consumer: { host: string; port: number };
   ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
   installer: { type: string; ip?: string };
-  profilerType: string;
+  profilerType: 'poc' | 'none';
   /** Where the cloud keeps OSProfiler spans (OSPROFILER_CONNECTION_STRING): the run's trace is fetched from there. */
   osprofilerConnection?: string;
   /** lab: the embedded lab; cloud: the cloud in OS_* / clouds.yaml. */
@@ -44,79 +44,10 @@ export interface RunConfig {
   };
 }
 
-/** Config keys as a file or flags give them. */
-const inputSchema = z
-  .object({
-    vmCount: z.coerce.number().int().min(1).max(500),
-    placement: z.enum(['one-host', 'spread']),
-    thresholdMs: z.coerce.number().positive(),
-    faultDurationS: z.coerce.number().min(1).max(3600),
-    activeTimeoutS: z.coerce.number().positive(),
-    notifyTimeoutS: z.coerce.number().positive(),
-    profile: z.enum(['doctor', 'fast']),
-    imageName: z.string().min(1),
-    inspectorHost: z.string().min(1),
-    inspectorPort: z.coerce.number().int().min(0).max(65535),
-    consumerHost: z.string().min(1),
-    consumerPort: z.coerce.number().int().min(0).max(65535),
-    sshUser: z.string().min(1),
-    sshKey: z.string().min(1),
-    knownHosts: z.string().min(1),
-    insecureSkipHostKeyCheck: z.coerce.boolean(),
-    installerType: z.enum(['lab', 'devstack', 'local', 'apex', 'fuel', 'mcp', 'daisy']),
-    installerIp: z.string().min(1),
-    inspectorType: z.literal('sample', { message: 'only the sample inspector is built in so far (vitrage and congress are not)' }),
-    testCase: z.literal('fault_management', { message: 'only fault_management is built in so far' }),
-    profilerType: z.string().min(1),
-    labHosts: z.coerce.number().int().min(1).max(63),
-    labLatency: z.string().regex(/^(notify|transform|evaluate|fire|deliver)=\d+(\.\d+)?(,(notify|transform|evaluate|fire|deliver)=\d+(\.\d+)?)*$/, 'must look like notify=5,transform=10,evaluate=5,fire=1,deliver=2'),
-    labDropWebhooks: z.coerce.boolean(),
-    osprofilerHmacKeyFile: z.string().min(1),
-    osprofilerConnection: z.string().regex(/^[a-z][a-z0-9+]*:\/\//, 'must be an OSProfiler connection string like redis://127.0.0.1:6379'),
-    resultsDir: z.string().min(1),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
-  })
-  .partial()
-  .strict();
-
-type Input = z.infer<typeof inputSchema>;
-
-const DEFAULTS: Required<Pick<Input, 'vmCount' | 'placement' | 'thresholdMs' | 'faultDurationS' | 'activeTimeoutS' | 'notifyTimeoutS' | 'profile' | 'imageName' | 'inspectorHost' | 'inspectorPort' | 'consumerHost' | 'consumerPort' | 'sshUser' | 'profilerType' | 'labHosts' | 'logLevel'>> = {
-  vmCount: 1,
-  placement: 'one-host',
-  thresholdMs: 1000,
-  faultDurationS: 30,
-  activeTimeoutS: 300,
-  notifyTimeoutS: 60,
-  profile: 'doctor',
-  imageName: 'cirros',
-  inspectorHost: '127.0.0.1',
-  inspectorPort: 12345,
-  consumerHost: '127.0.0.1',
-  consumerPort: 12346,
-  sshUser: 'root',
-  profilerType: 'poc',
-  labHosts: 2,
-  logLevel: 'info',
-};
-
-/** Doctor's environment variables (DESIGN.md §6), mapped to config keys. */
-const DOCTOR_ENV: Record<string, keyof Input> = {
-  VM_COUNT: 'vmCount',
-  IMAGE_NAME: 'imageName',
-  INSTALLER_TYPE: 'installerType',
-  INSTALLER_IP: 'installerIp',
-  INSPECTOR_TYPE: 'inspectorType',
-  TEST_CASE: 'testCase',
-  PROFILER_TYPE: 'profilerType',
-  SSH_KEY: 'sshKey',
-  OSPROFILER_CONNECTION_STRING: 'osprofilerConnection',
-};
-
 export interface ConfigSources {
   env: Env;
   /** Flags already in config-key form (undefined = not given). */
-  flags: Partial<Record<keyof Input, string | number | boolean | undefined>>;
+  flags: Partial<Record<SettingKey, string | number | boolean | undefined>>;
   /** Path of a YAML or JSON config file (--config). */
   configFile?: string;
   readFile: (path: string) => string | undefined;
@@ -124,7 +55,7 @@ export interface ConfigSources {
 }
 
 export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
-  const layers: Array<[string, Record<string, unknown>]> = [];
+  const layers: Array<['file' | 'env' | 'flag', string, Record<string, unknown>]> = [];
   if (src.configFile) {
     const text = src.readFile(src.configFile);
     if (text === undefined) throw new ConfigError('--config', `cannot read ${src.configFile}`);
@@ -135,29 +66,32 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
       throw new ConfigError('--config', `${src.configFile} is not valid YAML or JSON: ${(err as Error).message}`);
     }
     if (!isRecord(doc)) throw new ConfigError('--config', `${src.configFile} must hold a mapping of settings`);
-    layers.push([src.configFile, doc]);
+    layers.push(['file', src.configFile, doc]);
   }
   const fromEnv: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(DOCTOR_ENV)) {
-    const v = src.env[name];
-    if (v !== undefined && v !== '') fromEnv[key] = key === 'installerType' ? v.toLowerCase() : key === 'inspectorType' ? v.toLowerCase() : v;
+  for (const { key, env } of SETTINGS) {
+    const v = env ? src.env[env] : undefined;
+    if (v !== undefined && v !== '') fromEnv[key] = v;
   }
-  if (/^(1|true|yes)$/i.test(src.env['CI_DEBUG'] ?? '')) fromEnv['logLevel'] = 'debug';
-  layers.push(['the environment', fromEnv]);
-  layers.push(['the command line', Object.fromEntries(Object.entries(src.flags).filter(([, v]) => v !== undefined))]);
+  const ciDebug = src.env['CI_DEBUG'];
+  if (ciDebug !== undefined && ciDebug !== '') {
+    const on = parseBoolean(ciDebug);
+    if (on === undefined) throw new ConfigError('CI_DEBUG', `must be ${BOOLEAN_WORDS} (got "${ciDebug}")`);
+    if (on && fromEnv['logLevel'] === undefined) fromEnv['logLevel'] = 'debug';
+  }
+  layers.push(['env', 'the environment', fromEnv]);
+  layers.push(['flag', 'the command line', Object.fromEntries(Object.entries(src.flags).filter(([, v]) => v !== undefined))]);
 
-  const merged: Input = {};
-  for (const [where, layer] of layers) {
-    const r = inputSchema.safeParse(layer);
+  const merged: SettingValues = {};
+  for (const [kind, where, layer] of layers) {
+    const r = settingsSchema.safeParse(layer);
     if (!r.success) {
       const { field, message } = describeIssue(r.error);
-      const envName = Object.entries(DOCTOR_ENV).find(([, k]) => k === field)?.[0];
-      const name = where === 'the environment' && envName ? envName : where === 'the command line' ? `--${kebab(field)}` : field;
-      throw new ConfigError(name, `${message} (from ${where})`);
+      throw new ConfigError(settingName(field, kind), `${message} (from ${where})`);
     }
     Object.assign(merged, r.data);
   }
-  const c = { ...DEFAULTS, ...merged };
+  const c = { ...SETTING_DEFAULTS, ...merged } as ResolvedSettings;
 
   let cloud: RunConfig['cloud'];
   const wantsLab = c.installerType === 'lab' || (c.installerType === undefined && !cloudConfigured(src.env));
@@ -170,7 +104,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     if (c.osprofilerHmacKeyFile) {
       // The key comes from a file, never from the command line (it signs the trace headers).
       const key = src.readFile(resolve(src.cwd, c.osprofilerHmacKeyFile))?.trim();
-      if (!key) throw new ConfigError('--osprofiler-hmac-key-file', `cannot read an HMAC key from ${c.osprofilerHmacKeyFile} (one line: the key the services' [profiler] hmac_keys hold)`);
+      if (!key) throw new ConfigError(flagOf('osprofilerHmacKeyFile'), `cannot read an HMAC key from ${c.osprofilerHmacKeyFile} (one line: the key the services' [profiler] hmac_keys hold)`);
       credentials.profileKey = key;
     }
     cloud = { mode: 'cloud', credentials };
@@ -200,7 +134,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     profilerType: c.profilerType,
     ...(c.osprofilerConnection ? { osprofilerConnection: c.osprofilerConnection } : {}),
     cloud,
-    resultsDir: join(resolve(src.cwd, c.resultsDir ?? 'results'), runId),
+    resultsDir: join(resolve(src.cwd, c.resultsDir), runId),
     logLevel: c.logLevel,
     reporting: {
       ...(urlFromEnv(src.env, 'TEST_DB_URL') ? { testDbUrl: urlFromEnv(src.env, 'TEST_DB_URL') } : {}),
@@ -212,7 +146,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     },
   };
   if (config.cloud.mode === 'cloud' && !config.ssh.keyPath) {
-    throw new ConfigError('SSH_KEY', 'a real cloud needs the SSH key of the compute hosts (SSH_KEY or --ssh-key), and --known-hosts to verify them');
+    throw new ConfigError('SSH_KEY', `a real cloud needs the SSH key of the compute hosts (SSH_KEY or ${flagOf('sshKey')}), and ${flagOf('knownHosts')} to verify them`);
   }
   return Object.freeze(config);
 }
@@ -242,8 +176,4 @@ export function redactedConfig(c: RunConfig): Record<string, unknown> {
   const bare = (u: string | undefined) => (u ? withoutCredentials(u) : u);
   const reporting = { ...rest.reporting, testDbUrl: bare(rest.reporting.testDbUrl), energyRecorderUrl: bare(rest.reporting.energyRecorderUrl) };
   return { ...rest, reporting: Object.fromEntries(Object.entries(reporting).filter(([, v]) => v !== undefined)), cloud: shown };
-}
-
-function kebab(s: string): string {
-  return s.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
 }

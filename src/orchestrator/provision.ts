@@ -7,6 +7,7 @@ import {
   type CloudCredentials, type OpenStackClient, type Server,
 } from '../openstack/index.js';
 import type { Ledger } from './ledger.js';
+import { flagOf } from './settings.js';
 
 export interface ProvisionRequest {
   runId: string;
@@ -58,7 +59,6 @@ export async function provision(admin: OpenStackClient, credentials: CloudCreden
   await admin.identity.assignProjectRole(project.id, user.id, member.id);
   const memberClient = createOpenStackClient({
     credentials: { ...credentials, username: name, userId: undefined, password, userDomainId: 'default', userDomainName: undefined, projectName: undefined, projectId: project.id, projectDomainName: undefined },
-    readFile: () => undefined,
     logger: req.logger,
     ...(req.traceId ? { traceId: req.traceId } : {}),
   });
@@ -108,7 +108,7 @@ export async function provision(admin: OpenStackClient, credentials: CloudCreden
     await admin.identity.assignProjectRole(project.id, adminToken.userId, adminRole.id);
     ledger.add({ kind: 'grant', projectId: project.id, userId: adminToken.userId, roleId: adminRole.id });
     creator = createOpenStackClient({
-      credentials: { ...credentials, projectName: undefined, projectId: project.id, projectDomainName: undefined }, readFile: () => undefined, logger: req.logger,
+      credentials: { ...credentials, projectName: undefined, projectId: project.id, projectDomainName: undefined }, logger: req.logger,
       ...(req.traceId ? { traceId: req.traceId } : {}),
     });
     clients.push(creator);
@@ -166,7 +166,7 @@ async function waitActive(admin: OpenStackClient, projectId: string, ids: string
     if (mine.length === ids.length && mine.every((s) => s.status === 'ACTIVE')) return ids.map((id) => mine.find((s) => s.id === id)!);
     if (Date.now() + delay > deadline) {
       const waiting = mine.filter((s) => s.status !== 'ACTIVE').map((s) => `${s.name}=${s.status}`);
-      throw new TimeoutError(`VMs not ACTIVE within ${timeoutMs / 1000} s (${waiting.join(', ') || 'none listed'}); raise --active-timeout-s or check the cloud`, timeoutMs);
+      throw new TimeoutError(`VMs not ACTIVE within ${timeoutMs / 1000} s (${waiting.join(', ') || 'none listed'}); raise ${flagOf('activeTimeoutS')} or check the cloud`, timeoutMs);
     }
     await realSleep(delay, signal);
   }

@@ -131,7 +131,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       results.osprofiler = { traceId };
       progress(`OSProfiler trace ${traceId}`);
     }
-    const admin = createOpenStackClient({ credentials, readFile: () => undefined, logger: logs.get('openstack'), ...(traceId ? { traceId } : {}) });
+    const admin = createOpenStackClient({ credentials, logger: logs.get('openstack'), ...(traceId ? { traceId } : {}) });
     undo.push(['closing the admin client', async () => admin.close()]);
     // Undone in reverse: after the services stop (force-down cleared) and before the client closes.
     undo.push(['removing the test resources', async () => {
@@ -307,7 +307,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       results.detection.linkDownAt = round(results.faultLog.downAt - (hostClock?.offsetMs ?? 0));
       results.detection.detectionMs = round(results.detection.detectedAt - results.detection.linkDownAt);
     }
-    if (results.notifications) results.profile = profile();
+    if (results.notifications && config.profilerType === 'poc') results.profile = profile();
     results.cleanup = { ok: errors.length === 0, errors };
     if (errors.length) {
       log.error({ errors }, 'cleanup incomplete');

@@ -1,7 +1,8 @@
 /**
  * doctor run against a configured cloud (clouds.yaml + OS_CLOUD, the user's SSH
  * key and known_hosts): here a lab cloud and lab hosts standing in for a real
- * one, so the test can look at the cloud afterwards. Needs root.
+ * one, so the test can look at the cloud afterwards. The cloud speaks TLS with a
+ * private CA named by clouds.yaml `cacert`, as installer-built clouds do. Needs root.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -22,8 +23,17 @@ describe('doctor run against a configured cloud', () => {
     work = mkdtempSync(join(tmpdir(), 'doctor-ext-'));
     lab = await temporaryLab(2, 'doctor-ext-lab-');
     state = lab.state;
-    cloud = await startCloud({ hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), buildDelayMs: 20 });
-    writeFileSync(join(work, 'clouds.yaml'), cloud.cloudsYaml('ext'), { mode: 0o600 });
+    // A private CA and a server certificate it signed (the client must trust the CA, not the server's own certificate).
+    const pki = (...args: string[]) => execFileSync('openssl', args, { cwd: work, stdio: 'ignore' });
+    pki('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=doctor test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+    pki('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
+    writeFileSync(join(work, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    pki('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', 'server.pem');
+    cloud = await startCloud({
+      hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), buildDelayMs: 20,
+      tls: { key: readFileSync(join(work, 'server.key')), cert: readFileSync(join(work, 'server.pem')) },
+    });
+    writeFileSync(join(work, 'clouds.yaml'), `${cloud.cloudsYaml('ext').replace('    interface:', `    cacert: ${join(work, 'ca.pem')}\n    interface:`)}`, { mode: 0o600 });
   });
   afterAll(async () => {
     await cloud?.stop();
@@ -40,6 +50,7 @@ describe('doctor run against a configured cloud', () => {
       cwd: work,
     });
     expect(config.cloud.mode).toBe('cloud');
+    expect(config.cloud.mode === 'cloud' && config.cloud.credentials.authUrl).toMatch(/^https:/);
     const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: () => {}, ledgerDir: join(work, 'ledgers') });
     expect(r.verdict, r.reason).toBe('PASS');
     expect(r.notifications!.received).toBe(2);

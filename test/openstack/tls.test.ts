@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, ConnectionError } from '../../src/shared/index.js';
-import { createOpenStackClient, type OpenStackClient } from '../../src/openstack/index.js';
+import { createOpenStackClient, loadCredentials, type OpenStackClient } from '../../src/openstack/index.js';
 import { startCloud, type LabCloud } from '../../src/lab/index.js';
 
 const readFile = (p: string) => {
   try {
-    return readFileSync(p);
+    return readFileSync(p, 'utf8');
   } catch {
     return undefined;
   }
@@ -20,7 +20,7 @@ describe('TLS to the cloud', () => {
   let lab: LabCloud;
   const clients: OpenStackClient[] = [];
   const make = (extra: Parameters<typeof createOpenStackClient>[0]['credentials'] | object = {}) => {
-    const c = createOpenStackClient({ credentials: { ...lab.credentials(), ...extra }, readFile });
+    const c = createOpenStackClient({ credentials: { ...lab.credentials(), ...extra } });
     clients.push(c);
     return c;
   };
@@ -46,17 +46,31 @@ describe('TLS to the cloud', () => {
     expect(err.message).toMatch(/TLS verification .* failed \(DEPTH_ZERO_SELF_SIGNED_CERT\); set OS_CACERT/);
   });
 
-  it('trusts the CA bundle named by OS_CACERT', async () => {
-    expect(await make({ cacert: join(dir, 'cert.pem') }).compute.services.list()).toHaveLength(2);
+  /** The OS_* variables of the lab's admin, as an openrc would set them. */
+  const openrc = (extra: Record<string, string>) => {
+    const c = lab.credentials();
+    return { OS_AUTH_URL: c.authUrl, OS_USERNAME: c.username, OS_PASSWORD: c.password, OS_PROJECT_NAME: c.projectName, ...extra };
+  };
+
+  it('trusts the CA bundle named by OS_CACERT, read once when the credentials are loaded', async () => {
+    const credentials = loadCredentials(openrc({ OS_CACERT: join(dir, 'cert.pem') }), readFile);
+    expect(credentials.ca).toBe(readFileSync(join(dir, 'cert.pem'), 'utf8'));
+    const c = createOpenStackClient({ credentials });
+    clients.push(c);
+    expect(await c.compute.services.list()).toHaveLength(2);
   });
 
   it('skips verification only when asked (OS_INSECURE)', async () => {
     expect(await make({ insecure: true }).compute.services.list()).toHaveLength(2);
   });
 
-  it('names OS_CACERT when the bundle cannot be read', () => {
-    expect(() => make({ cacert: join(dir, 'missing.pem') })).toThrow(ConfigError);
-    expect(() => make({ cacert: join(dir, 'missing.pem') })).toThrow(/^OS_CACERT: cannot read the CA bundle .*missing\.pem/);
+  it('names OS_CACERT (or clouds.yaml cacert) when the bundle cannot be read', () => {
+    const load = (env: Record<string, string | undefined>) => () => loadCredentials(env, readFile);
+    expect(load(openrc({ OS_CACERT: join(dir, 'missing.pem') }))).toThrow(ConfigError);
+    expect(load(openrc({ OS_CACERT: join(dir, 'missing.pem') }))).toThrow(/^OS_CACERT: cannot read a CA bundle .*missing\.pem/);
+    expect(load(openrc({ OS_CACERT: join(dir, 'key.pem') }))).toThrow(/^OS_CACERT: cannot read a CA bundle \(PEM certificates\) from .*key\.pem/);
+    writeFileSync(join(dir, 'clouds.yaml'), `clouds:\n  tls:\n    auth: {auth_url: '${lab.url}/identity/v3', username: admin, password: x, project_name: admin}\n    cacert: ${join(dir, 'nope.pem')}\n`);
+    expect(load({ OS_CLIENT_CONFIG_FILE: join(dir, 'clouds.yaml'), OS_CLOUD: 'tls' })).toThrow(/^cacert: cannot read a CA bundle .*nope\.pem \(in .*clouds\.yaml \(cloud "tls"\)\)/);
   });
 
   it('turns OSProfiler on from the credentials profile key, with a fresh trace id', () => {

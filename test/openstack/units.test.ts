@@ -87,6 +87,15 @@ describe('credentials', () => {
     const c = loadCredentials({ ...env, OS_INTERFACE: 'internalURL', OS_INSECURE: 'true', OS_COMPUTE_ENDPOINT_OVERRIDE: 'http://127.0.0.1:8774/v2.1' }, none);
     expect(c).toMatchObject({ authUrl: env.OS_AUTH_URL, username: 'admin', interface: 'internal', insecure: true, endpointOverrides: { compute: 'http://127.0.0.1:8774/v2.1' } });
   });
+  it('take OS_INSECURE and clouds.yaml verify as yes/no words only', () => {
+    expect(loadCredentials({ ...env, OS_INSECURE: 'no' }, none).insecure).toBe(false);
+    expect(loadCredentials({ ...env, OS_INSECURE: 'on' }, none).insecure).toBe(true);
+    expect(() => loadCredentials({ ...env, OS_INSECURE: 'maybe' }, none)).toThrow(/^OS_INSECURE: must be true\/false, yes\/no, 1\/0 or on\/off \(got "maybe"\)/);
+    const yaml = (verify: string) => () => loadCredentials({ OS_CLOUD: 'c' }, (p) => (p === 'clouds.yaml' ? `clouds:\n  c:\n    auth: {auth_url: 'http://127.0.0.1:5000', username: a, password: b, project_name: c}\n    verify: ${verify}\n` : undefined));
+    expect(yaml('no')().insecure).toBe(true);
+    expect(yaml('true')().insecure).toBe(false);
+    expect(yaml('sometimes')).toThrow(/^verify \(in clouds\.yaml \(cloud "c"\)\): must be/);
+  });
   it('name the missing variable', () => {
     expect(() => loadCredentials({ ...env, OS_AUTH_URL: undefined }, none)).toThrow(/^OS_AUTH_URL: is not set/);
     expect(() => loadCredentials({ ...env, OS_PASSWORD: '' }, none)).toThrow(/^OS_PASSWORD: is not set/);

@@ -1,0 +1,143 @@
+/**
+ * The one table of `doctor run` settings: config-file key, flag, environment
+ * variable, schema, default and help. The CLI options, the environment mapping,
+ * the defaults, every error's name for a setting and the README's table all
+ * come from here, so they cannot drift apart.
+ */
+import { z } from 'zod';
+import { booleanSetting } from '../shared/validation.js';
+
+interface Spec {
+  /** Long flag of `doctor run` without the dashes. */
+  flag?: string;
+  /** The flag's value as help shows it; none: a switch (true when given). */
+  value?: string;
+  /** Doctor's (or OPNFV's) environment variable. */
+  env?: string;
+  schema: z.ZodType;
+  /** The default applied when no layer gives the setting. */
+  default?: string | number;
+  /** How the docs show the default when it depends on something else. */
+  shownDefault?: string;
+  /** One line: flag help and the README's meaning. */
+  help: string;
+}
+
+const lower = <const T extends readonly [string, ...string[]]>(values: T, message?: string) =>
+  z.string().transform((s) => s.toLowerCase()).pipe(z.enum(values, message ? { message } : undefined));
+const port = z.coerce.number().int().min(0).max(65535);
+const HOPS = '(notify|transform|evaluate|fire|deliver)=\\d+(\\.\\d+)?';
+
+const SPECS = {
+  vmCount: { flag: 'vm-count', value: 'n', env: 'VM_COUNT', schema: z.coerce.number().int().min(1).max(500), default: 1, help: 'VMs to boot' },
+  placement: { flag: 'placement', value: 'how', schema: z.enum(['one-host', 'spread']), default: 'one-host', help: '`one-host` (all on the failing host) or `spread`' },
+  thresholdMs: { flag: 'threshold-ms', value: 'ms', schema: z.coerce.number().positive(), default: 1000, help: 'PASS when the last notification is under this' },
+  profile: { flag: 'profile', value: 'name', schema: z.enum(['doctor', 'fast']), default: 'doctor', help: 'monitor: `doctor` (100 ms, 100 ms, k=1) or `fast` (5 ms, 15 ms, k=4)' },
+  faultDurationS: {
+    flag: 'fault-duration', value: 's', schema: z.coerce.number().min(1).max(3600), default: 30,
+    help: 'seconds a host\'s link stays down; a lab host\'s link (embedded or all-in-one lab) is restored as soon as the run is done with it',
+  },
+  activeTimeoutS: { flag: 'active-timeout', value: 's', schema: z.coerce.number().positive(), default: 300, help: 'deadline for the VMs to be ACTIVE' },
+  notifyTimeoutS: { flag: 'notify-timeout', value: 's', schema: z.coerce.number().positive(), default: 60, help: 'deadline for the alarms after detection' },
+  imageName: { flag: 'image', value: 'name', env: 'IMAGE_NAME', schema: z.string().min(1), default: 'cirros', help: 'image reused by name, else a small one is uploaded' },
+  installerType: {
+    flag: 'installer', value: 'type', env: 'INSTALLER_TYPE', schema: lower(['lab', 'devstack', 'local', 'apex', 'fuel', 'mcp', 'daisy']),
+    shownDefault: 'lab (no cloud) / devstack', help: '`lab`, `devstack`, `local`, `apex`, `fuel`, `mcp`, `daisy`',
+  },
+  installerIp: { flag: 'installer-ip', value: 'ip', env: 'INSTALLER_IP', schema: z.string().min(1), help: 'installer address' },
+  inspectorType: {
+    env: 'INSPECTOR_TYPE', schema: lower(['sample'], 'only the sample inspector is built in so far (vitrage and congress are not)'), default: 'sample',
+    help: 'only `sample` is built in so far',
+  },
+  testCase: { env: 'TEST_CASE', schema: lower(['fault_management'], 'only fault_management is built in so far'), default: 'fault_management', help: 'only `fault_management` so far' },
+  profilerType: { env: 'PROFILER_TYPE', schema: lower(['poc', 'none']), default: 'poc', help: '`poc`: build the eleven-checkpoint profile; `none`: skip it (Doctor\'s values)' },
+  sshKey: { flag: 'ssh-key', value: 'path', env: 'SSH_KEY', schema: z.string().min(1), shownDefault: '(lab key)', help: 'private key for the compute hosts' },
+  knownHosts: { flag: 'known-hosts', value: 'path', schema: z.string().min(1), shownDefault: '(lab\'s)', help: 'known_hosts to verify the compute hosts\' SSH keys' },
+  insecureSkipHostKeyCheck: { flag: 'insecure-skip-host-key-check', schema: booleanSetting, shownDefault: 'off', help: 'do not verify SSH host keys (explicit opt-out)' },
+  sshUser: { flag: 'ssh-user', value: 'name', schema: z.string().min(1), default: 'root', help: 'SSH user (passwordless sudo for `ip` if not root)' },
+  inspectorHost: { flag: 'inspector-host', value: 'address', schema: z.string().min(1), default: '127.0.0.1', help: 'where the inspector listens' },
+  inspectorPort: { flag: 'inspector-port', value: 'n', schema: port, default: 12345, help: 'the inspector\'s port (0 = any free port)' },
+  consumerHost: { flag: 'consumer-host', value: 'address', schema: z.string().min(1), default: '127.0.0.1', help: 'where the consumer listens; Aodh must reach it' },
+  consumerPort: { flag: 'consumer-port', value: 'n', schema: port, default: 12346, help: 'the consumer\'s port (0 = any free port)' },
+  labHosts: { flag: 'lab-hosts', value: 'n', schema: z.coerce.number().int().min(1).max(63), default: 2, help: 'compute hosts of the embedded lab' },
+  labLatency: {
+    flag: 'lab-latency', value: 'list', schema: z.string().regex(new RegExp(`^${HOPS}(,${HOPS})*$`), 'must look like notify=5,transform=10,evaluate=5,fire=1,deliver=2'),
+    shownDefault: '0', help: 'per-hop latency of the simulated cloud, e.g. `notify=5,transform=10,evaluate=5,fire=1,deliver=2`',
+  },
+  labDropWebhooks: { flag: 'lab-drop-webhooks', schema: booleanSetting, shownDefault: 'off', help: 'the simulated Aodh drops every webhook (to see a FAIL)' },
+  osprofilerHmacKeyFile: {
+    flag: 'osprofiler-hmac-key-file', value: 'path', schema: z.string().min(1),
+    help: 'a file holding the OSProfiler HMAC key (as `OS_PROFILE` or clouds.yaml `profile`; a file keeps it off the command line)',
+  },
+  osprofilerConnection: {
+    flag: 'osprofiler-connection', value: 'url', env: 'OSPROFILER_CONNECTION_STRING',
+    schema: z.string().regex(/^[a-z][a-z0-9+]*:\/\//, 'must be an OSProfiler connection string like redis://127.0.0.1:6379'),
+    help: 'where the cloud keeps OSProfiler spans (e.g. `redis://host:6379`): the run\'s trace is fetched after the run',
+  },
+  resultsDir: { flag: 'results-dir', value: 'dir', schema: z.string().min(1), default: './results', help: 'where `<run id>/` goes' },
+  logLevel: {
+    flag: 'log-level', value: 'level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']), default: 'info',
+    help: 'per-component log level (`CI_DEBUG=true`: debug)',
+  },
+} satisfies Record<string, Spec>;
+
+type Specs = typeof SPECS;
+export type SettingKey = keyof Specs;
+/** What the layers (file, environment, flags) give, once parsed. */
+export type SettingValues = { [K in SettingKey]?: z.output<Specs[K]['schema']> };
+type WithDefault = { [K in SettingKey]: Specs[K] extends { default: string | number } ? K : never }[SettingKey];
+export type ResolvedSettings = SettingValues & Required<Pick<SettingValues, WithDefault>>;
+
+export interface Setting extends Spec {
+  key: SettingKey;
+}
+
+export const SETTINGS: readonly Setting[] = Object.entries(SPECS).map(([key, spec]) => ({ key: key as SettingKey, ...(spec as Spec) }));
+
+const shape = Object.fromEntries(SETTINGS.map((s) => [s.key, s.schema])) as { [K in SettingKey]: Specs[K]['schema'] };
+/** Any layer's settings: every key optional, unknown keys refused. */
+export const settingsSchema = z.object(shape).partial().strict();
+
+export const SETTING_DEFAULTS = Object.fromEntries(SETTINGS.filter((s) => s.default !== undefined).map((s) => [s.key, s.default])) as Pick<ResolvedSettings, WithDefault>;
+
+function setting(key: SettingKey): Setting {
+  return SETTINGS.find((s) => s.key === key)!;
+}
+
+/** The flag as a user types it: `--fault-duration`. */
+export function flagOf(key: SettingKey): string {
+  const f = setting(key).flag;
+  if (!f) throw new Error(`setting ${key} has no flag`);
+  return `--${f}`;
+}
+
+/** The property commander gives a flag's value under (`--fault-duration` → faultDuration). */
+export function flagProperty(s: Setting): string {
+  return s.flag!.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/** How a setting is named to the user, by where its value came from. */
+export function settingName(key: string, where: 'file' | 'env' | 'flag'): string {
+  const s = SETTINGS.find((x) => x.key === key);
+  if (where === 'env' && s?.env) return s.env;
+  if (where === 'flag' && s?.flag) return `--${s.flag}`;
+  return key;
+}
+
+/** `doctor run`'s options: [flags as commander takes them, help with the variable and default]. */
+export function runOptions(): Array<[string, string]> {
+  return SETTINGS.filter((s) => s.flag).map((s) => {
+    const extra = [s.env, s.default !== undefined ? `default ${s.default}` : s.shownDefault && !s.shownDefault.startsWith('(') ? `default ${s.shownDefault}` : undefined].filter(Boolean);
+    return [`--${s.flag}${s.value ? ` <${s.value}>` : ''}`, `${s.help.replace(/`/g, '')}${extra.length ? ` (${extra.join('; ')})` : ''}`];
+  });
+}
+
+/** The README's configuration table (markdown), in table order. */
+export function settingsTable(): string {
+  const cell = (v: string | undefined) => (v ? `\`${v}\`` : '');
+  const rows = SETTINGS.map((s) => {
+    const dflt = s.shownDefault ?? (s.default === undefined ? '' : String(s.default));
+    return `| ${cell(s.flag && `--${s.flag}`)} | ${cell(s.env)} | \`${s.key}\` | ${dflt} | ${s.help} |`;
+  });
+  return ['| flag | environment | config key | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+}
