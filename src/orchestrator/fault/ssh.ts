@@ -31,12 +31,34 @@ export interface ExecResult {
   code: number | null;
 }
 
-/** One SSH connection with host key verification; exec and SFTP helpers. */
+/**
+ * One SSH connection with host key verification; exec and SFTP helpers.
+ * The client, every channel and every SFTP session have an error listener for
+ * their whole life: ssh2 may emit a second error after the first (a handshake
+ * timeout, then "Connection lost before handshake"), and an error nobody listens
+ * to would end the process in the middle of a fault. After the connection is up,
+ * an error or a close fails the calls in flight instead.
+ */
 export class SshSession {
+  private readonly inFlight = new Set<(err: Error) => void>();
+  private lost: Error | undefined;
+
   private constructor(
     private readonly client: Client,
     readonly target: Required<SshTarget>,
-  ) {}
+    private readonly log: Logger,
+  ) {
+    const fail = (err: Error) => {
+      this.lost ??= err;
+      for (const reject of [...this.inFlight]) reject(err);
+      this.inFlight.clear();
+    };
+    client.on('error', (err: Error) => {
+      log.warn({ host: target.host, err: err.message }, 'SSH connection failed');
+      fail(new FaultInjectionError(`SSH to ${target.host} failed: ${err.message}`, { cause: err }));
+    });
+    client.on('close', () => fail(new FaultInjectionError(`the SSH connection to ${target.host} closed`)));
+  }
 
   static async connect(target: SshTarget, auth: SshAuth): Promise<SshSession> {
     const t = { host: target.host, port: target.port ?? 22, username: target.username ?? 'root' };
@@ -73,27 +95,56 @@ export class SshSession {
       },
     };
     await new Promise<void>((resolve, reject) => {
-      client.once('ready', () => resolve());
-      client.once('error', (err) => {
+      let settled = false;
+      // Never removed: whatever the client emits after this promise settles is only logged.
+      client.on('error', (err: Error) => {
+        if (settled) return void log.debug({ host: t.host, err: err.message }, 'SSH error after the connection attempt ended');
+        settled = true;
+        client.destroy();
         if (verdict && verdict.result !== 'match') reject(hostKeyError(verdict, t.host, t.port, auth.knownHostsPath!));
         else reject(new FaultInjectionError(`SSH to ${t.username}@${t.host}:${t.port} failed: ${err.message}`, { cause: err }));
       });
+      client.once('ready', () => {
+        settled = true;
+        resolve();
+      });
       client.connect(config);
     });
-    return new SshSession(client, t);
+    return new SshSession(client, t, log);
+  }
+
+  /** Runs `start(resolve, reject)`; the call fails at once if the connection is (or becomes) lost. */
+  private call<T>(start: (resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> {
+    if (this.lost) return Promise.reject(this.lost);
+    return new Promise<T>((resolve, reject) => {
+      const abort = (err: Error) => reject(err);
+      this.inFlight.add(abort);
+      start(
+        (v) => {
+          this.inFlight.delete(abort);
+          resolve(v);
+        },
+        (e) => {
+          this.inFlight.delete(abort);
+          reject(e);
+        },
+      );
+    });
   }
 
   exec(command: string, timeoutMs = 30_000): Promise<ExecResult> {
-    return new Promise((resolve, reject) => {
+    return this.call((resolve, reject) => {
       const timer = setTimeout(() => reject(new FaultInjectionError(`"${command}" on ${this.target.host} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        reject(new FaultInjectionError(`running a command on ${this.target.host} failed: ${err.message}`, { cause: err }));
+      };
       this.client.exec(command, (err, stream) => {
-        if (err) {
-          clearTimeout(timer);
-          reject(new FaultInjectionError(`cannot run a command on ${this.target.host}: ${err.message}`, { cause: err }));
-          return;
-        }
+        if (err) return fail(err);
         let stdout = '';
         let stderr = '';
+        stream.on('error', fail);
+        stream.stderr.on('error', fail);
         stream.on('data', (d: Buffer) => (stdout += d));
         stream.stderr.on('data', (d: Buffer) => (stderr += d));
         stream.on('close', (code: number | null) => {
@@ -105,13 +156,17 @@ export class SshSession {
   }
 
   private sftp(): Promise<SFTPWrapper> {
-    return new Promise((resolve, reject) => this.client.sftp((err, sftp) => (err ? reject(new FaultInjectionError(`SFTP to ${this.target.host} failed: ${err.message}`, { cause: err })) : resolve(sftp))));
+    return this.call((resolve, reject) => this.client.sftp((err, sftp) => {
+      if (err) return reject(new FaultInjectionError(`SFTP to ${this.target.host} failed: ${err.message}`, { cause: err }));
+      sftp.on('error', (e: Error) => this.log.debug({ host: this.target.host, err: e.message }, 'SFTP session error'));
+      resolve(sftp);
+    }));
   }
 
   async writeFile(path: string, data: string, mode: number): Promise<void> {
     const sftp = await this.sftp();
     try {
-      await new Promise<void>((resolve, reject) => sftp.writeFile(path, data, { mode }, (err) => (err ? reject(new FaultInjectionError(`cannot upload ${path} to ${this.target.host}: ${err.message}`, { cause: err })) : resolve())));
+      await this.call<void>((resolve, reject) => sftp.writeFile(path, data, { mode }, (err) => (err ? reject(new FaultInjectionError(`cannot upload ${path} to ${this.target.host}: ${err.message}`, { cause: err })) : resolve())));
     } finally {
       sftp.end();
     }
@@ -120,7 +175,7 @@ export class SshSession {
   async readFile(path: string): Promise<string> {
     const sftp = await this.sftp();
     try {
-      return await new Promise<string>((resolve, reject) => sftp.readFile(path, (err, data) => (err ? reject(new FaultInjectionError(`cannot read ${path} on ${this.target.host}: ${err.message}`, { cause: err })) : resolve(data.toString('utf8')))));
+      return await this.call<string>((resolve, reject) => sftp.readFile(path, (err, data) => (err ? reject(new FaultInjectionError(`cannot read ${path} on ${this.target.host}: ${err.message}`, { cause: err })) : resolve(data.toString('utf8')))));
     } finally {
       sftp.end();
     }
@@ -132,12 +187,14 @@ export class SshSession {
    * many exchanges, so each costs a round trip, not a shell start.
    */
   interact(command: string): Promise<{ ask(line: string, timeoutMs?: number): Promise<string>; close(): void }> {
-    return new Promise((resolve, reject) => {
+    return this.call((resolve, reject) => {
       this.client.exec(command, (err, stream) => {
         if (err) {
           reject(new FaultInjectionError(`cannot run a command on ${this.target.host}: ${err.message}`, { cause: err }));
           return;
         }
+        stream.on('error', (e: Error) => this.log.debug({ host: this.target.host, err: e.message }, 'SSH channel error'));
+        stream.stderr.on('error', () => {});
         let buffered = '';
         const waiting: Array<(line: string) => void> = [];
         const lines: string[] = [];
@@ -153,7 +210,7 @@ export class SshSession {
         });
         stream.stderr.on('data', () => {});
         resolve({
-          ask: (line, timeoutMs = 10_000) => new Promise<string>((res, rej) => {
+          ask: (line, timeoutMs = 10_000) => this.call<string>((res, rej) => {
             const timer = setTimeout(() => rej(new FaultInjectionError(`"${command}" on ${this.target.host} did not answer within ${timeoutMs} ms`)), timeoutMs);
             const done = (l: string) => {
               clearTimeout(timer);
@@ -171,6 +228,7 @@ export class SshSession {
   }
 
   close(): void {
+    this.lost ??= new FaultInjectionError(`the SSH connection to ${this.target.host} was closed`);
     this.client.end();
   }
 }
