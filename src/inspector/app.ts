@@ -37,7 +37,9 @@ async function accept(parsed: Parsed, inspector: Inspector, opts: InspectorAppOp
     return;
   }
   const down = parsed.events.filter((e: InspectorEvent) => e.type === HOST_DOWN && e.details.status === 'down');
-  const work = down.map((e) => inspector.onHostDown(e.details.hostname, { time: e.time, ...(e.details.monitor ? { monitor: e.details.monitor } : {}) }));
+  const work = down.map((e) => inspector.onHostDown(e.details.hostname, {
+    time: e.time, ...(e.details.monitor ? { monitor: e.details.monitor } : {}), ...(e.details.monitor_event_id ? { eventId: e.details.monitor_event_id } : {}),
+  }));
   if (opts.respond === 'accepted') {
     res.status(202).json({ status: 'accepted', hosts: down.map((e) => e.details.hostname), ignored: parsed.events.length - down.length });
     return;

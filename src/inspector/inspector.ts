@@ -42,15 +42,25 @@ export interface HostHandling {
   doneAt?: number;
 }
 
+/** How many monitor event ids are remembered to recognise a repeat (a monitor's retry). */
+const EVENT_IDS_KEPT = 1_000;
+
 /**
- * The sample inspector's logic: on compute.host.down, find the host's VMs, then
- * concurrently force its nova-compute service down and reset every VM to error.
- * A repeated event for a host being (or already) handled does not redo the work.
+ * The sample inspector's logic: on compute.host.down, force the host's nova-compute
+ * service down first (its id is known before any event), then reset every VM on it
+ * to error. Only repeats of the same failure are deduplicated: an event for a host
+ * whose handling is in flight, or one with a monitor_event_id already handled. A new
+ * failure after the host recovered is handled again, as Doctor's inspector does.
  */
 export class Inspector {
   private readonly now: Clock;
   private readonly log: Logger;
-  private readonly handled = new Map<string, { record: HostHandling; done: Promise<HostHandling> }>();
+  private readonly history: HostHandling[] = [];
+  private readonly inFlight = new Map<string, Promise<HostHandling>>();
+  private readonly byEventId = new Map<string, Promise<HostHandling>>();
+  /** Hosts this inspector forced down and has not cleared. */
+  private readonly forcedDown = new Set<string>();
+  private readonly serviceIds = new Map<string, string | number>();
   private cache: { at: number; byHost: Map<string, Server[]> } | undefined;
 
   constructor(
@@ -61,85 +71,131 @@ export class Inspector {
     this.log = (opts.logger ?? silentLogger()).child({ component: 'inspector' });
   }
 
-  /** Fills the VM cache now, so the first event does not pay for it. */
+  /**
+   * Before any event: the nova-compute service of every host (so force-down is one request,
+   * not a lookup queued behind the resets) and, in cache mode, the VMs on each host.
+   */
   async prime(): Promise<void> {
-    const servers = await this.compute.servers.listDetail({ allTenants: true });
+    const [services, servers] = await Promise.all([
+      this.compute.services.list({ binary: 'nova-compute' }),
+      this.opts.vmLookup === 'event' ? Promise.resolve(undefined) : this.compute.servers.listDetail({ allTenants: true }),
+    ]);
+    for (const svc of services) this.serviceIds.set(svc.host, svc.id);
+    if (!servers) return;
     const byHost = new Map<string, Server[]>();
     for (const s of servers) if (s.host) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s]);
     this.cache = { at: this.now(), byHost };
   }
 
-  private async vmsOn(host: string): Promise<Server[]> {
+  /** The VMs on `host` from the cache while it is fresh; from Nova otherwise (and the cache learns them). */
+  private async vmsOn(host: string): Promise<{ vms: Server[]; fromCache: boolean }> {
     const ttl = this.opts.cacheTtlMs ?? 30_000;
     const cached = this.cache?.byHost.get(host);
-    if (this.opts.vmLookup !== 'event' && cached && this.now() - this.cache!.at < ttl) return cached;
+    if (this.opts.vmLookup !== 'event' && cached && this.now() - this.cache!.at < ttl) return { vms: cached, fromCache: true };
     const fresh = await this.compute.servers.listDetail({ allTenants: true, host });
-    if (this.cache) this.cache.byHost.set(host, fresh);
-    return fresh;
+    this.cache?.byHost.set(host, fresh);
+    return { vms: fresh, fromCache: false };
   }
 
-  onHostDown(host: string, event: { time: string; monitor?: string }): Promise<HostHandling> {
-    const existing = this.handled.get(host);
-    if (existing) {
-      this.log.info({ host }, 'repeated host-down event: already handled');
-      return existing.done;
+  onHostDown(host: string, event: { time: string; monitor?: string; eventId?: string }): Promise<HostHandling> {
+    // An event id names one failure of one host as one monitor saw it.
+    const key = event.eventId !== undefined ? JSON.stringify([event.monitor ?? '', host, event.eventId]) : undefined;
+    const repeat = (key !== undefined ? this.byEventId.get(key) : undefined) ?? this.inFlight.get(host);
+    if (repeat) {
+      this.log.info({ host, eventId: event.eventId }, 'repeated host-down event: the same failure is already being (or was) handled');
+      return repeat;
     }
     const record: HostHandling = { host, eventTime: event.time, receivedAt: this.now(), vms: [], errors: [], ...(event.monitor ? { monitor: event.monitor } : {}) };
-    const done = this.handle(record);
-    this.handled.set(host, { record, done });
+    this.history.push(record);
+    const done = this.handle(record).finally(() => this.inFlight.delete(host));
+    this.inFlight.set(host, done);
+    if (key !== undefined) {
+      this.byEventId.set(key, done);
+      if (this.byEventId.size > EVENT_IDS_KEPT) this.byEventId.delete(this.byEventId.keys().next().value!);
+    }
     return done;
   }
 
   private async handle(r: HostHandling): Promise<HostHandling> {
-    let vms: Server[] = [];
+    // 3 first: the request leaves before any reset (the point of the force-down blueprint).
+    this.forcedDown.add(r.host);
+    const forced = this.compute.services.forceDown(r.host, true, this.serviceIdOpt(r.host)).then(
+      (res) => {
+        r.markedDownAt = this.now();
+        r.forceDownPath = res.path;
+      },
+      (err: Error) => void r.errors.push(`forcing nova-compute on ${r.host} down failed: ${err.message}`),
+    );
+    let found: { vms: Server[]; fromCache: boolean } = { vms: [], fromCache: false };
     try {
-      vms = await this.vmsOn(r.host);
+      found = await this.vmsOn(r.host);
     } catch (err) {
       r.errors.push(`listing the VMs on ${r.host} failed: ${(err as Error).message}`);
     }
     r.foundAffectedAt = this.now();
-    r.vms = vms.map((v) => ({ id: v.id, name: v.name }));
-    this.log.info({ host: r.host, vms: vms.length }, 'host down: forcing nova-compute down and resetting its VMs');
-    await Promise.all([
-      this.compute.services.forceDown(r.host, true).then(
-        (res) => {
-          r.markedDownAt = this.now();
-          r.forceDownPath = res.path;
-        },
-        (err: Error) => void r.errors.push(`forcing nova-compute on ${r.host} down failed: ${err.message}`),
-      ),
-      mapLimit(r.vms, this.opts.concurrency ?? 16, async (vm) => {
-        try {
-          vm.resetRequestedAt = this.now();
-          await this.compute.servers.resetState(vm.id, 'error');
-          vm.resetAt = this.now();
-          r.vmErrorFirstAt ??= vm.resetAt;
-          r.vmErrorLastAt = vm.resetAt;
-        } catch (err) {
-          vm.error = (err as Error).message;
-          r.errors.push(`resetting ${vm.name} (${vm.id}) to error failed: ${vm.error}`);
+    this.log.info({ host: r.host, vms: found.vms.length, fromCache: found.fromCache }, 'host down: forcing nova-compute down and resetting its VMs');
+    await this.reset(r, found.vms);
+    if (found.fromCache) {
+      // The cache may predate a VM booted onto this host since: Nova's own list decides, and any VM
+      // the cache did not know is reset too (after the others, so the common case pays nothing).
+      try {
+        const fresh = await this.compute.servers.listDetail({ allTenants: true, host: r.host });
+        this.cache?.byHost.set(r.host, fresh);
+        const known = new Set(found.vms.map((v) => v.id));
+        const late = fresh.filter((v) => !known.has(v.id));
+        if (late.length) {
+          this.log.info({ host: r.host, vms: late.map((v) => v.id) }, 'VMs the cache did not know: resetting them too');
+          await this.reset(r, late);
         }
-      }),
-    ]);
+      } catch (err) {
+        r.errors.push(`checking the VMs on ${r.host} against Nova failed: ${(err as Error).message}`);
+      }
+    }
+    await forced;
     r.doneAt = this.now();
     if (r.errors.length) this.log.error({ host: r.host, errors: r.errors }, 'host handled with errors');
     return r;
   }
 
+  private async reset(r: HostHandling, vms: Server[]): Promise<void> {
+    const actions = vms.map((v): VmAction => ({ id: v.id, name: v.name }));
+    r.vms.push(...actions);
+    await mapLimit(actions, this.opts.concurrency ?? 16, async (vm) => {
+      try {
+        vm.resetRequestedAt = this.now();
+        await this.compute.servers.resetState(vm.id, 'error');
+        vm.resetAt = this.now();
+        r.vmErrorFirstAt ??= vm.resetAt;
+        r.vmErrorLastAt = vm.resetAt;
+      } catch (err) {
+        vm.error = (err as Error).message;
+        r.errors.push(`resetting ${vm.name} (${vm.id}) to error failed: ${vm.error}`);
+      }
+    });
+  }
+
+  private serviceIdOpt(host: string): { serviceId?: string | number } {
+    const id = this.serviceIds.get(host);
+    return id === undefined ? {} : { serviceId: id };
+  }
+
+  /** Every handling, oldest first (a host that failed twice appears twice). */
   records(): HostHandling[] {
-    return [...this.handled.values()].map((h) => h.record);
+    return [...this.history];
   }
 
   /** Clears force-down on every host this inspector forced down (Doctor's inspector does the same on stop). */
   async stop(): Promise<string[]> {
     const errors: string[] = [];
-    for (const { record, done } of this.handled.values()) {
-      await done.catch(() => undefined);
-      if (record.markedDownAt === undefined) continue;
+    await Promise.all([...this.inFlight.values()].map((p) => p.catch(() => undefined)));
+    for (const host of this.forcedDown) {
+      const handled = this.history.filter((h) => h.host === host);
+      if (!handled.some((h) => h.markedDownAt !== undefined)) continue;
       try {
-        await this.compute.services.forceDown(record.host, false);
+        await this.compute.services.forceDown(host, false, this.serviceIdOpt(host));
+        this.forcedDown.delete(host);
       } catch (err) {
-        errors.push(`clearing force-down on ${record.host} failed: ${(err as Error).message}`);
+        errors.push(`clearing force-down on ${host} failed: ${(err as Error).message}`);
       }
     }
     return errors;

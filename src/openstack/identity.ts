@@ -1,4 +1,4 @@
-import { OpenStackHttpError } from '../shared/errors.js';
+import { NotFoundError } from '../shared/errors.js';
 import type { Session } from './session.js';
 
 export interface Project {
@@ -118,7 +118,7 @@ export class IdentityClient {
       await this.s.request({ service: 'identity', method: 'HEAD', path: `/projects/${enc(projectId)}/users/${enc(userId)}/roles/${enc(roleId)}` });
       return true;
     } catch (err) {
-      if (err instanceof OpenStackHttpError && err.status === 404) return false;
+      if (err instanceof NotFoundError) return false;
       throw err;
     }
   }

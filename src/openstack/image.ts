@@ -1,4 +1,4 @@
-import { OpenStackHttpError } from '../shared/errors.js';
+import { NotFoundError } from '../shared/errors.js';
 import type { Session } from './session.js';
 import { enc } from './identity.js';
 
@@ -59,7 +59,7 @@ export class ImageClient {
       await this.get(id);
       return true;
     } catch (err) {
-      if (err instanceof OpenStackHttpError && err.status === 404) return false;
+      if (err instanceof NotFoundError) return false;
       throw err;
     }
   }

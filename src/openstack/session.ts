@@ -6,6 +6,7 @@ import {
   HarnessError,
   NotSupportedError,
   OpenStackHttpError,
+  httpError,
   TimeoutError,
   isRecord,
 } from '../shared/errors.js';
@@ -211,7 +212,7 @@ export class Session {
             : err.status === 404 || err.status === 405
               ? `is OS_AUTH_URL (${this.credentials.authUrl}) a Keystone v3 endpoint?`
               : undefined;
-        throw new OpenStackHttpError(
+        throw httpError(
           { status: err.status, method: err.method, url: err.url, requestId: err.requestId, body: err.bodyExcerpt },
           { cause: err, ...(hint ? { hint } : {}) },
         );
@@ -333,7 +334,7 @@ export class Session {
       }
       const text = typeof res.data === 'string' ? res.data : '';
       if (res.status < 200 || res.status >= 300) {
-        throw new OpenStackHttpError({ status: res.status, method: spec.method, url, requestId, body: text });
+        throw httpError({ status: res.status, method: spec.method, url, requestId, body: text });
       }
       return { status: res.status, headers: responseHeaders, data: parseBody(text, responseHeaders) as T, requestId, url };
     }

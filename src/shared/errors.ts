@@ -89,6 +89,23 @@ export class OpenStackHttpError extends HarnessError {
   }
 }
 
+/** 404: the resource is not there (deleted, never made, or another cloud's). */
+export class NotFoundError extends OpenStackHttpError {
+  override name = 'NotFoundError';
+}
+
+/** 409: the resource is in a state that refuses the request. */
+export class ConflictError extends OpenStackHttpError {
+  override name = 'ConflictError';
+}
+
+/** The error class for an HTTP status: `instanceof NotFoundError` instead of status checks. */
+export function httpError(details: HttpErrorDetails, options?: { cause?: unknown; hint?: string }): OpenStackHttpError {
+  if (details.status === 404) return new NotFoundError(details, options);
+  if (details.status === 409) return new ConflictError(details, options);
+  return new OpenStackHttpError(details, options);
+}
+
 export class FaultInjectionError extends HarnessError {
   override name = 'FaultInjectionError';
 }
@@ -123,4 +140,9 @@ export function faultMessage(body: string): string | undefined {
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A bug surfaced outside the code that caused it (an uncaught exception): the run ends with an error, after its cleanup. */
+export class InternalError extends HarnessError {
+  override name = 'InternalError';
 }

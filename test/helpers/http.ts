@@ -47,3 +47,46 @@ export async function recordingServer(statuses: number[] = []): Promise<Recordin
 
 /** A response body as loosely typed JSON, for assertions. */
 export const json = async (res: Response): Promise<any> => res.json(); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface RecordingProxy {
+  /** Base URL: the target's paths, served through the proxy. */
+  url: string;
+  /** "METHOD /path?query" of every request, in the order they arrived. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/** An HTTP proxy in front of `target` that records the order requests arrive in (the network edge, not our code). */
+export async function recordingProxy(target: string): Promise<RecordingProxy> {
+  const requests: string[] = [];
+  const base = new URL(target);
+  const server: Server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection') headers[k] = v;
+      fetch(new URL(req.url!, base), { method: req.method!, headers, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) })
+        .then(async (r) => {
+          const body = Buffer.from(await r.arrayBuffer());
+          const out: Record<string, string> = {};
+          r.headers.forEach((v, k) => {
+            if (!['content-encoding', 'transfer-encoding', 'connection', 'keep-alive', 'content-length'].includes(k)) out[k] = v;
+          });
+          res.writeHead(r.status, { ...out, 'content-length': String(body.length) });
+          res.end(body);
+        })
+        .catch((err: Error) => {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(err.message);
+        });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createInspectorApp, Inspector } from '../../src/inspector/index.js';
-import { json } from '../helpers/http.js';
+import { json, recordingProxy } from '../helpers/http.js';
 import { listen, type Listening } from '../../src/shared/index.js';
 import type { OpenStackClient } from '../../src/openstack/index.js';
 import type { LabCloud } from '../../src/lab/index.js';
@@ -66,7 +66,7 @@ describe('the sample inspector against the lab cloud', () => {
     expect(r!.receivedAt).toBeLessThanOrEqual(r!.foundAffectedAt!);
     expect(r!.foundAffectedAt!).toBeLessThanOrEqual(r!.vmErrorFirstAt!);
     expect(r!.vmErrorFirstAt!).toBeLessThanOrEqual(r!.vmErrorLastAt!);
-    expect(r!.markedDownAt).toBeGreaterThanOrEqual(r!.foundAffectedAt!);
+    expect(r!.markedDownAt).toBeGreaterThanOrEqual(r!.receivedAt);
 
     // The same event again (a monitor retry) does not redo the work.
     expect((await put([doctorEvent('compute-1')])).status).toBe(200);
@@ -88,13 +88,65 @@ describe('the sample inspector against the lab cloud', () => {
     expect(await json(other)).toMatchObject({ status: 'OK', hosts: [], ignored: 2 });
   });
 
-  it('sees VMs booted after it started (no stale cache)', async () => {
-    await bootOn(admin, lab, { 'compute-1': 1 });
-    await start({}, { cacheTtlMs: 0 });
+  it('resets a VM booted onto a cached host after the cache was built (the cache is checked against Nova)', async () => {
+    const early = await bootOn(admin, lab, { 'compute-1': 1 });
+    await start(); // the default cache: compute-1 is cached with one VM
     const late = await bootOn(admin, lab, { 'compute-1': 1 });
     await put([doctorEvent('compute-1')]);
+    expect((await admin.compute.servers.get(early['compute-1']![0]!)).status).toBe('ERROR');
     expect((await admin.compute.servers.get(late['compute-1']![0]!)).status).toBe('ERROR');
-    expect(inspector.records()[0]!.vms).toHaveLength(2);
+    expect(inspector.records()[0]!.vms.map((v) => v.id).sort()).toEqual([early['compute-1']![0]!, late['compute-1']![0]!].sort());
+  });
+
+  it('handles a new failure of a host after it recovered; only repeats of one failure are deduplicated', async () => {
+    const vms = await bootOn(admin, lab, { 'compute-1': 1 });
+    const vm = vms['compute-1']![0]!;
+    await start();
+    const first = await json(await put([doctorEvent('compute-1', { monitor_event_id: 'failure-1' })]));
+    expect(first.hosts).toEqual([{ host: 'compute-1', vms: 1, forcedDown: true }]);
+    // The operator recovers the host: force-down cleared, the VM back to ACTIVE.
+    await admin.compute.services.forceDown('compute-1', false);
+    await admin.compute.servers.resetState(vm, 'active');
+    expect((await admin.compute.servers.get(vm)).status).toBe('ACTIVE');
+    // A retry of the first failure (same monitor_event_id) is not redone...
+    await put([doctorEvent('compute-1', { monitor_event_id: 'failure-1' })]);
+    expect((await admin.compute.servers.get(vm)).status).toBe('ACTIVE');
+    // ...but the host's next failure is.
+    const second = await json(await put([doctorEvent('compute-1', { monitor_event_id: 'failure-2' })]));
+    expect(second).toEqual({ status: 'OK', hosts: [{ host: 'compute-1', vms: 1, forcedDown: true }], ignored: 0 });
+    expect((await admin.compute.servers.get(vm)).status).toBe('ERROR');
+    expect((await admin.compute.services.list({ host: 'compute-1' }))[0]!.forcedDown).toBe(true);
+    expect(inspector.records()).toHaveLength(2);
+    // Events while one handling is in flight (a failure reported twice at once) share it.
+    await admin.compute.servers.resetState(vm, 'active');
+    const both = await Promise.all([put([doctorEvent('compute-1', { monitor_event_id: 'failure-3' })]), put([doctorEvent('compute-1', { monitor_event_id: 'failure-3b' })])]);
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    expect(inspector.records()).toHaveLength(3);
+    expect(await inspector.stop()).toEqual([]);
+    expect((await admin.compute.services.list({ host: 'compute-1' }))[0]!.forcedDown).toBe(false);
+  });
+
+  it('sends the force-down first, by the service id it learnt before the event (no lookup queued behind the resets)', async () => {
+    await bootOn(admin, lab, { 'compute-1': 5 });
+    const proxy = await recordingProxy(lab.url);
+    const viaProxy = clientFor(lab, { credentials: { ...lab.credentials(), endpointOverrides: { compute: `${proxy.url}/compute/v2.1` } } });
+    try {
+      inspector = new Inspector(viaProxy.compute, { concurrency: 5 });
+      await inspector.prime();
+      svc = await listen(createInspectorApp(inspector));
+      const before = proxy.requests.length;
+      expect(await json(await put([doctorEvent('compute-1')]))).toMatchObject({ status: 'OK', hosts: [{ host: 'compute-1', vms: 5, forcedDown: true }] });
+      const atEvent = proxy.requests.slice(before);
+      const id = (await admin.compute.services.list({ host: 'compute-1' }))[0]!.id;
+      expect(atEvent[0]).toBe(`PUT /compute/v2.1/os-services/${id}`);
+      expect(atEvent.filter((r) => r.startsWith('GET /compute/v2.1/os-services'))).toEqual([]);
+      expect(atEvent.filter((r) => /POST .*\/action$/.test(r))).toHaveLength(5);
+      const [r] = inspector.records();
+      expect(r!.forceDownPath).toBe('uuid-2.53');
+    } finally {
+      viaProxy.close();
+      await proxy.close();
+    }
   });
 
   it('answers 400 naming the field for malformed events, and keeps serving', async () => {

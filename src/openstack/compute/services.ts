@@ -1,4 +1,4 @@
-import { HarnessError, NotSupportedError } from '../../shared/errors.js';
+import { HarnessError, NotFoundError, NotSupportedError } from '../../shared/errors.js';
 import type { Session } from '../session.js';
 import { enc } from '../identity.js';
 import { compareMicroversions } from '../microversion.js';
@@ -55,21 +55,36 @@ export class ServicesApi {
     return r.data.services.map(fromWire);
   }
 
+  /** The id of nova-compute on `host` (what the 2.53 force-down path takes). */
+  async computeServiceId(host: string): Promise<string | number> {
+    const [svc, ...more] = await this.list({ host, binary: 'nova-compute' });
+    if (!svc) throw new HarnessError(`no nova-compute service on host "${host}"; check the host name against GET /os-services`);
+    if (more.length) throw new HarnessError(`${more.length + 1} nova-compute services match host "${host}"; refusing to guess`);
+    return svc.id;
+  }
+
   /**
    * Marks nova-compute on `host` forced down (or clears it). 2.11–2.52:
    * `PUT /os-services/force-down {host, binary, forced_down}`; from 2.53 that
    * path is rejected and the service is updated by UUID instead.
    */
-  async forceDown(host: string, forcedDown: boolean): Promise<ForceDownResult> {
+  async forceDown(host: string, forcedDown: boolean, opts: { serviceId?: string | number } = {}): Promise<ForceDownResult> {
     const v = await this.s.computeMicroversion();
     if (compareMicroversions(v, '2.53') >= 0) {
-      const [svc, ...more] = await this.list({ host, binary: 'nova-compute' });
-      if (!svc) throw new HarnessError(`no nova-compute service on host "${host}"; check the host name against GET /os-services`);
-      if (more.length) throw new HarnessError(`${more.length + 1} nova-compute services match host "${host}"; refusing to guess`);
-      await this.s.request({
-        service: 'compute', method: 'PUT', path: `/os-services/${enc(String(svc.id))}`,
+      const put = (id: string | number) => this.s.request({
+        service: 'compute', method: 'PUT', path: `/os-services/${enc(String(id))}`,
         body: { forced_down: forcedDown }, microversion: true,
       });
+      // A caller that looked the service up beforehand saves the lookup; a stale id (the service was re-created) falls back to it.
+      if (opts.serviceId !== undefined) {
+        try {
+          await put(opts.serviceId);
+          return { host, forcedDown, path: 'uuid-2.53' };
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+        }
+      }
+      await put(await this.computeServiceId(host));
       return { host, forcedDown, path: 'uuid-2.53' };
     }
     if (compareMicroversions(v, '2.11') < 0) {
