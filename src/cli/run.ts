@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { createOpenStackClient, loadCredentials } from '../openstack/index.js';
+import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
+import { HarnessError, InternalError } from '../shared/index.js';
 import { labDown } from '../lab/index.js';
-import { flagProperty, Ledger, loadConfig, removeResources, runFaultManagement, SETTINGS, type RunResults } from '../orchestrator/index.js';
+import { flagProperty, Ledger, loadConfig, removeResources, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
 import { renderProfile } from '../profiler/index.js';
 import { historyFile, recordRun } from './history.js';
 
@@ -37,8 +38,19 @@ export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: 
       process.exit(130);
     } else out('still cleaning up…');
   };
+  // A bug that throws outside the run's own promise chain must not end the process with the lab
+  // and the cloud's resources still there: it ends the run, whose cleanup then runs as for Ctrl-C.
+  let internal: Error | undefined;
+  const onInternal = (err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (!internal) out(`doctor: internal error: ${e.message}; ending the run and cleaning up`);
+    internal ??= e;
+    if (!ac.signal.aborted) ac.abort(new InternalError(`internal error: ${e.message}`, { cause: e }));
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('uncaughtException', onInternal);
+  process.on('unhandledRejection', onInternal);
   const t0 = Date.now();
   const stamp = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
   out(`doctor run ${config.runId}: ${config.testCase} on ${config.cloud.mode === 'lab' ? 'the embedded lab' : config.cloud.credentials.authUrl}, ${config.vmCount} VM(s)`);
@@ -51,6 +63,8 @@ export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: 
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('uncaughtException', onInternal);
+    process.off('unhandledRejection', onInternal);
   }
   for (const l of summary(results)) out(l);
   try {
@@ -59,6 +73,7 @@ export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: 
     out(`  (not kept in the run history: ${(err as Error).message})`);
   }
   out(`  results: ${join(config.resultsDir, 'results.json')}, junit.xml, report.html  (${((results.wallMs ?? 0) / 1000).toFixed(1)} s)`);
+  if (internal) return 2;
   return { PASS: 0, FAIL: 1, ERROR: 2, INTERRUPTED: 130 }[results.verdict];
 }
 
@@ -78,7 +93,7 @@ export function summary(r: RunResults): string[] {
   return out;
 }
 
-/** `doctor cleanup`: removes what runs that died left (their ledgers). */
+/** `doctor cleanup`: removes what runs that died left (their ledgers); runs still going are left alone. */
 export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<number> {
   const runs = Ledger.readAll(ledgerDir(env));
   if (!runs.length) {
@@ -87,15 +102,24 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
   }
   let failed = 0;
   for (const run of runs) {
+    const live = Ledger.liveOwner(run.entries);
+    if (live) {
+      out(`run ${run.runId}: still running (PID ${live.pid}, since ${live.startedAt}): left alone`);
+      continue;
+    }
     const errors: string[] = [];
     const cloud = run.entries.find((e) => e.kind === 'cloud');
-    const cloudResources = run.entries.filter((e) => e.kind !== 'lab' && e.kind !== 'cloud');
-    if (cloud && 'embedded' in cloud && !cloud.embedded && cloudResources.length) {
-      const client = createOpenStackClient({ credentials: loadCredentials(env, readText) });
+    const cloudResources = run.entries.filter((e) => e.kind !== 'lab' && e.kind !== 'cloud' && e.kind !== 'run');
+    if (cloud && !cloud.embedded && cloudResources.length) {
       try {
-        errors.push(...(await removeResources(client, cloudResources)));
-      } finally {
-        client.close();
+        const client = createOpenStackClient({ credentials: recordedCloud(cloud, env) });
+        try {
+          errors.push(...(await removeResources(client, cloudResources)));
+        } finally {
+          client.close();
+        }
+      } catch (err) {
+        errors.push((err as Error).message);
       }
     }
     // An embedded cloud died with its run; its hosts did not.
@@ -109,11 +133,34 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
     }
     if (errors.length) {
       failed += 1;
-      out(`run ${run.runId}: NOT clean: ${errors.join('; ')}`);
+      out(`run ${run.runId}: NOT clean (its ledger ${run.path} is kept): ${errors.join('; ')}`);
     } else {
-      new Ledger(ledgerDir(env), run.runId).close();
+      new Ledger(ledgerDir(env), run.runId, { owner: false }).close();
       out(`run ${run.runId}: cleaned (${run.entries.length} ledger entries)`);
     }
   }
   return failed ? 1 : 0;
+}
+
+/**
+ * The credentials of the cloud a run recorded: its clouds.yaml entry when it had one, else the
+ * OS_* variables, and only if they name the same Keystone (against another cloud every delete
+ * would answer 404, which counts as removed, and the leftovers would be forgotten).
+ */
+function recordedCloud(cloud: Extract<LedgerEntry, { kind: 'cloud' }>, env: NodeJS.ProcessEnv): CloudCredentials {
+  const source = cloud.cloudName ? `clouds.yaml entry "${cloud.cloudName}"` : 'the OS_* variables';
+  let credentials: CloudCredentials;
+  try {
+    credentials = loadCredentials(env, readText, cloud.cloudName);
+  } catch (err) {
+    throw new HarnessError(`cannot reach the cloud the run used (${cloud.authUrl}) through ${source}: ${(err as Error).message}`, { cause: err });
+  }
+  const bare = (u: string) => u.replace(/\/+$/, '');
+  if (bare(credentials.authUrl) !== bare(cloud.authUrl)) {
+    throw new HarnessError(
+      `the run used the cloud at ${cloud.authUrl}, but ${source} now names ${credentials.authUrl}: refusing to clean up against another cloud; ` +
+        `point ${cloud.cloudName ? `clouds.yaml entry "${cloud.cloudName}"` : 'OS_AUTH_URL (or OS_CLOUD)'} at ${cloud.authUrl} and run doctor cleanup again`,
+    );
+  }
+  return credentials;
 }

@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { processStart } from '../shared/process.js';
 
 /** A resource the run created and must remove. Written before cleanup could need it. */
 export type LedgerEntry =
@@ -7,7 +8,8 @@ export type LedgerEntry =
   | { kind: 'project' | 'user' | 'image' | 'flavor' | 'server' | 'alarm' | 'network' | 'subnet'; id: string; name?: string }
   | { kind: 'grant'; projectId: string; userId: string; roleId: string }
   | { kind: 'forced-down'; host: string }
-  | { kind: 'cloud'; authUrl: string; embedded: boolean };
+  | { kind: 'cloud'; authUrl: string; embedded: boolean; cloudName?: string }
+  | { kind: 'run'; pid: number; startedAt: string; processStart?: string };
 
 /**
  * An append-only JSON-lines file per run. A run that finishes its cleanup
@@ -17,9 +19,14 @@ export class Ledger {
   readonly path: string;
   private entries: LedgerEntry[] = [];
 
-  constructor(dir: string, readonly runId: string) {
+  /** Opens the run's ledger; `owner` (the running process) is written first unless the ledger is only being closed. */
+  constructor(dir: string, readonly runId: string, opts: { owner?: boolean } = {}) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.path = join(dir, `${runId}.jsonl`);
+    if (opts.owner ?? true) {
+      const start = processStart(process.pid);
+      this.add({ kind: 'run', pid: process.pid, startedAt: new Date().toISOString(), ...(start ? { processStart: start } : {}) });
+    }
   }
 
   add(entry: LedgerEntry): void {
@@ -34,6 +41,14 @@ export class Ledger {
   /** Cleanup is complete: nothing left to remember. */
   close(): void {
     rmSync(this.path, { force: true });
+  }
+
+  /** The process that writes this ledger, when it still runs (same PID and the same start time). */
+  static liveOwner(entries: LedgerEntry[]): { pid: number; startedAt: string } | undefined {
+    const owner = entries.find((e) => e.kind === 'run');
+    if (!owner) return undefined;
+    const start = processStart(owner.pid);
+    return start !== undefined && (owner.processStart === undefined || owner.processStart === start) ? { pid: owner.pid, startedAt: owner.startedAt } : undefined;
   }
 
   static readAll(dir: string): Array<{ runId: string; path: string; entries: LedgerEntry[] }> {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 
 export interface RunResult {
@@ -27,3 +28,17 @@ export const runProcess: Runner = async (file, args, opts = {}) => {
   }
   return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
 };
+
+/**
+ * When a process started, as the kernel counts it (clock ticks since boot, field 22 of
+ * /proc/PID/stat): with the PID it names one process for good, even after the PID is reused.
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,84 @@
+/** doctor cleanup: the cloud a run recorded, never another; runs still going are left alone. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCloud, type LabCloud } from '../../src/lab/index.js';
+import { Ledger } from '../../src/orchestrator/index.js';
+import { runCleanup, ledgerDir } from '../../src/cli/run.js';
+import { processStart } from '../../src/shared/index.js';
+
+describe('doctor cleanup', () => {
+  let work: string;
+  let a: LabCloud;
+  let b: LabCloud;
+  const env = (extra: Record<string, string>) => ({ XDG_STATE_HOME: join(work, 'state'), OS_CLIENT_CONFIG_FILE: join(work, 'clouds.yaml'), ...extra });
+  /** A ledger as a run that died wrote it: its process is gone. */
+  const deadRunLedger = (runId: string, cloud: LabCloud, cloudName: string, projectId: string) => {
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const l = new Ledger(ledgerDir(env({})), runId, { owner: false });
+    l.add({ kind: 'run', pid: gone, startedAt: new Date().toISOString(), processStart: '1' });
+    l.add({ kind: 'cloud', authUrl: cloud.credentials().authUrl, embedded: false, cloudName });
+    l.add({ kind: 'project', id: projectId, name: `doctor-${runId}` });
+    return l.path;
+  };
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'doctor-cleanup-'));
+    a = await startCloud({ buildDelayMs: 5 });
+    b = await startCloud({ buildDelayMs: 5 });
+    writeFileSync(join(work, 'clouds.yaml'), `${a.cloudsYaml('a')}${b.cloudsYaml('b').replace(/^clouds:\n/, '')}`, { mode: 0o600 });
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('cleans the cloud the run recorded, whatever OS_CLOUD names now', async () => {
+    const project = [...a.cloud.state.projects.values()].find((p) => p.name === 'service')!;
+    const id = `${project.id.slice(0, -4)}beef`;
+    a.cloud.state.projects.set(id, { ...project, id, name: 'doctor-r1' });
+    const path = deadRunLedger('r1', a, 'a', id);
+    const lines: string[] = [];
+    expect(await runCleanup(env({ OS_CLOUD: 'b' }), (l) => lines.push(l))).toBe(0);
+    expect(lines.join('\n')).toMatch(/run r1: cleaned/);
+    expect(a.cloud.state.projects.has(id)).toBe(false);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('refuses, naming both URLs and keeping the ledger, when the recorded cloud now names another Keystone', async () => {
+    const project = [...a.cloud.state.projects.values()].find((p) => p.name === 'service')!;
+    const id = `${project.id.slice(0, -4)}cafe`;
+    a.cloud.state.projects.set(id, { ...project, id, name: 'doctor-r2' });
+    const path = deadRunLedger('r2', a, 'a', id);
+    // clouds.yaml's entry "a" now points at cloud b: every delete would answer 404 and count as removed.
+    writeFileSync(join(work, 'clouds.yaml'), `${b.cloudsYaml('a')}`, { mode: 0o600 });
+    const lines: string[] = [];
+    expect(await runCleanup(env({}), (l) => lines.push(l))).toBe(1);
+    const said = lines.join('\n');
+    expect(said).toContain(a.credentials().authUrl);
+    expect(said).toContain(b.credentials().authUrl);
+    expect(said).toMatch(/run r2: NOT clean .*refusing to clean up against another cloud/);
+    expect(existsSync(path)).toBe(true);
+    expect(a.cloud.state.projects.has(id)).toBe(true);
+    rmSync(path);
+  });
+
+  it('leaves the ledger of a run that is still running alone, and says so', async () => {
+    const l = new Ledger(ledgerDir(env({})), 'live', { owner: false });
+    l.add({ kind: 'run', pid: process.pid, startedAt: '2026-12-01T00:00:00.000Z', processStart: processStart(process.pid)! });
+    l.add({ kind: 'cloud', authUrl: a.credentials().authUrl, embedded: false, cloudName: 'a' });
+    const lines: string[] = [];
+    expect(await runCleanup(env({}), (l2) => lines.push(l2))).toBe(0);
+    expect(lines).toEqual([`run live: still running (PID ${process.pid}, since 2026-12-01T00:00:00.000Z): left alone`]);
+    expect(existsSync(l.path)).toBe(true);
+    // The same PID with another start time is another process (the PID was reused): the run is dead.
+    l.close();
+    const reused = new Ledger(ledgerDir(env({})), 'reused', { owner: false });
+    reused.add({ kind: 'run', pid: process.pid, startedAt: '2026-12-01T00:00:00.000Z', processStart: '1' });
+    expect(await runCleanup(env({}), () => {})).toBe(0);
+    expect(existsSync(reused.path)).toBe(false);
+  });
+});
