@@ -27,7 +27,9 @@ export interface RunConfig {
   /** Where the cloud keeps OSProfiler spans (OSPROFILER_CONNECTION_STRING): the run's trace is fetched from there. */
   osprofilerConnection?: string;
   /** lab: the embedded lab; cloud: the cloud in OS_* / clouds.yaml. */
-  cloud: { mode: 'lab'; hosts: number; latency: Record<string, number>; dropWebhooks: boolean } | { mode: 'cloud'; credentials: CloudCredentials };
+  cloud: { mode: 'lab'; hosts: number; latency: Record<string, number>; dropWebhooks: boolean } | { mode: 'cloud'; credentials: CloudCredentials; cloudName?: string };
+  /** The state folder of the lab hosts a configured cloud's computes run on (the all-in-one lab's): their links are put back at once. */
+  labStateDir?: string;
   resultsDir: string;
   logLevel: string;
   /** Where results and energy readings go in CI (OPNFV's variables); all optional. */
@@ -107,7 +109,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
       if (!key) throw new ConfigError(flagOf('osprofilerHmacKeyFile'), `cannot read an HMAC key from ${c.osprofilerHmacKeyFile} (one line: the key the services' [profiler] hmac_keys hold)`);
       credentials.profileKey = key;
     }
-    cloud = { mode: 'cloud', credentials };
+    cloud = { mode: 'cloud', credentials, ...(src.env['OS_CLOUD'] ? { cloudName: src.env['OS_CLOUD'] } : {}) };
   }
 
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
@@ -133,6 +135,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     installer: { type: c.installerType ?? (wantsLab ? 'lab' : 'devstack'), ...(c.installerIp ? { ip: c.installerIp } : {}) },
     profilerType: c.profilerType,
     ...(c.osprofilerConnection ? { osprofilerConnection: c.osprofilerConnection } : {}),
+    ...(c.labStateDir ? { labStateDir: resolve(src.cwd, c.labStateDir) } : {}),
     cloud,
     resultsDir: join(resolve(src.cwd, c.resultsDir), runId),
     logLevel: c.logLevel,

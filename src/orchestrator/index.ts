@@ -8,8 +8,8 @@ export { runFaultManagement, type RunResults, type RunDeps, type Verdict, type V
 export { Ledger, type LedgerEntry } from './ledger.js';
 export { removeResources } from './teardown.js';
 export {
-  injectLinkDown, fetchFaultLog, parseFaultLog, validateDuration, LINK_DOWN_SCRIPT, DEFAULT_FAULT_SECONDS, MIN_FAULT_SECONDS,
-  type LinkDownRequest, type InjectedFault, type FaultLog,
+  injectLinkDown, planLinkDown, fetchFaultLog, parseFaultLog, validateDuration, LINK_DOWN_SCRIPT, DEFAULT_FAULT_SECONDS, MIN_FAULT_SECONDS,
+  type LinkDownRequest, type FaultPlan, type InjectedFault, type FaultLog,
 } from './fault/inject.js';
 export { SshSession, HostKeyError, type SshAuth, type SshTarget, type ExecResult } from './fault/ssh.js';
 export { verifyHostKey, parseKnownHosts, hostToken, type HostKeyVerdict } from './fault/known-hosts.js';

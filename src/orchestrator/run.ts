@@ -1,18 +1,17 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { HarnessError } from '../shared/errors.js';
-import { listen, mapLimit, preciseNow, type Listening } from '../shared/index.js';
+import { ConfigError, HarnessError, InternalError } from '../shared/errors.js';
+import { listen, mapLimit, preciseNow, within, type Listening } from '../shared/index.js';
 import { createOpenStackClient, newTraceId, type CloudCredentials } from '../openstack/index.js';
-import { labDown, labUp, startCloud, type LabCloud, type LabState } from '../lab/index.js';
+import { labDown, labUp, readState, restoreHostLink, startCloud, type LabCloud, type LabState } from '../lab/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
 import { createInspectorApp, Inspector, type HostHandling } from '../inspector/index.js';
 import {
   assertRoutedThroughLab, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp, type HostDownEvent, type ReportResult,
 } from '../monitor/index.js';
 import { redactedConfig, type RunConfig } from './config.js';
-import { fetchFaultLog, injectLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
+import { fetchFaultLog, injectLinkDown, parseFaultLog, planLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
 import { measureHostClock, type ClockOffset } from './fault/clock.js';
 import type { SshAuth } from './fault/ssh.js';
 import { Ledger } from './ledger.js';
@@ -53,7 +52,8 @@ export interface RunResults {
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number; perVm: VmResult[] };
   inspector?: HostHandling;
   verification?: { hostStatus: Record<string, string | undefined>; vmStatus: Record<string, string> };
-  faultLog?: Omit<FaultLog, 'raw'>;
+  /** What the fault script logged; `restoredAt` (harness clock): when the lab put the link back, before the script's timer. */
+  faultLog?: Omit<FaultLog, 'raw'> & { restoredAt?: number };
   /** The eleven checkpoints of every affected VM, and where the time went. */
   profile?: Profile;
   /** The OSProfiler trace every OpenStack request of the run carried (when a key was set). */
@@ -86,11 +86,17 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     runId: config.runId, testCase: config.testCase, verdict: 'ERROR', thresholdMs: config.thresholdMs,
     startedAt: new Date(started).toISOString(), config: redactedConfig(config), cleanup: { ok: true, errors: [] },
   };
-  const undo: Array<[string, () => Promise<unknown>]> = [];
+  /**
+   * The teardown list, run in reverse: cleanup steps undo what the run did (a failure is a cleanup error
+   * and keeps the ledger); measure steps read what the run observed (a failure is a missing checkpoint).
+   */
+  const undo: Array<[string, () => Promise<unknown>, ('cleanup' | 'measure')?]> = [];
   const reporting = config.reporting;
   const energy = reporting.energyRecorderUrl ? new EnergyRecorder(reporting.energyRecorderUrl, reporting.podName, { scenario: reporting.scenario, logger: log }) : undefined;
   if (energy) await energy.start();
   let labState: LabState | undefined;
+  /** Namespace hosts this run may put back at once: the embedded lab's, or those of the lab a configured cloud runs on (labStateDir). */
+  let labHosts: LabState | undefined;
   let fault: InjectedFault | undefined;
   let sshAuth: SshAuth | undefined;
   let labCloud: LabCloud | undefined;
@@ -101,6 +107,10 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
   let cloudMissing = 'no source for the cloud\'s checkpoints';
   const consumerHandled = new Map<string, number>();
   const resetSpans = new Map<string, { startedAt: number; finishedAt: number; source: string; clock: string }>();
+  let hostDownMissing: string | undefined;
+  /** When the run put a lab host's link back (harness clock), before the fault script's own timer. */
+  let linkRestoredAt: number | undefined;
+  let labHost: LabState['hosts'][number] | undefined;
 
   try {
     // 1. The cloud: a real one, or the embedded lab (namespace hosts + simulated OpenStack).
@@ -111,6 +121,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       undo.push(['removing the lab hosts', () => labDown({ stateDir })]);
       progress(`starting the embedded lab (${config.cloud.hosts} compute hosts)`);
       labState = await labUp({ stateDir, labId: `r${randomBytes(2).toString('hex')}`, hosts: config.cloud.hosts });
+      labHosts = labState;
       results.cloud = { mode: 'lab', labId: labState.labId }; // named at once: a run that fails early still says which lab it had
       const cloud: LabCloud = await startCloud({
         hosts: labState.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), buildDelayMs: 100, latency: config.cloud.latency, logger: logs.get('lab-cloud'),
@@ -123,7 +134,11 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: true });
     } else {
       credentials = config.cloud.credentials;
-      ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: false });
+      ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: false, ...(config.cloud.cloudName ? { cloudName: config.cloud.cloudName } : {}) });
+      if (config.labStateDir) {
+        labHosts = readState(config.labStateDir);
+        if (!labHosts) throw new ConfigError('labStateDir', `no lab hosts at ${config.labStateDir} (its lab.json is missing): bring the lab up again, or drop the setting`);
+      }
     }
     // OSProfiler (a key in OS_PROFILE or clouds.yaml): one trace id for every request of the run. No key: no profiling, quietly.
     const traceId = credentials.profileKey ? newTraceId() : undefined;
@@ -135,7 +150,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     undo.push(['closing the admin client', async () => admin.close()]);
     // Undone in reverse: after the services stop (force-down cleared) and before the client closes.
     undo.push(['removing the test resources', async () => {
-      const errs = await removeResources(admin, ledger.list().filter((e) => e.kind !== 'lab' && e.kind !== 'cloud'));
+      const errs = await removeResources(admin, ledger.list().filter((e) => e.kind !== 'lab' && e.kind !== 'cloud' && e.kind !== 'run'));
       if (errs.length) throw new HarnessError(errs.join('; '));
     }]);
 
@@ -168,10 +183,12 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     }]);
 
     // 3. The monitor on the failing host, then the fault.
-    const labHost = labState?.hosts.find((h) => h.hostIp === p.hostIp);
+    labHost = labHosts?.hosts.find((h) => h.hostIp === p.hostIp);
+    if (labHosts) {
+      if (!labHost) throw new HarnessError(`the VMs' host ${p.host} (${p.hostIp}) is not one of the lab hosts (${labHosts.hosts.map((h) => `${h.name}=${h.hostIp}`).join(', ')})`);
+      await assertRoutedThroughLab(p.hostIp, labHosts.hosts.map((h) => h.vethRoot));
+    }
     if (labState) {
-      if (!labHost) throw new HarnessError(`the VMs' host ${p.host} (${p.hostIp}) is not one of the lab hosts`);
-      await assertRoutedThroughLab(p.hostIp, labState.hosts.map((h) => h.vethRoot));
       sshAuth = { privateKeyPath: labState.harnessKey, knownHostsPath: labState.knownHosts };
     } else {
       sshAuth = {
@@ -206,21 +223,28 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     } catch (err) {
       log.warn({ host: p.host, err: (err as Error).message }, 'could not measure the host clock; its instants stay uncorrected');
     }
-    if (labHost) {
-      // The lab owns the namespace: put the link back as soon as the run is done with it
-      // (registered first, so a failure halfway through the injection is undone too).
-      const auth = sshAuth;
+    const request = { target, computeIp: p.hostIp, durationS: config.faultDurationS, ...(labHost ? { remoteDir: labHost.dir } : {}) };
+    const plan = planLinkDown(request);
+    const onLab = labHost;
+    if (onLab) {
+      // A lab host's files are on this machine: the script's log is read from there, after the link is back.
+      undo.push(['reading the fault log', async () => {
+        const text = readFileSync(plan.logPath, 'utf8');
+        const { raw: _raw, ...rest } = parseFaultLog(text);
+        results.faultLog = { ...rest, ...(linkRestoredAt !== undefined ? { restoredAt: round(linkRestoredAt) } : {}) };
+        if (rest.downAt === undefined) hostDownMissing = rest.error ? `the fault script failed: ${rest.error}` : 'the fault script had not taken the link down when the run ended';
+      }, 'measure']);
+      // The lab owns the namespace: put the link back as soon as the run is done with it (registered
+      // before the injection, so a failure or an interruption halfway through it is undone too).
       undo.push(['restoring the lab link', async () => {
-        execFileSync('ip', ['-n', labHost.namespace, 'link', 'set', 'dev', labHost.vethHost, 'up']);
-        if (!fault) return; // the injection failed before the script ran
-        const { raw: _raw, ...rest } = await fetchFaultLog(fault, { host: fault.computeIp }, auth, Date.now() + 15_000, { untilRestored: false });
-        results.faultLog = rest;
+        await restoreHostLink(onLab, { stopping: plan.scriptPath });
+        linkRestoredAt = preciseNow();
       }]);
     }
     void energy?.step('detect'); // not awaited: the detection must not wait on the recorder
-    fault = await injectLinkDown({ target, computeIp: p.hostIp, durationS: config.faultDurationS, ...(labHost ? { remoteDir: labHost.dir } : {}) }, sshAuth);
+    fault = await injectLinkDown(request, sshAuth, plan);
 
-    const down = await raceAbort(withTimeout(detected, Math.min(config.faultDurationS, 30) * 1000, `the monitor did not see ${p.host} go down`), signal);
+    const down = await within(detected, Math.min(config.faultDurationS, 30) * 1000, `the monitor did not see ${p.host} go down`, signal);
     results.detection = { detectedAt: down.detectedAt };
     progress(`${p.host} down, detected; waiting for ${p.affected.length} alarm(s)`);
     void energy?.step('notify');
@@ -285,16 +309,21 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     results.verdict = problems.length ? 'FAIL' : 'PASS';
     if (problems.length) results.reason = problems.join('; ');
   } catch (err) {
-    results.verdict = signal.aborted ? 'INTERRUPTED' : 'ERROR';
-    results.reason = signal.aborted ? 'interrupted' : (err as Error).message;
+    results.verdict = signal.aborted && !(signal.reason instanceof InternalError) ? 'INTERRUPTED' : 'ERROR';
+    results.reason = signal.aborted ? (signal.reason instanceof Error ? signal.reason.message : 'interrupted') : (err as Error).message;
     log.error({ err: (err as Error).message }, 'run failed');
   } finally {
     progress('cleaning up');
     await energy?.step('cleanup');
     const errors: string[] = [];
+    const unobserved: string[] = [];
     // Undo in reverse order of creation.
-    for (const [what, fn] of [...undo].reverse()) await step(what, fn, errors);
-    if (fault && !labState && sshAuth) {
+    for (const [what, fn, kind] of [...undo].reverse()) await step(what, fn, kind === 'measure' ? unobserved : errors);
+    if (unobserved.length) {
+      hostDownMissing ??= unobserved.join('; ');
+      log.warn({ unobserved }, 'some of what the run observed could not be read');
+    }
+    if (fault && !labHost && sshAuth) {
       // A real host comes back by itself: wait for it, and read when it went down and up.
       await step('waiting for the link to come back', async () => {
         const faultLog = await fetchFaultLog(fault!, { host: fault!.computeIp, username: config.ssh.user }, sshAuth!, Date.now() + (config.faultDurationS + 120) * 1000);
@@ -388,6 +417,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       ...(results.faultLog?.downAt !== undefined && results.host
         ? { hostDown: { at: results.detection?.linkDownAt ?? results.faultLog.downAt, source: `fault script on ${results.host.name}`, clock: results.host.name, ...(hostClock ? { uncertaintyMs: hostClock.uncertaintyMs } : {}) } }
         : {}),
+      ...(hostDownMissing ? { hostDownMissing } : {}),
       ...(results.detection ? { detectedAt: results.detection.detectedAt } : {}),
       ...(insp?.foundAffectedAt !== undefined ? { foundAffectedAt: insp.foundAffectedAt } : {}),
       ...(insp?.markedDownAt !== undefined ? { markedDownAt: insp.markedDownAt } : {}),
@@ -412,7 +442,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       await fn();
     } catch (err) {
       errors.push(`${what}: ${(err as Error).message}`);
-      log.error({ step: what, err: (err as Error).message }, 'cleanup step failed');
+      log.error({ step: what, err: (err as Error).message }, 'teardown step failed');
     }
   }
 }
@@ -433,32 +463,4 @@ function testDbDetails(r: RunResults): Record<string, unknown> {
       },
     } : {}),
   };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new HarnessError(`${what} within ${ms / 1000} s`)), ms);
-    p.then((v) => {
-      clearTimeout(t);
-      resolve(v);
-    }, (e: unknown) => {
-      clearTimeout(t);
-      reject(e as Error);
-    });
-  });
-}
-
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(v);
-    }, (e: unknown) => {
-      signal.removeEventListener('abort', onAbort);
-      reject(e as Error);
-    });
-  });
 }

@@ -64,6 +64,10 @@ const SPECS = {
     flag: 'lab-latency', value: 'list', schema: z.string().regex(new RegExp(`^${HOPS}(,${HOPS})*$`), 'must look like notify=5,transform=10,evaluate=5,fire=1,deliver=2'),
     shownDefault: '0', help: 'per-hop latency of the simulated cloud, e.g. `notify=5,transform=10,evaluate=5,fire=1,deliver=2`',
   },
+  labStateDir: {
+    flag: 'lab-state-dir', value: 'dir', schema: z.string().min(1),
+    help: 'the state folder of the lab hosts a configured cloud\'s computes run on (the all-in-one lab writes it into its doctor.yaml): their links are put back as soon as the run is done, and probes and SSH must use the lab\'s links',
+  },
   labDropWebhooks: { flag: 'lab-drop-webhooks', schema: booleanSetting, shownDefault: 'off', help: 'the simulated Aodh drops every webhook (to see a FAIL)' },
   osprofilerHmacKeyFile: {
     flag: 'osprofiler-hmac-key-file', value: 'path', schema: z.string().min(1),

@@ -1,9 +1,9 @@
-import { OpenStackHttpError } from '../shared/errors.js';
+import { NotFoundError } from '../shared/errors.js';
 import { realSleep } from '../shared/clock.js';
 import type { OpenStackClient } from '../openstack/index.js';
 import type { LedgerEntry } from './ledger.js';
 
-const gone = (err: unknown) => err instanceof OpenStackHttpError && err.status === 404;
+const gone = (err: unknown) => err instanceof NotFoundError;
 
 /**
  * Removes what the ledger lists, in dependency order, and sweeps each test

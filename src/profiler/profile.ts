@@ -15,6 +15,8 @@ export type CloudInstants = Partial<Record<5 | 6 | 7 | 8, RemoteInstant>>;
 export interface ProfileInput {
   /** 0: when the fault script took the link down, corrected to the harness's clock. */
   hostDown?: RemoteInstant;
+  /** Why 0 is missing, when the run knows (the log could not be read, the script never took the link down). */
+  hostDownMissing?: string;
   /** 1: the monitor's detection. */
   detectedAt?: number;
   /** 2, 3: the inspector's. */
@@ -40,7 +42,7 @@ export interface ProfileInput {
 /** Every affected VM's eleven checkpoints and component costs. */
 export function buildProfile(input: ProfileInput): Profile {
   const shared: Checkpoint[] = [
-    input.hostDown ? seen(0, input.hostDown.at, input.hostDown.source, input.hostDown.clock, input.hostDown.uncertaintyMs) : missing(0, 'the fault script\'s log was not read'),
+    input.hostDown ? seen(0, input.hostDown.at, input.hostDown.source, input.hostDown.clock, input.hostDown.uncertaintyMs) : missing(0, input.hostDownMissing ?? 'the fault script\'s log was not read'),
     input.detectedAt !== undefined ? seen(1, input.detectedAt, 'monitor') : missing(1, 'the monitor saw no failure'),
     input.foundAffectedAt !== undefined ? seen(2, input.foundAffectedAt, 'inspector') : missing(2, 'the inspector got no event'),
     input.markedDownAt !== undefined ? seen(3, input.markedDownAt, 'inspector') : missing(3, 'the inspector did not force the host down'),

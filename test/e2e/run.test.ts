@@ -75,6 +75,9 @@ describe('doctor run on the embedded lab', () => {
     expect(r.notifications!.firstMs).toBe(Math.min(...times));
     expect(r.notifications!.lastMs).toBe(Math.max(...times));
     expect(r.detection!.linkDownAt!).toBeLessThan(r.detection!.detectedAt);
+    // The lab put the link back once the run was done with it (stopping the script before its 30 s timer).
+    expect(r.faultLog!.restoredAt!).toBeGreaterThan(r.detection!.detectedAt);
+    expect(r.faultLog!.upAt).toBeUndefined();
     expect(r.detection!.report).toEqual({ ok: true, attempts: 1, status: 200 });
     expect(Object.values(r.verification!.hostStatus)).toEqual(['DOWN', 'DOWN', 'DOWN']);
     expect(Object.values(r.verification!.vmStatus)).toEqual(['ERROR', 'ERROR', 'ERROR']);
@@ -153,6 +156,27 @@ describe('doctor run and doctor cleanup as processes', () => {
     expect(runLeftovers(join(work, 'cli-results'), runId)).toEqual(NOTHING_LEFT);
     expect(existsSync(join(cliLedgers(), `${runId}.jsonl`))).toBe(false);
   });
+
+  it('SIGINT at any instant of the injection: exit 130, a complete cleanup, the link never left down, no crash', async () => {
+    // 0 ms: while the script is being uploaded; later: while it waits for the session to end, then with the link down.
+    for (const delayMs of [0, 100, 300, 600, 1200]) {
+      const run = start(['--lab-drop-webhooks', '--notify-timeout', '60']);
+      await eventually(() => (/injecting a 30 s link-down/.test(run.out()) ? true : undefined), 30_000, () => `the injection; the run printed: ${run.out()}`);
+      await new Promise((r) => setTimeout(r, delayMs));
+      const sent = Date.now();
+      run.p.kill('SIGINT');
+      const code = await run.exit;
+      console.log(`SIGINT ${delayMs} ms after the injection started: exit ${code} ${Date.now() - sent} ms later`);
+      const out = run.out();
+      expect(out, `SIGINT ${delayMs} ms after the injection started`).not.toMatch(/Unhandled|unexpected error|cleanup incomplete|NOT clean/);
+      expect(code, out).toBe(130);
+      const runId = runIdOf(out);
+      const results = JSON.parse(readFileSync(join(work, 'cli-results', runId, 'results.json'), 'utf8')) as RunResults;
+      expect(results.cleanup, `SIGINT ${delayMs} ms after the injection started`).toEqual({ ok: true, errors: [] });
+      expect(runLeftovers(join(work, 'cli-results'), runId)).toEqual(NOTHING_LEFT);
+      expect(existsSync(join(cliLedgers(), `${runId}.jsonl`))).toBe(false);
+    }
+  }, 180_000);
 
   it('doctor cleanup removes what a killed run left', async () => {
     const run = start(['--lab-drop-webhooks', '--notify-timeout', '60']);

@@ -112,7 +112,7 @@ describe('the OpenStack all-in-one lab', () => {
     it(`passes doctor run with ${vmCount} VM(s): real ICMP, SSH fault, Nova force-down, Aodh webhooks; leaves the cloud as it found it`, async () => {
       const config = loadConfig({
         env: env(), configFile: state.runConfig, readFile: read, cwd: work,
-        flags: { vmCount, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
+        flags: { vmCount, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
       });
       expect(config.cloud.mode).toBe('cloud');
       const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: () => {}, ledgerDir: join(work, 'ledgers') });
@@ -122,6 +122,10 @@ describe('the OpenStack all-in-one lab', () => {
       expect(Object.values(r.verification!.hostStatus)).toEqual(Array(vmCount).fill('DOWN'));
       expect(Object.values(r.verification!.vmStatus)).toEqual(Array(vmCount).fill('ERROR'));
       expect(r.cleanup).toEqual({ ok: true, errors: [] });
+      // The computes are lab hosts: the run put the link back as soon as it was done, not after the 30 s fault.
+      expect(config.faultDurationS).toBe(30);
+      expect(r.faultLog!.restoredAt! - r.detection!.linkDownAt!).toBeLessThan(30_000);
+      expect(r.faultLog!.upAt).toBeUndefined(); // the script's own timer never ran out
       // Nothing of the run is left in the real cloud.
       expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
       expect(await admin.alarming.list({ allProjects: true })).toEqual([]);

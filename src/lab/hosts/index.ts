@@ -2,6 +2,6 @@
  * Compute hosts of the embedded lab: Linux network namespaces joined to the root
  * namespace by veth pairs in 198.18.0.0/15, each with its own sshd.
  */
-export { labUp, labDown, labStatus, rotateHostKey, type LabOptions, type HostStatus } from './lab.js';
+export { labUp, labDown, labStatus, rotateHostKey, restoreHostLink, type LabOptions, type HostStatus } from './lab.js';
 export { readState, type LabState, type LabHostState } from './state.js';
 export { hostAddressing, isLabAddress, type HostAddressing } from './addressing.js';

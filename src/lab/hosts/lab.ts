@@ -158,6 +158,35 @@ export async function rotateHostKey(state: LabState, name: string, run: Runner =
   if (!(await waitForPort(h.hostIp, 22, Date.now() + SSHD_READY_MS))) throw new HarnessError(`sshd on ${name} did not come back`);
 }
 
+/**
+ * Puts a lab host's link back at once: first stops the processes in its namespace
+ * whose command line holds `stopping` (a fault script, and the sleep it waits in:
+ * the script runs in a session of its own), so a script that has not yet taken the
+ * link down cannot do it after this returns; then sets the link up.
+ */
+export async function restoreHostLink(host: LabHostState, opts: { stopping?: string; run?: Runner } = {}): Promise<{ stopped: number[] }> {
+  const run = opts.run ?? runProcess;
+  const stopped: number[] = [];
+  if (opts.stopping) {
+    for (const pid of await namespacePids(run, host.namespace)) {
+      if (cmdlineOf(pid).includes(opts.stopping)) stopped.push(pid);
+    }
+    // Each script leads its own session (setsid): its group holds the sleep it waits in.
+    for (const pid of stopped) signal(-pid, 'SIGKILL');
+    await stopPids(stopped);
+  }
+  await must(run, 'ip', ['-n', host.namespace, 'link', 'set', 'dev', host.vethHost, 'up']);
+  return { stopped };
+}
+
+function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
 async function ensureHost(run: Runner, state: LabState, h: LabHostState, say: (m: string) => void): Promise<void> {
   const namespaces = await listNamespaces(run);
   if (!namespaces.has(h.namespace)) {

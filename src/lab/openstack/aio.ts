@@ -161,6 +161,8 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     writeFileSync(s.runConfig, [
       '# doctor run settings for the OpenStack lab: its compute hosts\' SSH key and known_hosts.',
       `sshKey: ${hosts.harnessKey}`, `knownHosts: ${hosts.knownHosts}`, 'sshUser: root',
+      '# the computes are namespace hosts of this lab: a run puts their link back as soon as it is done with it',
+      `labStateDir: ${hosts.stateDir}`,
       '# where the services keep the OSProfiler spans of a run (the key is in clouds.yaml: profile)',
       `osprofilerConnection: ${osprofilerConnection(s)}`, '',
     ].join('\n'), { mode: 0o600 });

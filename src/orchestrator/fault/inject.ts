@@ -40,14 +40,20 @@ export interface LinkDownRequest {
   remoteDir?: string;
 }
 
-export interface InjectedFault {
+/** Where a fault's script and log go on the host, known before anything is sent (so cleanup can find them). */
+export interface FaultPlan {
   host: string;
   computeIp: string;
   durationS: number;
   scriptPath: string;
   logPath: string;
+}
+
+export interface InjectedFault extends FaultPlan {
   /** Harness clock when the script was started. */
   startedAt: number;
+  /** The script's PID on the host (it leads its own session). */
+  pid?: number;
 }
 
 export interface FaultLog {
@@ -68,25 +74,30 @@ export function validateDuration(durationS: number | undefined): number {
   return d;
 }
 
-/** Uploads the script over SFTP and starts it detached; returns once it runs (before the link goes down). */
-export async function injectLinkDown(req: LinkDownRequest, auth: SshAuth): Promise<InjectedFault> {
+/** Validates a request and names the script and log files it will use. */
+export function planLinkDown(req: LinkDownRequest): FaultPlan {
   const durationS = validateDuration(req.durationS);
   if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(req.computeIp)) throw new ConfigError('computeIp', `"${req.computeIp}" is not an IPv4 address`);
   const id = `${Date.now()}-${randomBytes(3).toString('hex')}`;
   const dir = (req.remoteDir ?? '/tmp').replace(/\/+$/, '');
   if (!/^\/[\w./-]*$/.test(dir)) throw new ConfigError('remoteDir', `"${req.remoteDir}" must be an absolute path of letters, digits, _ . / -`);
-  const scriptPath = `${dir}/doctor-fault-${id}.sh`;
-  const logPath = `${dir}/doctor-fault-${id}.log`;
+  return { host: req.target.host, computeIp: req.computeIp, durationS, scriptPath: `${dir}/doctor-fault-${id}.sh`, logPath: `${dir}/doctor-fault-${id}.log` };
+}
+
+/** Uploads the script over SFTP and starts it detached; returns once it runs (before the link goes down). */
+export async function injectLinkDown(req: LinkDownRequest, auth: SshAuth, plan: FaultPlan = planLinkDown(req)): Promise<InjectedFault> {
+  const { scriptPath, logPath, durationS } = plan;
   const ssh = await SshSession.connect(req.target, auth);
   try {
     await ssh.writeFile(scriptPath, LINK_DOWN_SCRIPT, 0o700);
     // $PPID of this shell is the sshd session process: the script waits for it to end.
     const startedAt = preciseNow();
-    const r = await ssh.exec(`setsid nohup /bin/bash ${scriptPath} ${req.computeIp} ${durationS} $PPID > ${logPath} 2>&1 < /dev/null & echo started`);
-    if (r.code !== 0 || !r.stdout.includes('started')) {
+    const r = await ssh.exec(`setsid nohup /bin/bash ${scriptPath} ${plan.computeIp} ${durationS} $PPID > ${logPath} 2>&1 < /dev/null & echo "started $!"`);
+    const started = /started (\d+)/.exec(r.stdout);
+    if (r.code !== 0 || !started) {
       throw new FaultInjectionError(`could not start the fault script on ${req.target.host} (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
     }
-    return { host: req.target.host, computeIp: req.computeIp, durationS, scriptPath, logPath, startedAt };
+    return { ...plan, startedAt, pid: Number(started[1]) };
   } finally {
     ssh.close();
   }
