@@ -1,5 +1,6 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { jsonTail } from '../shared/express.js';
+import { requestArrival } from '../shared/listen.js';
 import { describeIssue } from '../shared/validation.js';
 import { alarmNotificationSchema, type Consumer } from './consumer.js';
 
@@ -7,9 +8,9 @@ import { alarmNotificationSchema, type Consumer } from './consumer.js';
 export function createConsumerApp(consumer: Consumer, now: () => number): Express {
   const app = express();
   app.disable('x-powered-by');
-  // Stamp arrival before the body is read or parsed: that is the instant that counts.
-  app.use((_req: Request, res: Response, next: NextFunction) => {
-    res.locals['arrivedAt'] = now();
+  // The instant that counts is when the request's first bytes arrived (stamped by listen), not when it was parsed.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.locals['arrivedAt'] = requestArrival(req) ?? now();
     next();
   });
   app.get('/health', (_req, res) => {

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { jsonTail } from '../shared/express.js';
+import { requestArrival } from '../shared/listen.js';
 import { HOST_DOWN, parseDoctorEvents, parseVitrageEvent, type InspectorEvent, type Parsed } from './events.js';
 import type { HostHandling, Inspector } from './inspector.js';
 
@@ -24,21 +25,21 @@ export function createInspectorApp(inspector: Inspector, opts: InspectorAppOptio
   guarded.get('/handled', (_req, res) => {
     res.json(inspector.records());
   });
-  guarded.put('/events', (req, res) => void accept(parseDoctorEvents(req.body), inspector, opts, res));
-  guarded.post('/v1/event', (req, res) => void accept(parseVitrageEvent(req.body), inspector, opts, res));
+  guarded.put('/events', (req, res) => void accept(parseDoctorEvents(req.body), requestArrival(req), inspector, opts, res));
+  guarded.post('/v1/event', (req, res) => void accept(parseVitrageEvent(req.body), requestArrival(req), inspector, opts, res));
   app.use(guarded);
   jsonTail(app, 'the inspector takes PUT /events (Doctor) and POST /v1/event (Vitrage)');
   return app;
 }
 
-async function accept(parsed: Parsed, inspector: Inspector, opts: InspectorAppOptions, res: Response): Promise<void> {
+async function accept(parsed: Parsed, arrivedAt: number | undefined, inspector: Inspector, opts: InspectorAppOptions, res: Response): Promise<void> {
   if (!parsed.ok) {
     res.status(400).json({ error: `${parsed.field}: ${parsed.message}`, field: parsed.field });
     return;
   }
   const down = parsed.events.filter((e: InspectorEvent) => e.type === HOST_DOWN && e.details.status === 'down');
   const work = down.map((e) => inspector.onHostDown(e.details.hostname, {
-    time: e.time, ...(e.details.monitor ? { monitor: e.details.monitor } : {}), ...(e.details.monitor_event_id ? { eventId: e.details.monitor_event_id } : {}),
+    time: e.time, ...(arrivedAt !== undefined ? { arrivedAt } : {}), ...(e.details.monitor ? { monitor: e.details.monitor } : {}), ...(e.details.monitor_event_id ? { eventId: e.details.monitor_event_id } : {}),
   }));
   if (opts.respond === 'accepted') {
     res.status(202).json({ status: 'accepted', hosts: down.map((e) => e.details.hostname), ignored: parsed.events.length - down.length });

@@ -97,7 +97,8 @@ export class Inspector {
     return { vms: fresh, fromCache: false };
   }
 
-  onHostDown(host: string, event: { time: string; monitor?: string; eventId?: string }): Promise<HostHandling> {
+  /** `arrivedAt`: when the event's request reached the inspector (before it was parsed); now if not given. */
+  onHostDown(host: string, event: { time: string; monitor?: string; eventId?: string; arrivedAt?: number }): Promise<HostHandling> {
     // An event id names one failure of one host as one monitor saw it.
     const key = event.eventId !== undefined ? JSON.stringify([event.monitor ?? '', host, event.eventId]) : undefined;
     const repeat = (key !== undefined ? this.byEventId.get(key) : undefined) ?? this.inFlight.get(host);
@@ -105,7 +106,7 @@ export class Inspector {
       this.log.info({ host, eventId: event.eventId }, 'repeated host-down event: the same failure is already being (or was) handled');
       return repeat;
     }
-    const record: HostHandling = { host, eventTime: event.time, receivedAt: this.now(), vms: [], errors: [], ...(event.monitor ? { monitor: event.monitor } : {}) };
+    const record: HostHandling = { host, eventTime: event.time, receivedAt: event.arrivedAt ?? this.now(), vms: [], errors: [], ...(event.monitor ? { monitor: event.monitor } : {}) };
     this.history.push(record);
     const done = this.handle(record).finally(() => this.inFlight.delete(host));
     this.inFlight.set(host, done);

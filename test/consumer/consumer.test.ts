@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Consumer, createConsumerApp } from '../../src/consumer/index.js';
 import { json } from '../helpers/http.js';
-import { listen, preciseNow, type Listening } from '../../src/shared/index.js';
+import { listen, preciseNow, within, type Listening } from '../../src/shared/index.js';
+import { connect } from 'node:net';
 
 const recorded = JSON.parse(readFileSync(new URL('../fixtures/openstack-zed/49-aodh-webhook-post.json', import.meta.url), 'utf8')).request;
 
@@ -69,5 +70,57 @@ describe('the consumer webhook', () => {
     await expect(aborted).rejects.toThrow('interrupted');
     // Already aborted before the wait starts: rejects at once, not at the deadline.
     await expect(consumer.waitFor(['never-3'], 60_000, ac.signal)).rejects.toThrow('interrupted');
+  });
+
+  it('stamps an alarm when its first bytes arrive, before the rest of the request is read or parsed', async () => {
+    // A clock that counts: each reading is a new instant, and the test knows which one the stamp took.
+    let ticks = 0;
+    let firstReading: (() => void) | undefined;
+    const read = new Promise<void>((r) => (firstReading = r));
+    const clock = () => {
+      ticks += 1;
+      firstReading?.();
+      return ticks;
+    };
+    const c = new Consumer({ now: clock });
+    const s = await listen(createConsumerApp(c, clock), { clock });
+    try {
+      const body = JSON.stringify(recorded.body);
+      const socket = connect(s.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      const answered = new Promise<string>((r) => {
+        let text = '';
+        socket.on('data', (d) => {
+          text += d;
+          if (text.includes('\r\n\r\n') && text.includes('}')) r(text);
+        });
+      });
+      // The request line and part of the headers only: the arrival is stamped already...
+      socket.write('POST /failure HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      await within(read, 5_000, 'the arrival stamp, taken before the headers were complete');
+      const stamp = ticks;
+      // ...the rest comes later.
+      socket.write(`Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      expect(await answered).toMatch(/^HTTP\/1\.1 200/);
+      const [a] = c.received();
+      expect(a!.firstAt).toBe(stamp);
+      expect(a!.handledAt).toBeGreaterThan(stamp);
+      // The same connection carries the next request (keep-alive) as before.
+      const again = new Promise<string>((r) => {
+        let text = '';
+        socket.removeAllListeners('data');
+        socket.on('data', (d) => {
+          text += d;
+          if (text.includes('}')) r(text);
+        });
+      });
+      socket.write(`POST /failure HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      expect(await again).toMatch(/"count":2/);
+      socket.destroy();
+      expect(c.received()[0]!.count).toBe(2);
+    } finally {
+      await s.close();
+    }
   });
 });
