@@ -20,6 +20,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['.dependency-cruiser.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable' } },
+  },
+  {
     files: ['src/cli/**', 'test/**', 'bench/**', 'scripts/**', 'bin/**', 'vitest.config.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },

@@ -40,7 +40,7 @@ async function detection(name: string, profile: ProbeProfile, hosts: LabHostStat
   const ups: HostUpEvent[] = [];
   monitor.on('down', (e: HostDownEvent) => downs.push(e));
   monitor.on('up', (e: HostUpEvent) => ups.push(e));
-  monitor.start();
+  await monitor.start();
   const latencies: number[] = [];
   let missed = 0;
   try {
@@ -82,7 +82,7 @@ async function soak(hosts: LabHostState[]) {
       return { ...p, m, downs };
     }),
   );
-  for (const x of monitors) x.m.start();
+  for (const x of monitors) await x.m.start();
   try {
     await Promise.all(monitors.map((x) => x.m.ready()));
     for (const x of monitors) dropRule(x.host, '-A');

@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError } from '../shared/index.js';
 import type { RunResults } from '../orchestrator/index.js';
 
 /** One line per finished run: where its results folder is, and what to list it by. */

@@ -1,6 +1,5 @@
 import { ConfigError } from '../shared/index.js';
-import { isLabAddress, readState } from '../lab/index.js';
-import { assertRoutedThroughLab } from '../monitor/index.js';
+import { isLabAddress, labRouteGuard, readState } from '../lab/index.js';
 import { fetchFaultLog, injectLinkDown, validateDuration, type SshAuth } from '../orchestrator/index.js';
 import { labStateDir } from './lab-hosts.js';
 import { parseHostFlags } from './monitor.js';
@@ -30,7 +29,7 @@ export async function runInject(flags: InjectFlags, env: NodeJS.ProcessEnv, out:
   if (isLabAddress(host!.ip)) {
     const state = readState(labStateDir(flags, env));
     if (!state) throw new ConfigError('--host', `${host!.ip} is a lab address but no lab "${flags.labId}" is up; run doctor lab up first`);
-    await assertRoutedThroughLab(host!.ip, state.hosts.map((h) => h.vethRoot));
+    await labRouteGuard(state)(host!.ip);
     key ??= state.harnessKey;
     knownHosts ??= state.knownHosts;
     // Lab hosts share this machine's files: keep the fault's files where lab down removes them.

@@ -1,4 +1,4 @@
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError } from '../shared/index.js';
 import { DEFAULT_PORTS, freeLabPorts, openstackDown, openstackStatus, openstackUp, readOpenStackState, type PortName } from '../lab/index.js';
 
 export interface OpenStackFlags {

@@ -1,7 +1,7 @@
 import { ConfigError } from '../shared/index.js';
-import { isLabAddress, readState } from '../lab/index.js';
+import { isLabAddress, labRouteGuard, readState } from '../lab/index.js';
 import {
-  assertRoutedThroughLab, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp,
+  DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp,
   type EventShape, type HostDownEvent, type HostUpEvent, type MonitoredHost,
 } from '../monitor/index.js';
 import { labStateDir } from './lab-hosts.js';
@@ -51,14 +51,15 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
   const reporter = new InspectorReporter({ url: flags.inspector, shape: flags.shape as EventShape, ...(env['DOCTOR_INSPECTOR_TOKEN'] ? { token: env['DOCTOR_INSPECTOR_TOKEN'] } : {}) });
 
   // Lab mode: lab addresses must go out through this lab's own links, nowhere else.
+  let guard: ((ip: string) => Promise<void>) | undefined;
   if (hosts.some((h) => isLabAddress(h.ip))) {
     const dir = labStateDir(flags, env);
     const state = readState(dir);
     if (!state) throw new ConfigError('--host', `lab addresses given but no lab "${flags.labId}" is up at ${dir}; run doctor lab up first`);
-    for (const h of hosts) await assertRoutedThroughLab(h.ip, state.hosts.map((x) => x.vethRoot));
+    guard = labRouteGuard(state);
   }
 
-  const monitor = new Monitor({ hosts, transport: await openRawIcmp(), ...profile });
+  const monitor = new Monitor({ hosts, transport: await openRawIcmp(), ...profile, ...(guard ? { guard } : {}) });
   const emit = (human: string, record: Record<string, unknown>) => out(flags.json ? JSON.stringify(record) : human);
   monitor.on('down', (e: HostDownEvent) => {
     emit(`${new Date(e.detectedAt).toISOString()} ${e.host} (${e.ip}) DOWN after ${e.losses} lost probe(s)`, { event: 'down', ...e });
@@ -67,7 +68,7 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
     );
   });
   monitor.on('up', (e: HostUpEvent) => emit(`${new Date(e.at).toISOString()} ${e.host} (${e.ip}) up`, { event: 'up', ...e }));
-  monitor.start();
+  await monitor.start();
   out(flags.json ? JSON.stringify({ event: 'started', hosts, profile }) : `monitoring ${hosts.map((h) => `${h.name}=${h.ip}`).join(', ')} every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
   monitor.ready(5_000).catch((err: Error) => out(flags.json ? JSON.stringify({ event: 'warning', message: err.message }) : `warning: ${err.message}`));
   await new Promise<void>((resolve) => {

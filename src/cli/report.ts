@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, isRecord } from '../shared/errors.js';
+import { ConfigError, isRecord } from '../shared/index.js';
 import type { RunResults } from '../orchestrator/index.js';
 import { junitFor, renderHtml } from '../profiler/index.js';
 import { summary } from './run.js';

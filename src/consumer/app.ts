@@ -1,7 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { jsonTail } from '../shared/express.js';
-import { requestArrival } from '../shared/listen.js';
-import { describeIssue } from '../shared/validation.js';
+import { describeIssue, jsonTail, requestArrival } from '../shared/index.js';
 import { alarmNotificationSchema, type Consumer } from './consumer.js';
 
 /** POST /failure takes Aodh's webhook; GET /notifications shows what arrived; GET /health. */

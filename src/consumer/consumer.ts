@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { preciseNow, type Clock } from '../shared/clock.js';
-import { silentLogger, type Logger } from '../shared/log.js';
+import { type Clock, type Logger, preciseNow, silentLogger } from '../shared/index.js';
 
 /** Aodh's event-alarm webhook body (aodh/notifier/rest.py, evaluator/event.py). */
 const trait = z.tuple([z.string(), z.number().int(), z.unknown()]);

@@ -1,7 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { jsonTail } from '../shared/express.js';
-import { requestArrival } from '../shared/listen.js';
+import { jsonTail, requestArrival } from '../shared/index.js';
 import { HOST_DOWN, parseDoctorEvents, parseVitrageEvent, type InspectorEvent, type Parsed } from './events.js';
 import type { HostHandling, Inspector } from './inspector.js';
 

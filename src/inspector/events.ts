@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeIssue } from '../shared/validation.js';
+import { describeIssue } from '../shared/index.js';
 
 /**
  * The event shapes an inspector accepts: Doctor's sample monitor (a list at

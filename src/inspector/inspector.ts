@@ -1,6 +1,4 @@
-import { preciseNow, type Clock } from '../shared/clock.js';
-import { mapLimit } from '../shared/listen.js';
-import { silentLogger, type Logger } from '../shared/log.js';
+import { type Clock, type Logger, mapLimit, preciseNow, silentLogger } from '../shared/index.js';
 import type { ComputeClient, Server } from '../openstack/index.js';
 
 export interface InspectorOptions {

@@ -8,4 +8,3 @@ export { InspectorReporter, hostDownEvent, endpointFor, type EventShape, type Re
 export { openRawIcmp, type IcmpTransport } from './transport.js';
 export { encodeEchoRequest, decodeIcmp, internetChecksum, isEchoReplyFor, type IcmpMessage } from './icmp.js';
 export { HostTracker, type HostState, type Transition } from './tracker.js';
-export { assertRoutedThroughLab } from './route.js';

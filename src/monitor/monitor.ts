@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
-import { preciseNow, type Clock } from '../shared/clock.js';
-import { silentLogger, type Logger } from '../shared/log.js';
+import { type Clock, type Logger, preciseNow, silentLogger } from '../shared/index.js';
 import { decodeIcmp, encodeEchoRequest, isEchoReplyFor } from './icmp.js';
 import { HostTracker, type HostState } from './tracker.js';
 import type { IcmpTransport } from './transport.js';
@@ -49,6 +48,11 @@ export interface MonitorOptions extends Partial<ProbeProfile> {
   logger?: Logger;
   /** ICMP identifier; random per monitor by default. */
   identifier?: number;
+  /**
+   * Refuses a target before any probe is sent (throws naming why): in lab mode, the lab's
+   * guard that every address is routed through one of its own links.
+   */
+  guard?: (ip: string) => Promise<void>;
 }
 
 interface Probe {
@@ -106,7 +110,10 @@ export class Monitor extends EventEmitter {
     }
   }
 
-  start(): void {
+  /** Checks every host against the guard, then starts probing; a refused host starts nothing. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    if (this.opts.guard) for (const run of this.runs.values()) await this.opts.guard(run.host.ip);
     if (this.running) return;
     this.running = true;
     this.opts.transport.onPacket((packet, source) => this.onPacket(packet, source));

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigError } from '../shared/errors.js';
-import { realSleep, type Sleep } from '../shared/clock.js';
-import { silentLogger, type Logger } from '../shared/log.js';
+import { ConfigError, type Logger, realSleep, silentLogger, type Sleep } from '../shared/index.js';
 
 export type EventShape = 'doctor' | 'vitrage';
 

@@ -1,4 +1,4 @@
-import { HarnessError } from '../shared/errors.js';
+import { HarnessError } from '../shared/index.js';
 
 /** The network edge of the monitor: send an ICMP message, hear every ICMP packet. */
 export interface IcmpTransport {

@@ -1,4 +1,4 @@
-import { NotSupportedError } from '../shared/errors.js';
+import { NotSupportedError } from '../shared/index.js';
 
 export interface CatalogEndpoint {
   interface: string;

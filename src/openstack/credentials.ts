@@ -2,8 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, isRecord } from '../shared/errors.js';
-import { BOOLEAN_WORDS, parseBoolean } from '../shared/validation.js';
+import { BOOLEAN_WORDS, ConfigError, isRecord, parseBoolean } from '../shared/index.js';
 
 /** Everything needed to authenticate and find endpoints. */
 export interface CloudCredentials {

@@ -1,5 +1,4 @@
-import { ConfigError } from '../shared/errors.js';
-import type { Logger } from '../shared/log.js';
+import { ConfigError, type Logger } from '../shared/index.js';
 import type { CloudCredentials } from './credentials.js';
 import { newTraceId } from './osprofiler.js';
 import { OpenStackClient } from './client.js';

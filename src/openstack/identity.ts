@@ -1,4 +1,4 @@
-import { NotFoundError } from '../shared/errors.js';
+import { NotFoundError } from '../shared/index.js';
 import type { Session } from './session.js';
 
 export interface Project {

@@ -1,4 +1,4 @@
-import { NotSupportedError } from '../shared/errors.js';
+import { NotSupportedError } from '../shared/index.js';
 
 /** A Nova-style microversion "X.Y" as a comparable pair. */
 export interface Microversion {

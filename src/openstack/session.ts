@@ -1,17 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
-import {
-  ConnectionError,
-  HarnessError,
-  NotSupportedError,
-  OpenStackHttpError,
-  httpError,
-  TimeoutError,
-  isRecord,
-} from '../shared/errors.js';
-import { realSleep, type Sleep } from '../shared/clock.js';
-import { silentLogger, type Logger } from '../shared/log.js';
+import { ConnectionError, HarnessError, httpError, isRecord, type Logger, NotSupportedError, OpenStackHttpError, realSleep, silentLogger, type Sleep, TimeoutError } from '../shared/index.js';
 import { findEndpoint, type CatalogEntry } from './catalog.js';
 import type { CloudCredentials } from './credentials.js';
 import { negotiate, type VersionRange } from './microversion.js';

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, isRecord } from '../shared/errors.js';
-import { BOOLEAN_WORDS, describeIssue, parseBoolean } from '../shared/validation.js';
-import { withoutCredentials } from '../shared/url.js';
+import { BOOLEAN_WORDS, ConfigError, describeIssue, isRecord, parseBoolean, withoutCredentials } from '../shared/index.js';
 import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } from '../openstack/index.js';
 import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings.js';
 

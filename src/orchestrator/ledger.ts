@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { processStart } from '../shared/process.js';
+import { processStart } from '../shared/index.js';
 
 /** A resource the run created and must remove. Written before cleanup could need it. */
 export type LedgerEntry =

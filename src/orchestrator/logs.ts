@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createLogger, type Logger } from '../shared/log.js';
+import { createLogger, type Logger } from '../shared/index.js';
 
 /** One JSON-lines log file per component in the results folder. */
 export function componentLoggers(dir: string, level: string, runId: string): { get(component: string): Logger; flush(): void } {

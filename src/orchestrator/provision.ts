@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { HarnessError, TimeoutError } from '../shared/errors.js';
-import { realSleep } from '../shared/clock.js';
-import type { Logger } from '../shared/log.js';
+import { HarnessError, type Logger, realSleep, TimeoutError } from '../shared/index.js';
 import {
   compareMicroversions, createOpenStackClient, doctorAlarmBody,
   type CloudCredentials, type OpenStackClient, type Server,

@@ -1,14 +1,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, HarnessError, InternalError } from '../shared/errors.js';
-import { listen, mapLimit, preciseNow, within, type Listening } from '../shared/index.js';
+import { ConfigError, HarnessError, InternalError, listen, type Listening, mapLimit, preciseNow, runProcess, within } from '../shared/index.js';
+import {
+  buildProfile, cloudInstantsFromTrace, EnergyRecorder, fetchTrace, firedFromHistory, junitFor, pushResult, renderHtml, resetSpan, round,
+  type ClockReading, type CloudInstants, type Profile, type PushOutcome,
+} from '../profiler/index.js';
 import { createOpenStackClient, newTraceId, type CloudCredentials } from '../openstack/index.js';
-import { labDown, labUp, readState, restoreHostLink, startCloud, type LabCloud, type LabState } from '../lab/index.js';
+import { labDown, labRouteGuard, labUp, readState, restoreHostLink, startCloud, type LabCloud, type LabState } from '../lab/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
 import { createInspectorApp, Inspector, type HostHandling } from '../inspector/index.js';
 import {
-  assertRoutedThroughLab, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp, type HostDownEvent, type ReportResult,
+  DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp, type HostDownEvent, type ReportResult,
 } from '../monitor/index.js';
 import { redactedConfig, type RunConfig } from './config.js';
 import { fetchFaultLog, injectLinkDown, parseFaultLog, planLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
@@ -17,11 +20,6 @@ import type { SshAuth } from './fault/ssh.js';
 import { Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
-import { EnergyRecorder } from '../profiler/energy.js';
-import { pushResult, type PushOutcome } from '../profiler/testapi.js';
-import { fetchTrace, resetSpan } from '../profiler/osprofiler.js';
-import { runProcess } from '../shared/process.js';
-import { buildProfile, cloudInstantsFromTrace, firedFromHistory, junitFor, renderHtml, round, type CloudInstants, type ClockReading, type Profile } from '../profiler/index.js';
 import { removeResources } from './teardown.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'ERROR' | 'INTERRUPTED';
@@ -186,7 +184,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     labHost = labHosts?.hosts.find((h) => h.hostIp === p.hostIp);
     if (labHosts) {
       if (!labHost) throw new HarnessError(`the VMs' host ${p.host} (${p.hostIp}) is not one of the lab hosts (${labHosts.hosts.map((h) => `${h.name}=${h.hostIp}`).join(', ')})`);
-      await assertRoutedThroughLab(p.hostIp, labHosts.hosts.map((h) => h.vethRoot));
+      await labRouteGuard(labHosts)(p.hostIp); // SSH goes there too
     }
     if (labState) {
       sshAuth = { privateKeyPath: labState.harnessKey, knownHostsPath: labState.knownHosts };
@@ -197,7 +195,9 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       };
     }
     const profile = config.profile === 'fast' ? FAST_PROFILE : DOCTOR_PROFILE;
-    const monitor = new Monitor({ hosts: [{ name: p.host, ip: p.hostIp }], transport: await openRawIcmp(), ...profile, logger: logs.get('monitor') });
+    const monitor = new Monitor({
+      hosts: [{ name: p.host, ip: p.hostIp }], transport: await openRawIcmp(), ...profile, logger: logs.get('monitor'), ...(labHosts ? { guard: labRouteGuard(labHosts) } : {}),
+    });
     const reporter = new InspectorReporter({ url: inspectorSvc.url, logger: logs.get('monitor') });
     await reporter.warm();
     let report: Promise<ReportResult> | undefined;
@@ -207,7 +207,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
         resolve(e);
       });
     });
-    monitor.start();
+    await monitor.start();
     undo.push(['stopping the monitor', async () => monitor.stop()]);
     await monitor.ready(10_000);
 

@@ -1,5 +1,4 @@
-import { NotFoundError } from '../shared/errors.js';
-import { realSleep } from '../shared/clock.js';
+import { NotFoundError, realSleep } from '../shared/index.js';
 import type { OpenStackClient } from '../openstack/index.js';
 import type { LedgerEntry } from './ledger.js';
 

@@ -1,6 +1,5 @@
 import axios from 'axios';
-import { silentLogger, type Logger } from '../shared/log.js';
-import { withoutCredentials } from '../shared/url.js';
+import { type Logger, silentLogger, withoutCredentials } from '../shared/index.js';
 
 export type EnergyStep = 'provision' | 'inject' | 'detect' | 'notify' | 'cleanup';
 

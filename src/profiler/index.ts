@@ -5,3 +5,5 @@ export * from './render.js';
 export * from './junit.js';
 export * from './html.js';
 export * from './osprofiler.js';
+export * from './testapi.js';
+export * from './energy.js';

@@ -1,5 +1,4 @@
-import type { Runner } from '../shared/process.js';
-import { HarnessError } from '../shared/errors.js';
+import { HarnessError, type Runner } from '../shared/index.js';
 import { parseUtc } from './checkpoints.js';
 
 /** One span of an OSProfiler trace, with absolute instants (epoch ms, the cloud's clock). */

@@ -1,5 +1,5 @@
 import axios from 'axios';
-import { withoutCredentials } from '../shared/url.js';
+import { withoutCredentials } from '../shared/index.js';
 
 /** Where and how a run is filed in an OPNFV TestAPI (DESIGN.md §4): from CI's variables. */
 export interface TestDbTarget {

@@ -6,3 +6,4 @@ export * from './process.js';
 export * from './listen.js';
 export * from './validation.js';
 export * from './url.js';
+export * from './express.js';

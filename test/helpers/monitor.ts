@@ -28,6 +28,6 @@ export async function watchLab(state: LabState, inspectorUrl: string): Promise<{
     void reporter.report(e.host, e.detectedAt);
   });
   monitor.on('up', (e: HostUpEvent) => ups.push(e));
-  monitor.start();
+  await monitor.start();
   return { monitor, downs, ups };
 }

@@ -4,7 +4,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { LabState } from '../../src/lab/index.js';
-import { assertRoutedThroughLab } from '../../src/monitor/index.js';
+import { assertRoutedThroughLab } from '../../src/lab/index.js';
 import { eventually } from '../helpers/lab.js';
 import type { Received } from '../helpers/http.js';
 import { labWithInspector, watchLab } from '../helpers/monitor.js';

@@ -52,10 +52,28 @@ describe('Monitor', () => {
     vi.useRealTimers();
   });
 
+  it('sends nothing when its guard refuses a host (lab mode: only addresses routed through the lab)', async () => {
+    net.rtt.set('198.18.0.2', 1);
+    const refused: string[] = [];
+    const m = new Monitor({
+      hosts: [{ name: 'compute-1', ip: '198.18.0.2' }, { name: 'elsewhere', ip: '192.0.2.7' }], transport: net, identifier: 0x4242,
+      guard: async (ip) => {
+        if (!ip.startsWith('198.18.')) {
+          refused.push(ip);
+          throw new Error(`refusing ${ip}: not routed through a lab link`);
+        }
+      },
+    });
+    await expect(m.start()).rejects.toThrow(/refusing 192\.0\.2\.7/);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(refused).toEqual(['192.0.2.7']);
+    expect(net.sent).toEqual([]);
+  });
+
   it('pipelines probes: a slow reply does not delay the next probe', async () => {
     net.rtt.set('198.18.0.2', 250);
     const m = make({ intervalMs: 100, timeoutMs: 300, k: 1 });
-    m.start();
+    await m.start();
     await vi.advanceTimersByTimeAsync(999);
     m.stop();
     expect(net.sent.map((s) => s.at - 1_000_000)).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
@@ -66,7 +84,7 @@ describe('Monitor', () => {
   it('k=1 reports down one timeout after the first unanswered probe, once', async () => {
     net.rtt.set('198.18.0.2', 1);
     const m = make({ intervalMs: 100, timeoutMs: 100, k: 1 });
-    m.start();
+    await m.start();
     await vi.advanceTimersByTimeAsync(450);
     net.rtt.set('198.18.0.2', undefined); // link down at t=450
     await vi.advanceTimersByTimeAsync(1_000);
@@ -83,7 +101,7 @@ describe('Monitor', () => {
   it('k=4 with a 5 ms interval rides out isolated losses and detects a real failure after four', async () => {
     net.rtt.set('198.18.0.2', 1);
     const m = make({ intervalMs: 5, timeoutMs: 15, k: 4 });
-    m.start();
+    await m.start();
     await vi.advanceTimersByTimeAsync(50);
     const first = net.sent[0]!.seq;
     for (const i of [12, 13, 14, 20, 30]) net.dropSeqs.add((first + i) & 0xffff); // three in a row, then singles
@@ -102,7 +120,7 @@ describe('Monitor', () => {
   it('a reply to a later probe settles earlier unanswered ones', async () => {
     net.rtt.set('198.18.0.2', 1);
     const m = make({ intervalMs: 5, timeoutMs: 50, k: 2 });
-    m.start();
+    await m.start();
     await vi.advanceTimersByTimeAsync(20);
     const seq = (net.sent.at(-1)!.seq + 1) & 0xffff;
     net.dropSeqs.add(seq);
@@ -115,7 +133,7 @@ describe('Monitor', () => {
 
   it('ignores foreign ICMP: other identifiers, other sources, requests, garbage', async () => {
     const m = make({ intervalMs: 100, timeoutMs: 100, k: 1 });
-    m.start();
+    await m.start();
     await vi.advanceTimersByTimeAsync(1);
     const seq = net.sent[0]!.seq;
     net.inject(ipv4(echoReply(0x1111, seq)), '198.18.0.2'); // someone else's ping
@@ -131,7 +149,7 @@ describe('Monitor', () => {
   it('does not report a host that never answered, and says which ones are silent', async () => {
     net.rtt.set('198.18.0.2', 1);
     const m = make({ hosts: [{ name: 'compute-1', ip: '198.18.0.2' }, { name: 'compute-2', ip: '198.18.0.6' }] });
-    m.start();
+    await m.start();
     const ready = m.ready(1_000);
     const check = expect(ready).rejects.toThrow(/no ICMP echo reply within 1000 ms from compute-2 \(198\.18\.0\.6\)/);
     await vi.advanceTimersByTimeAsync(1_100);
@@ -143,7 +161,7 @@ describe('Monitor', () => {
   it('reports up again when the host comes back, and closes its socket on stop', async () => {
     net.rtt.set('198.18.0.2', 1);
     const m = make();
-    m.start();
+    await m.start();
     await vi.advanceTimersByTimeAsync(300);
     net.rtt.set('198.18.0.2', undefined);
     await vi.advanceTimersByTimeAsync(300);

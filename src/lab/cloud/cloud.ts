@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { preciseNow } from '../../shared/clock.js';
-import { silentLogger, type Logger } from '../../shared/log.js';
+import { type Logger, preciseNow, silentLogger } from '../../shared/index.js';
 import { Faults } from './faults.js';
 import { CloudState, type ComputeHostSpec, type TokenRec } from './state.js';
 

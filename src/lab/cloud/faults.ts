@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { realSleep } from '../../shared/clock.js';
+import { realSleep } from '../../shared/index.js';
 import { sendError, type ServiceKind } from './http.js';
 
 export interface ApiErrorFault {

@@ -161,4 +161,4 @@ export function qsAll(req: Request, name: string): string[] {
   return (Array.isArray(v) ? v : [v]).map(String);
 }
 
-export { isRecord } from '../../shared/errors.js';
+export { isRecord } from '../../shared/index.js';

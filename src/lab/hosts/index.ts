@@ -5,3 +5,4 @@
 export { labUp, labDown, labStatus, rotateHostKey, restoreHostLink, type LabOptions, type HostStatus } from './lab.js';
 export { readState, type LabState, type LabHostState } from './state.js';
 export { hostAddressing, isLabAddress, type HostAddressing } from './addressing.js';
+export { assertRoutedThroughLab, labRouteGuard } from './route.js';

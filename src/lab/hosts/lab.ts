@@ -1,7 +1,6 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarnessError } from '../../shared/errors.js';
-import { runProcess, type Runner } from '../../shared/process.js';
+import { HarnessError, type Runner, runProcess } from '../../shared/index.js';
 import { hostAddressing, MAX_HOSTS, MAX_SLOTS, slotPrefix, LAB_ID } from './addressing.js';
 import { isOurSshd, SSHD, sshdConfig, startSshd, waitForPort } from './sshd.js';
 import { acquireLock, claimSlot, pidAlive, readState, releaseSlot, statePath, writeState, type LabHostState, type LabState } from './state.js';

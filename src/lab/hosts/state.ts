@@ -1,6 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarnessError } from '../../shared/errors.js';
+import { HarnessError } from '../../shared/index.js';
 import type { HostAddressing } from './addressing.js';
 
 /** One host as the state file records it: written before anything is created, so `down` can undo a crash. */

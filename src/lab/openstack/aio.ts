@@ -1,7 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { HarnessError } from '../../shared/errors.js';
-import { runProcess, type Runner } from '../../shared/process.js';
+import { HarnessError, type Runner, runProcess } from '../../shared/index.js';
 import { acquireLock } from '../hosts/state.js';
 import { labDown, labUp } from '../hosts/index.js';
 import { toCloudsYaml } from '../../openstack/index.js';

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConnectionError, HarnessError, TimeoutError } from '../../shared/errors.js';
-import type { Runner } from '../../shared/process.js';
+import { ConnectionError, HarnessError, type Runner, TimeoutError } from '../../shared/index.js';
 import { OpenStackClient, type CloudCredentials } from '../../openstack/index.js';
 import { startService } from './procs.js';
 import { isRunning, type ServiceKey } from './services.js';

@@ -1,4 +1,4 @@
-import { HarnessError, NotFoundError, NotSupportedError } from '../../shared/errors.js';
+import { HarnessError, NotFoundError, NotSupportedError } from '../../shared/index.js';
 import type { Session } from '../session.js';
 import { enc } from '../identity.js';
 import { compareMicroversions } from '../microversion.js';

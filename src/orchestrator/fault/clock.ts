@@ -1,5 +1,4 @@
-import { FaultInjectionError } from '../../shared/errors.js';
-import { preciseNow, type Clock } from '../../shared/clock.js';
+import { type Clock, FaultInjectionError, preciseNow } from '../../shared/index.js';
 import { SshSession, type SshAuth, type SshTarget } from './ssh.js';
 
 /** A remote host's clock against the harness's: remote − harness, and what the measurement cannot rule out. */

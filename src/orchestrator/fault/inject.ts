@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ConfigError, FaultInjectionError } from '../../shared/errors.js';
-import { preciseNow } from '../../shared/clock.js';
+import { ConfigError, FaultInjectionError, preciseNow } from '../../shared/index.js';
 import { HostKeyError, SshSession, type SshAuth, type SshTarget } from './ssh.js';
 
 export const MIN_FAULT_SECONDS = 1;

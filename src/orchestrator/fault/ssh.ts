@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { FaultInjectionError } from '../../shared/errors.js';
-import { silentLogger, type Logger } from '../../shared/log.js';
+import { FaultInjectionError, type Logger, silentLogger } from '../../shared/index.js';
 import { hostToken, keyTypeOf, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
 
 export interface SshTarget {

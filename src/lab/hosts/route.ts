@@ -1,5 +1,5 @@
-import { HarnessError } from '../shared/errors.js';
-import { runProcess, type Runner } from '../shared/process.js';
+import { HarnessError, type Runner, runProcess } from '../../shared/index.js';
+import type { LabState } from './state.js';
 
 /**
  * Lab mode's network guard: a target must be routed through one of the lab's
@@ -19,4 +19,10 @@ export async function assertRoutedThroughLab(ip: string, labLinks: string[], run
       `refusing ${ip}: in lab mode targets must be routed through a lab link (${labLinks.join(', ') || 'none'}), but ${ip} ${dev ? `goes out through ${dev}` : 'has no route'}; use a lab host address (doctor lab status) or leave lab mode`,
     );
   }
+}
+
+/** The guard a monitor (or an SSH step) takes in lab mode: every target through one of this lab's links. */
+export function labRouteGuard(state: Pick<LabState, 'hosts'>, run: Runner = runProcess): (ip: string) => Promise<void> {
+  const links = state.hosts.map((h) => h.vethRoot);
+  return (ip) => assertRoutedThroughLab(ip, links, run);
 }
