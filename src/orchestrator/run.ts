@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, HarnessError, InternalError, listen, type Listening, mapLimit, preciseNow, runProcess, within } from '../shared/index.js';
+import { ConfigError, FaultInjectionError, HarnessError, InternalError, listen, type Listening, mapLimit, preciseNow, runProcess, within } from '../shared/index.js';
 import {
   buildProfile, cloudInstantsFromTrace, EnergyRecorder, fetchTrace, firedFromHistory, junitFor, pushResult, renderHtml, resetSpan, round,
   type ClockReading, type CloudInstants, type Profile, type PushOutcome,
@@ -15,8 +15,8 @@ import {
 } from '../monitor/index.js';
 import { redactedConfig, type RunConfig } from './config.js';
 import { fetchFaultLog, injectLinkDown, parseFaultLog, planLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
-import { measureHostClock, type ClockOffset } from './fault/clock.js';
-import type { SshAuth } from './fault/ssh.js';
+import { measureClockOffset, type ClockOffset } from './fault/clock.js';
+import { SshSession, type SshAuth } from './fault/ssh.js';
 import { Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
@@ -209,20 +209,30 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     });
     await monitor.start();
     undo.push(['stopping the monitor', async () => monitor.stop()]);
-    await monitor.ready(10_000);
+    // Safety first: no fault on a host the run cannot see answer (ICMP) and cannot reach to put things right (SSH).
+    try {
+      await monitor.ready(10_000);
+    } catch (err) {
+      throw new FaultInjectionError(`refusing to inject: ${(err as Error).message}`, { cause: err });
+    }
+    const target = { host: p.hostIp, username: config.ssh.user };
+    const session = await SshSession.connect(target, { ...sshAuth, logger: logs.get('orchestrator') }).catch((err: Error) => {
+      throw new FaultInjectionError(`refusing to inject: ${err.message}`, { cause: err });
+    });
+    try {
+      // The fault script stamps the host's clock: relate it to ours before the link goes down.
+      hostClock = await measureClockOffset(session);
+      log.info({ host: p.host, ...hostClock }, 'host clock measured');
+    } catch (err) {
+      log.warn({ host: p.host, err: (err as Error).message }, 'could not measure the host clock; its instants stay uncorrected');
+    } finally {
+      session.close();
+    }
 
     signal.throwIfAborted();
     ledger.add({ kind: 'forced-down', host: p.host }); // the inspector will force it down: doctor cleanup must undo that
     progress(`injecting a ${config.faultDurationS} s link-down on ${p.host} (${p.hostIp})`);
     await energy?.step('inject');
-    const target = { host: p.hostIp, username: config.ssh.user };
-    // The fault script stamps the host's clock: relate it to ours before the link goes down.
-    try {
-      hostClock = await measureHostClock(target, sshAuth);
-      log.info({ host: p.host, ...hostClock }, 'host clock measured');
-    } catch (err) {
-      log.warn({ host: p.host, err: (err as Error).message }, 'could not measure the host clock; its instants stay uncorrected');
-    }
     const request = { target, computeIp: p.hostIp, durationS: config.faultDurationS, ...(labHost ? { remoteDir: labHost.dir } : {}) };
     const plan = planLinkDown(request);
     const onLab = labHost;
