@@ -1,7 +1,7 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../shared/index.js';
+import { ConfigError, makeDir } from '../shared/index.js';
 import type { RunResults } from '../orchestrator/index.js';
 
 /** One line per finished run: where its results folder is, and what to list it by. */
@@ -20,7 +20,7 @@ export function historyFile(env: NodeJS.ProcessEnv): string {
 }
 
 export function recordRun(file: string, r: RunResults, resultsJson: string): void {
-  mkdirSync(dirname(file), { recursive: true });
+  makeDir(dirname(file), 'the run history folder (XDG_STATE_HOME or HOME)');
   const config = r.config as { installer?: { type?: string }; vmCount?: number };
   const e: HistoryEntry = {
     runId: r.runId, startedAt: r.startedAt, verdict: r.verdict, installer: config.installer?.type ?? 'unknown', vmCount: config.vmCount ?? 0,

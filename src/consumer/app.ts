@@ -1,5 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { describeIssue, jsonTail, requestArrival } from '../shared/index.js';
+import { describeIssue, jsonTail, requestArrival, jsonBody } from '../shared/index.js';
 import { alarmNotificationSchema, type Consumer } from './consumer.js';
 
 /** POST /failure takes Aodh's webhook; GET /notifications shows what arrived; GET /health. */
@@ -17,7 +17,7 @@ export function createConsumerApp(consumer: Consumer, now: () => number): Expres
   app.get('/notifications', (_req, res) => {
     res.json(consumer.received());
   });
-  app.post('/failure', express.json({ type: () => true, limit: '1mb' }), (req, res) => {
+  app.post('/failure', jsonBody('1mb'), (req, res) => {
     const parsed = alarmNotificationSchema.safeParse(req.body);
     if (!parsed.success) {
       const { field, message } = describeIssue(parsed.error);

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { jsonTail, requestArrival } from '../shared/index.js';
+import { jsonTail, requestArrival, jsonBody } from '../shared/index.js';
 import { HOST_DOWN, parseDoctorEvents, parseVitrageEvent, type InspectorEvent, type Parsed } from './events.js';
 import type { HostHandling, Inspector } from './inspector.js';
 
@@ -20,7 +20,7 @@ export function createInspectorApp(inspector: Inspector, opts: InspectorAppOptio
   });
   const guarded = express.Router();
   guarded.use(tokenCheck(opts.token));
-  guarded.use(express.json({ type: () => true, limit: '1mb' }));
+  guarded.use(jsonBody('1mb'));
   guarded.get('/handled', (_req, res) => {
     res.json(inspector.records());
   });

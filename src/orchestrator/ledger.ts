@@ -1,6 +1,6 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { processStart } from '../shared/index.js';
+import { makeDir, processStart } from '../shared/index.js';
 
 /** A resource the run created and must remove. Written before cleanup could need it. */
 export type LedgerEntry =
@@ -21,7 +21,7 @@ export class Ledger {
 
   /** Opens the run's ledger; `owner` (the running process) is written first unless the ledger is only being closed. */
   constructor(dir: string, readonly runId: string, opts: { owner?: boolean } = {}) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDir(dir, 'the ledger folder (XDG_STATE_HOME or HOME)', 0o700);
     this.path = join(dir, `${runId}.jsonl`);
     if (opts.owner ?? true) {
       const start = processStart(process.pid);

@@ -1,11 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createLogger, type Logger } from '../shared/index.js';
+import { createLogger, makeDir, type Logger } from '../shared/index.js';
 
 /** One JSON-lines log file per component in the results folder. */
 export function componentLoggers(dir: string, level: string, runId: string): { get(component: string): Logger; flush(): void } {
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir, '--results-dir');
   const destinations: Array<ReturnType<typeof pino.destination>> = [];
   const cache = new Map<string, Logger>();
   return {

@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, FaultInjectionError, HarnessError, InternalError, listen, type Listening, mapLimit, preciseNow, runProcess, within } from '../shared/index.js';
+import { ConfigError, FaultInjectionError, HarnessError, InternalError, makeDir, listen, type Listening, mapLimit, preciseNow, runProcess, within } from '../shared/index.js';
 import {
   buildProfile, cloudInstantsFromTrace, EnergyRecorder, fetchTrace, firedFromHistory, junitFor, pushResult, renderHtml, resetSpan, round,
   type ClockReading, type CloudInstants, type Profile, type PushOutcome,
@@ -14,6 +14,7 @@ import {
   DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp, type HostDownEvent, type ReportResult,
 } from '../monitor/index.js';
 import { redactedConfig, type RunConfig } from './config.js';
+import { flagOf } from './settings.js';
 import { fetchFaultLog, injectLinkDown, parseFaultLog, planLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
 import { measureClockOffset, type ClockOffset } from './fault/clock.js';
 import { SshSession, type SshAuth } from './fault/ssh.js';
@@ -76,7 +77,7 @@ export interface RunDeps {
 export async function runFaultManagement(config: RunConfig, deps: RunDeps): Promise<RunResults> {
   const started = Date.now();
   const { signal, progress } = deps;
-  mkdirSync(config.resultsDir, { recursive: true });
+  makeDir(config.resultsDir, flagOf('resultsDir'));
   const logs = componentLoggers(join(config.resultsDir, 'logs'), config.logLevel, config.runId);
   const log = logs.get('orchestrator');
   const ledger = new Ledger(deps.ledgerDir, config.runId);

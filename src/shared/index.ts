@@ -7,3 +7,4 @@ export * from './listen.js';
 export * from './validation.js';
 export * from './url.js';
 export * from './express.js';
+export * from './fs.js';

@@ -1,7 +1,8 @@
-import express, { type Request, type Response, Router } from 'express';
+import { type Request, type Response, Router } from 'express';
+import { jsonBody } from '../../shared/index.js';
 import type { Cloud } from './cloud.js';
 import { isoMicros, pyJsonDumps, pyRepr, uuid } from './format.js';
-import { auth, authMiddleware, errorHandler, isRecord, qsAll, sendError } from './http.js';
+import { auth, authMiddleware, errorHandler, isRecord, qsAll, sendError, MAX_REQUEST_BODY } from './http.js';
 import type { AlarmRec } from './state.js';
 
 const SEVERITIES = ['moderate', 'low', 'critical'];
@@ -50,7 +51,7 @@ export function aodhRouter(cloud: Cloud): Router {
   const visible = (a: AlarmRec, res: Response) => auth(res).isAdmin || a.projectId === auth(res).projectId;
 
   const v2 = Router();
-  v2.use(authMiddleware(s, cloud.now), express.json({ type: () => true }));
+  v2.use(authMiddleware(s, cloud.now), jsonBody(MAX_REQUEST_BODY));
   v2.post('/alarms', (req, res) => createAlarm(cloud, req, res, view));
   v2.get('/alarms', (req, res) => {
     const fields = qsAll(req, 'q.field');

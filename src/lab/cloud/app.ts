@@ -1,8 +1,9 @@
 import express, { type Express, type Request, type Response, Router } from 'express';
+import { jsonBody } from '../../shared/index.js';
 import { aodhRouter } from './aodh.js';
 import type { Cloud } from './cloud.js';
 import { glanceRouter } from './glance.js';
-import { authMiddleware, auth, isRecord, qs, type ServiceKind } from './http.js';
+import { authMiddleware, auth, isRecord, qs, type ServiceKind, MAX_REQUEST_BODY } from './http.js';
 import { keystoneRouter } from './keystone.js';
 import { neutronRouter } from './neutron.js';
 import { novaRouter } from './nova.js';
@@ -36,7 +37,7 @@ export function createCloudApp(cloud: Cloud): Express {
 /** Test and demo switches over HTTP (admin token required): trace feed, faults, token revocation. */
 function controlRouter(cloud: Cloud): Router {
   const r = Router();
-  r.use(authMiddleware(cloud.state, cloud.now), express.json({ type: () => true }));
+  r.use(authMiddleware(cloud.state, cloud.now), jsonBody(MAX_REQUEST_BODY));
   r.use((_req, res, next) => {
     if (!auth(res).isAdmin) {
       res.status(403).json({ error: 'the lab control API needs an admin token' });

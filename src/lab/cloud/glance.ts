@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import express, { type Response, Router } from 'express';
+import { jsonBody } from '../../shared/index.js';
 import type { Cloud } from './cloud.js';
 import { isoSeconds, uuid } from './format.js';
-import { auth, authMiddleware, errorHandler, isRecord, qs, sendError } from './http.js';
+import { auth, authMiddleware, errorHandler, isRecord, qs, sendError, MAX_REQUEST_BODY } from './http.js';
 import type { ImageRec } from './state.js';
 
 const VERSIONS = ['v2.15', 'v2.13', 'v2.12', 'v2.11', 'v2.10', 'v2.9', 'v2.8', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'];
@@ -44,7 +45,7 @@ export function glanceRouter(cloud: Cloud): Router {
 
   const v2 = Router();
   v2.use(authMiddleware(s, cloud.now));
-  v2.post('/images', express.json({ type: () => true }), (req, res) => {
+  v2.post('/images', jsonBody(MAX_REQUEST_BODY), (req, res) => {
     const b = isRecord(req.body) ? req.body : {};
     const ctx = auth(res);
     const visibility = typeof b['visibility'] === 'string' ? b['visibility'] : 'shared';

@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { bodyErrorStatus, type BodyError } from '../../shared/index.js';
 import { requestId } from './format.js';
 import type { CloudState, TokenRec, UserRec } from './state.js';
 
@@ -40,6 +41,9 @@ export function sendJson(res: Response, body: unknown, contentType = 'applicatio
   res.setHeader('Content-Type', contentType);
   res.send(Buffer.from(JSON.stringify(body)));
 }
+
+/** oslo.middleware's sizelimit (max_request_body_size), in every service's pipeline: larger JSON bodies answer 413. */
+export const MAX_REQUEST_BODY = 114_688;
 
 /** Makes res.json use sendJson for every route of the sim. */
 export function exactJson(_req: Request, res: Response, next: NextFunction): void {
@@ -131,13 +135,11 @@ export function auth(res: Response): AuthContext {
 /** Turns body-parser failures and thrown bugs into the service's own error shape, never an HTML 500. */
 export function errorHandler(kind: ServiceKind) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; message?: string };
-    if (e.type === 'entity.parse.failed') {
-      sendError(res, kind, 400, `Malformed request body: ${e.message ?? 'invalid JSON'}`);
-      return;
-    }
-    if (e.type === 'entity.too.large') {
-      sendError(res, kind, 413, 'Request body too large');
+    const e = err as BodyError;
+    // A body the parser refused is the client's fault, in the service's own error shape (oslo's sizelimit: 413).
+    const status = bodyErrorStatus(e);
+    if (status !== undefined) {
+      sendError(res, kind, status, status === 413 ? 'Request is too large.' : `Malformed request body: ${e.message ?? 'invalid JSON'}`);
       return;
     }
     sendError(res, kind, e.status && e.status >= 400 ? e.status : 500, e.message ?? 'internal error');

@@ -1,7 +1,8 @@
-import express, { type Request, type Response, Router } from 'express';
+import { type Request, type Response, Router } from 'express';
+import { jsonBody } from '../../shared/index.js';
 import type { Cloud } from './cloud.js';
 import { hexId, keystoneTime } from './format.js';
-import { auth, authMiddleware, errorHandler, isRecord, qs, resolveToken, sendError, sendUnauthorized } from './http.js';
+import { auth, authMiddleware, errorHandler, isRecord, qs, resolveToken, sendError, sendUnauthorized, MAX_REQUEST_BODY } from './http.js';
 import type { ProjectRec, UserRec } from './state.js';
 
 const VERSION = {
@@ -26,7 +27,7 @@ export function keystoneRouter(cloud: Cloud): Router {
     res.json({ version: versionDoc() });
   });
 
-  r.post('/v3/auth/tokens', express.json({ type: () => true }), (req, res) => issueToken(cloud, req, res));
+  r.post('/v3/auth/tokens', jsonBody(MAX_REQUEST_BODY), (req, res) => issueToken(cloud, req, res));
 
   const authed = Router();
   authed.use(authMiddleware(s, cloud.now));
@@ -185,7 +186,7 @@ export function keystoneRouter(cloud: Cloud): Router {
     res.json({ role_assignments: out, links: listLinks(req) });
   });
 
-  r.use('/v3', express.json({ type: () => true }), authed);
+  r.use('/v3', jsonBody(MAX_REQUEST_BODY), authed);
   r.use(errorHandler('identity'));
   return r;
 }

@@ -1,7 +1,8 @@
-import express, { type Response, Router } from 'express';
+import { type Response, Router } from 'express';
+import { jsonBody } from '../../shared/index.js';
 import type { Cloud } from './cloud.js';
 import { isoSeconds, uuid } from './format.js';
-import { auth, authMiddleware, errorHandler, isRecord, qs, sendError, type AuthContext } from './http.js';
+import { auth, authMiddleware, errorHandler, isRecord, qs, sendError, type AuthContext, MAX_REQUEST_BODY } from './http.js';
 import type { NetworkRec, SubnetRec } from './state.js';
 
 const err = (res: Response, status: number, message: string, type?: string) =>
@@ -42,7 +43,7 @@ export function neutronRouter(cloud: Cloud): Router {
   const visible = (n: NetworkRec, ctx: AuthContext) => ctx.isAdmin || n.shared || n.projectId === ctx.projectId;
 
   const v2 = Router();
-  v2.use(authMiddleware(s, cloud.now), express.json({ type: () => true }));
+  v2.use(authMiddleware(s, cloud.now), jsonBody(MAX_REQUEST_BODY));
   v2.get('/networks', (req, res) => {
     const ctx = auth(res);
     const name = qs(req, 'name');

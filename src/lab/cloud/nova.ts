@@ -1,8 +1,9 @@
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { type NextFunction, type Request, type Response, Router } from 'express';
+import { jsonBody } from '../../shared/index.js';
 import { compareMicroversions } from '../../openstack/index.js';
 import type { Cloud } from './cloud.js';
 import { pyRepr, uuid } from './format.js';
-import { auth, authMiddleware, errorHandler, isRecord, qs, sendError } from './http.js';
+import { auth, authMiddleware, errorHandler, isRecord, qs, sendError, MAX_REQUEST_BODY } from './http.js';
 import { instanceUpdated } from './notifications.js';
 import { at, flavorView, hypervisorView, serverLinks, serverView, serviceView } from './nova-views.js';
 import type { ServerRec } from './state.js';
@@ -85,7 +86,7 @@ export function novaRouter(cloud: Cloud): Router {
   });
 
   const v = Router();
-  v.use(authMiddleware(s, cloud.now), microversions(cloud), express.json({ type: () => true }));
+  v.use(authMiddleware(s, cloud.now), microversions(cloud), jsonBody(MAX_REQUEST_BODY));
 
   // --- flavors
   v.post('/flavors', policy('os_compute_api:os-flavor-manage:create'), (req, res) => {

@@ -1,0 +1,41 @@
+/** Bad input and a bad environment: `doctor` says which setting, which value, and what to do; never a stack trace. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+describe('doctor run with bad input', () => {
+  let work: string;
+  const doctor = (args: string[], env: Record<string, string> = {}) => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/doctor.js'), ...args], {
+      cwd: work, encoding: 'utf8', env: { ...process.env, OS_CLOUD: '', OS_AUTH_URL: '', XDG_STATE_HOME: join(work, 'state'), ...env }, timeout: 60_000,
+    });
+    return { code: r.status, out: `${r.stdout}${r.stderr}` };
+  };
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'doctor-badinput-'));
+    writeFileSync(join(work, 'a-file'), 'not a folder\n');
+    writeFileSync(join(work, 'bad.yaml'), 'insecureSkipHostKeyCheck: nope\n');
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  const cases: Array<[string, string[], Record<string, string>, RegExp]> = [
+    ['a results folder that cannot be created', ['run', '--results-dir', 'a-file/results'], {}, /^doctor: --results-dir: cannot create the folder .*a-file\/results\/\S+ \(at .*a-file\): a part of the path is a file, not a folder; choose a folder you can write/m],
+    ['a flag value out of range', ['run', '--vm-count', '0'], {}, /^doctor: --vm-count: .*\(from the command line\)/m],
+    ['a flag value that is not a number', ['run', '--fault-duration', 'long'], {}, /^doctor: --fault-duration: must be a number/m],
+    ['a variable with a wrong value', ['run'], { VM_COUNT: 'many' }, /^doctor: VM_COUNT: must be a number \(from the environment\)/m],
+    ['a config file with a word that is not yes or no', ['run', '--config', 'bad.yaml'], {}, /^doctor: insecureSkipHostKeyCheck: must be true\/false, yes\/no, 1\/0 or on\/off \(got "nope"\)/m],
+    ['an unknown installer', ['run', '--installer', 'openshift'], {}, /^doctor: --installer: /m],
+  ];
+  for (const [what, args, env, want] of cases) {
+    it(`${what}: exit 2 and one line naming it`, () => {
+      const r = doctor(args, env);
+      expect(r.code, r.out).toBe(2);
+      expect(r.out).toMatch(want);
+      expect(r.out).not.toMatch(/unexpected error|^\s+at /m);
+    });
+  }
+});
