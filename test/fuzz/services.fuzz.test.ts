@@ -146,7 +146,7 @@ describe('fuzzing the services', () => {
 
   it("the simulated cloud's endpoints: never a 5xx, 413 over oslo's 112 KiB", async () => {
     const check = holds(114_688);
-    const server = [...cloud.cloud.state.services.values()][0]!;
+    const service = [...cloud.cloud.state.services.values()][0]!;
     const routes = [
       { method: 'POST', path: '/identity/v3/auth/tokens', valid: fixture('03-keystone-auth-admin.json') },
       { method: 'POST', path: '/identity/v3/projects', valid: { project: { name: 'p', domain_id: 'default' } } },
@@ -154,7 +154,7 @@ describe('fuzzing the services', () => {
       { method: 'POST', path: '/compute/v2.1/flavors', valid: { flavor: { name: 'f', ram: 64, vcpus: 1, disk: 1 } } },
       { method: 'POST', path: '/compute/v2.1/servers', valid: { server: { name: 's', imageRef: 'x', flavorRef: 'y', networks: 'none' } } },
       { method: 'POST', path: '/compute/v2.1/servers/00000000-0000-0000-0000-000000000000/action', valid: { 'os-resetState': { state: 'error' } } },
-      { method: 'PUT', path: `/compute/v2.1/os-services/${server.id}`, valid: { forced_down: false } },
+      { method: 'PUT', path: `/compute/v2.1/os-services/${service.uuid}`, valid: { forced_down: false } },
       { method: 'PUT', path: '/compute/v2.1/os-services/force-down', valid: { host: 'compute-1', binary: 'nova-compute', forced_down: false } },
       { method: 'PUT', path: '/compute/v2.1/os-quota-sets/x', valid: { quota_set: { instances: 10 } } },
       { method: 'POST', path: '/image/v2/images', valid: { name: 'i', disk_format: 'qcow2', container_format: 'bare' } },
