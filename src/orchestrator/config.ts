@@ -17,7 +17,8 @@ export interface RunConfig {
   notifyTimeoutS: number;
   profile: 'doctor' | 'fast';
   imageName: string;
-  inspector: { host: string; port: number };
+  /** token: what the inspector requires of event senders (DOCTOR_INSPECTOR_TOKEN), else a random one per run. */
+  inspector: { host: string; port: number; token?: string };
   consumer: { host: string; port: number };
   ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
   installer: { type: string; ip?: string };
@@ -122,7 +123,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     notifyTimeoutS: c.notifyTimeoutS,
     profile: c.profile,
     imageName: c.imageName,
-    inspector: { host: c.inspectorHost, port: c.inspectorPort },
+    inspector: { host: c.inspectorHost, port: c.inspectorPort, ...(c.inspectorToken ? { token: c.inspectorToken } : {}) },
     consumer: { host: c.consumerHost, port: c.consumerPort },
     ssh: {
       user: c.sshUser,
@@ -176,5 +177,6 @@ export function redactedConfig(c: RunConfig): Record<string, unknown> {
   // A URL may carry a user and password: results show it without.
   const bare = (u: string | undefined) => (u ? withoutCredentials(u) : u);
   const reporting = { ...rest.reporting, testDbUrl: bare(rest.reporting.testDbUrl), energyRecorderUrl: bare(rest.reporting.energyRecorderUrl) };
-  return { ...rest, reporting: Object.fromEntries(Object.entries(reporting).filter(([, v]) => v !== undefined)), cloud: shown };
+  const { token: _token, ...inspector } = rest.inspector;
+  return { ...rest, inspector: { ...inspector, token: rest.inspector.token ? '(set)' : '(random, per run)' }, reporting: Object.fromEntries(Object.entries(reporting).filter(([, v]) => v !== undefined)), cloud: shown };
 }

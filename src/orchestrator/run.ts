@@ -174,7 +174,9 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     signal.throwIfAborted();
     const inspector = new Inspector(admin.compute, { logger: logs.get('inspector') });
     await inspector.prime();
-    const inspectorSvc = await listen(createInspectorApp(inspector), { ...config.inspector, name: 'the inspector' });
+    // Only the run's monitor may tell the inspector a host is down: a token it alone knows, unless the user gave one.
+    const inspectorToken = config.inspector.token ?? randomBytes(24).toString('base64url');
+    const inspectorSvc = await listen(createInspectorApp(inspector, { token: inspectorToken }), { host: config.inspector.host, port: config.inspector.port, name: 'the inspector' });
     undo.push(['stopping the inspector', () => inspectorSvc.close()]);
     undo.push(['clearing force-down', async () => {
       const errs = await inspector.stop();
@@ -199,7 +201,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     const monitor = new Monitor({
       hosts: [{ name: p.host, ip: p.hostIp }], transport: await openRawIcmp(), ...profile, logger: logs.get('monitor'), ...(labHosts ? { guard: labRouteGuard(labHosts) } : {}),
     });
-    const reporter = new InspectorReporter({ url: inspectorSvc.url, logger: logs.get('monitor') });
+    const reporter = new InspectorReporter({ url: inspectorSvc.url, token: inspectorToken, logger: logs.get('monitor') });
     await reporter.warm();
     let report: Promise<ReportResult> | undefined;
     const detected = new Promise<HostDownEvent>((resolve) => {

@@ -57,6 +57,10 @@ const SPECS = {
   sshUser: { flag: 'ssh-user', value: 'name', schema: z.string().min(1), default: 'root', help: 'SSH user (passwordless sudo for `ip` if not root)' },
   inspectorHost: { flag: 'inspector-host', value: 'address', schema: z.string().min(1), default: '127.0.0.1', help: 'where the inspector listens' },
   inspectorPort: { flag: 'inspector-port', value: 'n', schema: port, default: 12345, help: 'the inspector\'s port (0 = any free port)' },
+  inspectorToken: {
+    env: 'DOCTOR_INSPECTOR_TOKEN', schema: z.string().min(16, 'must be at least 16 characters'), shownDefault: '(a new random one per run)',
+    help: 'the token the run\'s inspector requires of whoever sends it events (`Authorization: Bearer`); the monitor sends it. Never a flag: it would show in the process list',
+  },
   consumerHost: { flag: 'consumer-host', value: 'address', schema: z.string().min(1), default: '127.0.0.1', help: 'where the consumer listens; Aodh must reach it' },
   consumerPort: { flag: 'consumer-port', value: 'n', schema: port, default: 12346, help: 'the consumer\'s port (0 = any free port)' },
   labHosts: { flag: 'lab-hosts', value: 'n', schema: z.coerce.number().int().min(1).max(63), default: 2, help: 'compute hosts of the embedded lab' },

@@ -14,13 +14,31 @@ export interface RunResult {
  */
 export type Runner = (file: string, args: string[], opts?: { input?: string; timeoutMs?: number; env?: Record<string, string> }) => Promise<RunResult>;
 
+/** What a child may inherit from this process's environment: where programs are, the locale, the user. Never a secret. */
+const INHERITED = /^(PATH|HOME|USER|LOGNAME|SHELL|TERM|TZ|TMPDIR|LANG|LANGUAGE|LC_[A-Z]+)$/;
+
+/**
+ * The environment a child process starts with: the harmless part of ours plus `extra`. A child never
+ * inherits the rest (OS_PASSWORD, TEST_DB_URL with its password, DOCTOR_INSPECTOR_TOKEN…): anyone
+ * who can read /proc/PID/environ of an `ip` or sshd would read them.
+ */
+export function childEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
+  // eslint-disable-next-line no-restricted-syntax -- the one place that passes an allowlisted part of it on
+  const own = process.env;
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(own)) if (v !== undefined && INHERITED.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
 export const runProcess: Runner = async (file, args, opts = {}) => {
   const r = await execa(file, args, {
     reject: false,
     stripFinalNewline: true,
     ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
-    ...(opts.env ? { env: opts.env } : {}),
+    env: childEnv(opts.env),
+    extendEnv: false,
   });
   if (r.failed && r.exitCode === undefined) {
     // Not started at all (ENOENT, EACCES) or killed by the timeout.

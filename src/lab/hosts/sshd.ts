@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { childEnv } from '../../shared/index.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -41,6 +42,7 @@ export function startSshd(namespace: string, dir: string): number {
     const child = spawn('ip', ['netns', 'exec', namespace, SSHD, '-D', '-e', '-f', join(dir, 'sshd_config')], {
       detached: true,
       stdio: ['ignore', log, log],
+      env: childEnv(),
     });
     child.unref();
     if (!child.pid) throw new Error(`could not start sshd in ${namespace}`);

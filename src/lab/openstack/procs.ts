@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { childEnv } from '../../shared/index.js';
 
 /** Every lab service carries this variable (su and daemonizing keep it): the handle that finds all its processes. */
 export const LAB_TAG = 'DOCTOR_OPENSTACK_LAB';
@@ -11,10 +12,9 @@ export const LAB_TAG = 'DOCTOR_OPENSTACK_LAB';
 export function startService(file: string, args: string[], opts: { log: string; tag: string; env?: NodeJS.ProcessEnv; cwd?: string }): number {
   const fd = openSync(opts.log, 'a', 0o600);
   try {
-    // The service inherits this process's environment (PATH, locale) plus its own settings: not config reading.
+    // The service inherits the harmless part of this process's environment (PATH, locale) plus its own settings.
     // SPT_NOENV: Python services that retitle themselves (setproctitle) would otherwise overwrite their environment, tag included.
-    // eslint-disable-next-line no-restricted-syntax
-    const env = { ...process.env, ...opts.env, SPT_NOENV: '1', [LAB_TAG]: opts.tag };
+    const env = childEnv({ ...opts.env, SPT_NOENV: '1', [LAB_TAG]: opts.tag });
     const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${file}`);
