@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { startCloud, type LabCloud, type LabState } from '../../src/lab/index.js';
 import { runCleanup } from '../../src/cli/run.js';
 import { temporaryLab } from '../helpers/hosts.js';
-import { eventually } from '../helpers/lab.js';
 import { recordingServer, type RecordingServer } from '../helpers/http.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
