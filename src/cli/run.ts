@@ -3,8 +3,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
 import { HarnessError, InternalError } from '../shared/index.js';
-import { labDown } from '../lab/index.js';
-import { flagProperty, Ledger, loadConfig, removeResources, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
+import { labDown, readState, restoreHostLink } from '../lab/index.js';
+import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
 import { renderProfile } from '../profiler/index.js';
 import { historyFile, recordRun } from './history.js';
 
@@ -109,12 +109,26 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
     }
     const errors: string[] = [];
     const cloud = run.entries.find((e) => e.kind === 'cloud');
-    const cloudResources = run.entries.filter((e) => e.kind !== 'lab' && e.kind !== 'cloud' && e.kind !== 'run');
-    if (cloud && !cloud.embedded && cloudResources.length) {
+    const cloudResources = cloudEntries(run.entries);
+    // A fault the run started: a lab host's link goes back up now; a real host's by its own timer.
+    for (const e of run.entries) {
+      if (e.kind !== 'fault') continue;
+      const host = e.labStateDir ? readState(e.labStateDir)?.hosts.find((h) => h.hostIp === e.ip) : undefined;
+      if (host) {
+        try {
+          await restoreHostLink(host, { stopping: e.scriptPath });
+        } catch (err) {
+          errors.push(`restoring the link of ${e.host} (${e.ip}): ${(err as Error).message}`);
+        }
+      } else if (Date.parse(e.until) > Date.now()) {
+        out(`run ${run.runId}: ${e.host} (${e.ip}) gets its link back by its own timer by ${e.until}`);
+      }
+    }
+    if (cloud && !cloud.embedded) {
       try {
         const client = createOpenStackClient({ credentials: recordedCloud(cloud, env) });
         try {
-          errors.push(...(await removeResources(client, cloudResources)));
+          errors.push(...(await removeResources(client, cloudResources, { sweepName: `doctor-${run.runId}` })));
         } finally {
           client.close();
         }

@@ -5,7 +5,7 @@
 export { loadConfig, redactedConfig, type RunConfig, type ConfigSources } from './config.js';
 export { SETTINGS, flagOf, flagProperty, runOptions, settingsTable, type Setting, type SettingKey } from './settings.js';
 export { runFaultManagement, type RunResults, type RunDeps, type Verdict, type VmResult } from './run.js';
-export { Ledger, type LedgerEntry } from './ledger.js';
+export { cloudEntries, Ledger, type LedgerEntry } from './ledger.js';
 export { removeResources } from './teardown.js';
 export {
   injectLinkDown, planLinkDown, fetchFaultLog, parseFaultLog, validateDuration, LINK_DOWN_SCRIPT, DEFAULT_FAULT_SECONDS, MIN_FAULT_SECONDS,

@@ -9,7 +9,16 @@ export type LedgerEntry =
   | { kind: 'grant'; projectId: string; userId: string; roleId: string }
   | { kind: 'forced-down'; host: string }
   | { kind: 'cloud'; authUrl: string; embedded: boolean; cloudName?: string }
-  | { kind: 'run'; pid: number; startedAt: string; processStart?: string };
+  | { kind: 'run'; pid: number; startedAt: string; processStart?: string }
+  /** The run is over but its cleanup was not complete: what is left is doctor cleanup's, whether or not its process lives on. */
+  | { kind: 'ended'; at: string }
+  /** A fault was started on a host: doctor cleanup puts a lab host's link back at once (a real host's comes back by its own timer, `until`). */
+  | { kind: 'fault'; host: string; ip: string; scriptPath: string; until: string; labStateDir?: string };
+
+/** The entries that name something in the cloud (what removeResources takes). */
+export function cloudEntries(entries: LedgerEntry[]): LedgerEntry[] {
+  return entries.filter((e) => ['project', 'user', 'image', 'flavor', 'server', 'alarm', 'network', 'subnet', 'grant', 'forced-down'].includes(e.kind));
+}
 
 /**
  * An append-only JSON-lines file per run. A run that finishes its cleanup
@@ -46,7 +55,7 @@ export class Ledger {
   /** The process that writes this ledger, when it still runs (same PID and the same start time). */
   static liveOwner(entries: LedgerEntry[]): { pid: number; startedAt: string } | undefined {
     const owner = entries.find((e) => e.kind === 'run');
-    if (!owner) return undefined;
+    if (!owner || entries.some((e) => e.kind === 'ended')) return undefined;
     const start = processStart(owner.pid);
     return start !== undefined && (owner.processStart === undefined || owner.processStart === start) ? { pid: owner.pid, startedAt: owner.startedAt } : undefined;
   }

@@ -18,7 +18,7 @@ import { flagOf } from './settings.js';
 import { fetchFaultLog, injectLinkDown, parseFaultLog, planLinkDown, type FaultLog, type InjectedFault } from './fault/inject.js';
 import { measureClockOffset, type ClockOffset } from './fault/clock.js';
 import { SshSession, type SshAuth } from './fault/ssh.js';
-import { Ledger } from './ledger.js';
+import { cloudEntries, Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
 import { removeResources } from './teardown.js';
@@ -149,7 +149,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     undo.push(['closing the admin client', async () => admin.close()]);
     // Undone in reverse: after the services stop (force-down cleared) and before the client closes.
     undo.push(['removing the test resources', async () => {
-      const errs = await removeResources(admin, ledger.list().filter((e) => e.kind !== 'lab' && e.kind !== 'cloud' && e.kind !== 'run'));
+      const errs = await removeResources(admin, cloudEntries(ledger.list()));
       if (errs.length) throw new HarnessError(errs.join('; '));
     }]);
 
@@ -254,6 +254,11 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
         linkRestoredAt = preciseNow();
       }]);
     }
+    // Before the script starts: a run killed from here on leaves doctor cleanup what it needs to put the link back.
+    ledger.add({
+      kind: 'fault', host: p.host, ip: p.hostIp, scriptPath: plan.scriptPath, until: new Date(Date.now() + (config.faultDurationS + 10) * 1000).toISOString(),
+      ...(labHost && labHosts ? { labStateDir: labHosts.stateDir } : {}),
+    });
     void energy?.step('detect'); // not awaited: the detection must not wait on the recorder
     fault = await injectLinkDown(request, sshAuth, plan);
 
@@ -355,6 +360,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       log.error({ errors }, 'cleanup incomplete');
       if (results.verdict === 'PASS') results.verdict = 'FAIL';
       results.reason = [results.reason, `cleanup incomplete (run doctor cleanup): ${errors.join('; ')}`].filter(Boolean).join('; ');
+      ledger.add({ kind: 'ended', at: new Date().toISOString() });
     } else {
       ledger.close();
     }

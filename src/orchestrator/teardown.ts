@@ -6,13 +6,31 @@ const gone = (err: unknown) => err instanceof NotFoundError;
 
 /**
  * Removes what the ledger lists, in dependency order, and sweeps each test
- * project for servers and alarms a crash may have left unrecorded. Every step
- * is tried; failures are returned, never thrown, so one failure does not leave
- * the rest behind. Already-deleted resources count as removed.
+ * project for servers and alarms a crash may have left unrecorded. With
+ * `sweepName` (the run's `doctor-<run id>`) the project, user and flavor of that
+ * name go too: a run killed between a create and its ledger line left them
+ * unrecorded. Every step is tried; failures are returned, never thrown, so one
+ * failure does not leave the rest behind. Already-deleted resources count as removed.
  */
-export async function removeResources(admin: OpenStackClient, entries: LedgerEntry[], deadlineMs = 120_000): Promise<string[]> {
+export async function removeResources(admin: OpenStackClient, entries: LedgerEntry[], opts: { deadlineMs?: number; sweepName?: string } = {}): Promise<string[]> {
+  const deadlineMs = opts.deadlineMs ?? 120_000;
   const errors: string[] = [];
-  const ids = (kind: LedgerEntry['kind']) => entries.filter((e) => e.kind === kind).map((e) => ('id' in e ? e.id : ''));
+  const named: Array<{ kind: 'project' | 'user' | 'flavor'; id: string }> = [];
+  if (opts.sweepName) {
+    const name = opts.sweepName;
+    try {
+      const [project, user, flavor] = await Promise.all([admin.identity.findProject(name), admin.identity.findUser(name), admin.compute.flavors.findByName(name)]);
+      if (project) named.push({ kind: 'project', id: project.id });
+      if (user) named.push({ kind: 'user', id: user.id });
+      if (flavor) named.push({ kind: 'flavor', id: flavor.id });
+    } catch (err) {
+      errors.push(`looking for what is named ${name}: ${(err as Error).message}`);
+    }
+  }
+  const ids = (kind: LedgerEntry['kind']) => [...new Set([
+    ...entries.filter((e) => e.kind === kind).map((e) => ('id' in e ? e.id : '')),
+    ...named.filter((n) => n.kind === kind).map((n) => n.id),
+  ])];
   const attempt = async (what: string, fn: () => Promise<unknown>) => {
     try {
       await fn();

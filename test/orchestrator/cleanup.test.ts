@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type LabCloud } from '../../src/lab/index.js';
 import { Ledger } from '../../src/orchestrator/index.js';
+import { createOpenStackClient } from '../../src/openstack/index.js';
 import { runCleanup, ledgerDir } from '../../src/cli/run.js';
 import { processStart } from '../../src/shared/index.js';
 
@@ -64,6 +65,28 @@ describe('doctor cleanup', () => {
     expect(existsSync(path)).toBe(true);
     expect(a.cloud.state.projects.has(id)).toBe(true);
     rmSync(path);
+  });
+
+  it('removes the project, user and flavor a run made but was killed before it could write down', async () => {
+    writeFileSync(join(work, 'clouds.yaml'), `${a.cloudsYaml('a')}${b.cloudsYaml('b').replace(/^clouds:\n/, '')}`, { mode: 0o600 });
+    const admin = createOpenStackClient({ credentials: a.credentials() });
+    try {
+      const name = 'doctor-r3';
+      const project = await admin.identity.createProject({ name });
+      await admin.identity.createUser({ name, password: 'pw-of-a-killed-run', defaultProjectId: project.id });
+      await admin.compute.flavors.create({ name, ram: 64, vcpus: 1, disk: 1 });
+      // The ledger names the run and its cloud only: it died right after the creates.
+      const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+      const l = new Ledger(ledgerDir(env({})), 'r3', { owner: false });
+      l.add({ kind: 'run', pid: gone, startedAt: new Date().toISOString(), processStart: '1' });
+      l.add({ kind: 'cloud', authUrl: a.credentials().authUrl, embedded: false, cloudName: 'a' });
+      expect(await runCleanup(env({}), () => {})).toBe(0);
+      expect(await admin.identity.findProject(name)).toBeUndefined();
+      expect(await admin.identity.findUser(name)).toBeUndefined();
+      expect(await admin.compute.flavors.findByName(name)).toBeUndefined();
+    } finally {
+      admin.close();
+    }
   });
 
   it('leaves the ledger of a run that is still running alone, and says so', async () => {
