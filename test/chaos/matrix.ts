@@ -11,7 +11,8 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labUp, readState, rotateHostKey, startCloud, type LabCloud, type LabState } from '../../src/lab/index.js';
-import { loadConfig, runFaultManagement, type RunResults } from '../../src/orchestrator/index.js';
+import { loadConfig, type RunResults } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { ledgerDir, runCleanup } from '../../src/cli/run.js';
 import { createOpenStackClient, loadCredentials } from '../../src/openstack/index.js';
 import { labLeftovers, temporaryLab } from '../helpers/hosts.js';
@@ -149,6 +150,7 @@ export async function runMatrix(opts: { reduced: boolean; seed?: number; log?: (
       }
     }
   } finally {
+    await abortRuns();
     await runCleanup(e.env, () => {}).catch(() => 1);
     await e.cloud?.stop();
     await lab.remove();

@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type LabCloud, type LabState } from '../../src/lab/index.js';
-import { loadConfig, runFaultManagement } from '../../src/orchestrator/index.js';
+import { loadConfig } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { temporaryLab } from '../helpers/hosts.js';
 
 describe('doctor run against a configured cloud', () => {
@@ -36,6 +37,7 @@ describe('doctor run against a configured cloud', () => {
     writeFileSync(join(work, 'clouds.yaml'), `${cloud.cloudsYaml('ext').replace('    interface:', `    cacert: ${join(work, 'ca.pem')}\n    interface:`)}`, { mode: 0o600 });
   });
   afterAll(async () => {
+    await abortRuns();
     await cloud?.stop();
     await lab?.remove();
     rmSync(work, { recursive: true, force: true });

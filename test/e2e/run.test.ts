@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabCloud } from '../../src/lab/index.js';
-import { loadConfig, runFaultManagement, type RunResults } from '../../src/orchestrator/index.js';
+import { loadConfig, type RunResults } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { runCleanup } from '../../src/cli/run.js';
 import { eventually } from '../helpers/lab.js';
 import { labLeftovers, NOTHING_LEFT } from '../helpers/hosts.js';
@@ -59,6 +60,7 @@ beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'doctor-e2e-'));
 });
 afterAll(async () => {
+  await abortRuns();
   // Whatever happened above, no lab of these runs outlives the tests.
   for (const dir of [ledgers(), cliLedgers()]) await runCleanup({ ...process.env, XDG_STATE_HOME: join(dir, '..', '..') }, () => {});
   rmSync(work, { recursive: true, force: true });

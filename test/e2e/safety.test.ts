@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type LabCloud, type LabHostState, type LabState } from '../../src/lab/index.js';
-import { loadConfig, runFaultManagement } from '../../src/orchestrator/index.js';
+import { loadConfig } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { runCleanup } from '../../src/cli/run.js';
 import { temporaryLab } from '../helpers/hosts.js';
 import { eventually } from '../helpers/lab.js';
@@ -39,6 +40,7 @@ describe('the safety of the fault', () => {
     writeFileSync(join(work, 'clouds.yaml'), cloud.cloudsYaml('ext'), { mode: 0o600 });
   });
   afterAll(async () => {
+    await abortRuns();
     await runCleanup(env(), () => {});
     await cloud?.stop();
     await lab?.remove();

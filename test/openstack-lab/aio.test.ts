@@ -13,7 +13,8 @@ import {
   freeLabPorts, openstackDown, openstackStatus, openstackUp, readState, startCloud, type OpenStackLabState,
 } from '../../src/lab/index.js';
 import { loadCredentials, OpenStackClient } from '../../src/openstack/index.js';
-import { loadConfig, runFaultManagement } from '../../src/orchestrator/index.js';
+import { loadConfig } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { recordingServer } from '../helpers/http.js';
 import { labLeftovers, NOTHING_LEFT, testLabId } from '../helpers/hosts.js';
 import { FIXTURES, headerDiff, isWebhook, keyDiff, loadFixture, recordedEvent, Replay } from '../helpers/replay.js';
@@ -75,6 +76,7 @@ describe('the OpenStack all-in-one lab', () => {
     if (ctx.task.result?.state === 'fail') console.error(logTails(stateDir));
   });
   afterAll(async () => {
+    await abortRuns();
     admin?.close();
     if (stateDir) await openstackDown({ stateDir });
     rmSync(work, { recursive: true, force: true });

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { loadConfig, runFaultManagement, type RunResults } from '../../src/orchestrator/index.js';
+import { loadConfig, type RunResults } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 
 interface Call { method: string; url: string; body: unknown }
 
@@ -72,6 +73,7 @@ describe('CI reporting', () => {
     energyAt = await listen(energy.server);
   });
   afterAll(async () => {
+    await abortRuns();
     await new Promise((r) => api.server.close(r));
     await new Promise((r) => energy.server.close(r));
     rmSync(work, { recursive: true, force: true });

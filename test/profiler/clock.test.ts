@@ -8,7 +8,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { measureClockOffset } from '../../src/orchestrator/fault/clock.js';
-import { loadConfig, runFaultManagement, type RunResults } from '../../src/orchestrator/index.js';
+import { loadConfig, type RunResults } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { renderProfile } from '../../src/profiler/index.js';
 
 describe('measuring a host clock', () => {
@@ -51,7 +52,10 @@ describe('a run on a lab host whose clock is 5.25 s ahead (a fake date)', () => 
       },
     });
   }, 60_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(async () => {
+    await abortRuns();
+    rmSync(work, { recursive: true, force: true });
+  });
 
   it('measures the offset, corrects the host-down instant within the printed uncertainty, and prints both', () => {
     expect(r.verdict, r.reason).toBe('PASS');

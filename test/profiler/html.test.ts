@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, runFaultManagement, type RunResults } from '../../src/orchestrator/index.js';
+import { loadConfig, type RunResults } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { runReport } from '../../src/cli/report.js';
 
 const chromium = (args: string[]) => execFileSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -25,7 +26,10 @@ describe('the HTML report', () => {
     r = await runFaultManagement(config, { signal: new AbortController().signal, progress: () => {}, ledgerDir: join(work, 'ledgers') });
     html = join(work, 'results', r.runId, 'report.html');
   }, 60_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(async () => {
+    await abortRuns();
+    rmSync(work, { recursive: true, force: true });
+  });
 
   it('is one file that loads nothing from anywhere', () => {
     expect(r.verdict, r.reason).toBe('PASS');

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, runFaultManagement, type RunResults } from '../../src/orchestrator/index.js';
+import { loadConfig, type RunResults } from '../../src/orchestrator/index.js';
+import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { CHECKPOINT_NAMES } from '../../src/profiler/index.js';
 import { runReport } from '../../src/cli/report.js';
 
@@ -25,7 +26,10 @@ describe('the profile of an embedded-lab run', () => {
     });
     r = await runFaultManagement(config, { signal: new AbortController().signal, progress: () => {}, ledgerDir: join(work, 'ledgers') });
   }, 60_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(async () => {
+    await abortRuns();
+    rmSync(work, { recursive: true, force: true });
+  });
 
   it('shows all eleven checkpoints of every VM, each with its source and clock', () => {
     expect(r.verdict, r.reason).toBe('PASS');
