@@ -164,8 +164,7 @@ describe('fuzzing the services', () => {
     await fc.assert(fc.asyncProperty(shots(routes, 114_688), async (s) => {
       check(s, await fire(cloud.url, s, { 'x-auth-token': token, 'openstack-api-version': 'compute 2.53' }));
     }), { numRuns: RUNS * 4 });
-    // Whatever it was sent, it still serves (and force-down was left as it was).
-    expect([...cloud.cloud.state.services.values()].every((x) => !x.forcedDown)).toBe(true);
+    // Whatever it was sent, it still serves (a valid force-down it was sent may have taken effect: that is no fault).
     expect((await fetch(`${cloud.url}/compute/v2.1/os-services`, { headers: { 'x-auth-token': token } })).status).toBe(200);
   }, 600_000);
 
