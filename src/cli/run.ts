@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
@@ -110,13 +110,15 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
     const errors: string[] = [];
     const cloud = run.entries.find((e) => e.kind === 'cloud');
     const cloudResources = cloudEntries(run.entries);
-    // A fault the run started: a lab host's link goes back up now; a real host's by its own timer.
+    // A fault the run started: a lab host's link goes back up now (unless the lab itself goes below); a real host's by its own timer.
+    const removedLabs = new Set(run.entries.flatMap((e) => (e.kind === 'lab' ? [e.stateDir] : [])));
     for (const e of run.entries) {
-      if (e.kind !== 'fault') continue;
+      if (e.kind !== 'fault' || (e.labStateDir && removedLabs.has(e.labStateDir))) continue;
       const host = e.labStateDir ? readState(e.labStateDir)?.hosts.find((h) => h.hostIp === e.ip) : undefined;
       if (host) {
         try {
           await restoreHostLink(host, { stopping: e.scriptPath });
+          for (const f of [e.scriptPath, e.logPath]) rmSync(f, { force: true });
         } catch (err) {
           errors.push(`restoring the link of ${e.host} (${e.ip}): ${(err as Error).message}`);
         }

@@ -56,8 +56,6 @@ export class Inspector {
   private readonly history: HostHandling[] = [];
   private readonly inFlight = new Map<string, Promise<HostHandling>>();
   private readonly byEventId = new Map<string, Promise<HostHandling>>();
-  /** Hosts this inspector forced down and has not cleared. */
-  private readonly forcedDown = new Set<string>();
   private readonly serviceIds = new Map<string, string | number>();
   private cache: { at: number; byHost: Map<string, Server[]> } | undefined;
 
@@ -117,7 +115,6 @@ export class Inspector {
 
   private async handle(r: HostHandling): Promise<HostHandling> {
     // 3 first: the request leaves before any reset (the point of the force-down blueprint).
-    this.forcedDown.add(r.host);
     const forced = this.compute.services.forceDown(r.host, true, this.serviceIdOpt(r.host)).then(
       (res) => {
         r.markedDownAt = this.now();
@@ -187,12 +184,10 @@ export class Inspector {
   async stop(): Promise<string[]> {
     const errors: string[] = [];
     await Promise.all([...this.inFlight.values()].map((p) => p.catch(() => undefined)));
-    for (const host of this.forcedDown) {
-      const handled = this.history.filter((h) => h.host === host);
-      if (!handled.some((h) => h.markedDownAt !== undefined)) continue;
+    // Every host some handling forced down (a host handled twice is cleared once).
+    for (const host of new Set(this.history.filter((h) => h.markedDownAt !== undefined).map((h) => h.host))) {
       try {
         await this.compute.services.forceDown(host, false, this.serviceIdOpt(host));
-        this.forcedDown.delete(host);
       } catch (err) {
         errors.push(`clearing force-down on ${host} failed: ${(err as Error).message}`);
       }

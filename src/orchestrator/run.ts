@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, FaultInjectionError, HarnessError, InternalError, makeDir, listen, type Listening, mapLimit, preciseNow, runProcess, within } from '../shared/index.js';
@@ -185,10 +185,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
 
     // 3. The monitor on the failing host, then the fault.
     labHost = labHosts?.hosts.find((h) => h.hostIp === p.hostIp);
-    if (labHosts) {
-      if (!labHost) throw new HarnessError(`the VMs' host ${p.host} (${p.hostIp}) is not one of the lab hosts (${labHosts.hosts.map((h) => `${h.name}=${h.hostIp}`).join(', ')})`);
-      await labRouteGuard(labHosts)(p.hostIp); // SSH goes there too
-    }
+    if (labHosts && !labHost) throw new HarnessError(`the VMs' host ${p.host} (${p.hostIp}) is not one of the lab hosts (${labHosts.hosts.map((h) => `${h.name}=${h.hostIp}`).join(', ')})`);
     if (labState) {
       sshAuth = { privateKeyPath: labState.harnessKey, knownHostsPath: labState.knownHosts };
     } else {
@@ -198,6 +195,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       };
     }
     const profile = config.profile === 'fast' ? FAST_PROFILE : DOCTOR_PROFILE;
+    // In lab mode the guard refuses a host not routed through the lab's links: before any probe, and so before any SSH to it.
     const monitor = new Monitor({
       hosts: [{ name: p.host, ip: p.hostIp }], transport: await openRawIcmp(), ...profile, logger: logs.get('monitor'), ...(labHosts ? { guard: labRouteGuard(labHosts) } : {}),
     });
@@ -242,7 +240,12 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     if (onLab) {
       // A lab host's files are on this machine: the script's log is read from there, after the link is back.
       undo.push(['reading the fault log', async () => {
-        const text = readFileSync(plan.logPath, 'utf8');
+        let text: string;
+        try {
+          text = readFileSync(plan.logPath, 'utf8');
+        } finally {
+          for (const f of [plan.scriptPath, plan.logPath]) rmSync(f, { force: true }); // read once (or never started): no trace left on the host
+        }
         const { raw: _raw, ...rest } = parseFaultLog(text);
         results.faultLog = { ...rest, ...(linkRestoredAt !== undefined ? { restoredAt: round(linkRestoredAt) } : {}) };
         if (rest.downAt === undefined) hostDownMissing = rest.error ? `the fault script failed: ${rest.error}` : 'the fault script had not taken the link down when the run ended';
@@ -256,8 +259,8 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     }
     // Before the script starts: a run killed from here on leaves doctor cleanup what it needs to put the link back.
     ledger.add({
-      kind: 'fault', host: p.host, ip: p.hostIp, scriptPath: plan.scriptPath, until: new Date(Date.now() + (config.faultDurationS + 10) * 1000).toISOString(),
-      ...(labHost && labHosts ? { labStateDir: labHosts.stateDir } : {}),
+      kind: 'fault', host: p.host, ip: p.hostIp, scriptPath: plan.scriptPath, logPath: plan.logPath, until: new Date(Date.now() + (config.faultDurationS + 10) * 1000).toISOString(),
+      ...(onLab && labHosts ? { labStateDir: labHosts.stateDir } : {}),
     });
     void energy?.step('detect'); // not awaited: the detection must not wait on the recorder
     fault = await injectLinkDown(request, sshAuth, plan);

@@ -94,7 +94,7 @@ export async function runMatrix(opts: { reduced: boolean; seed?: number; log?: (
       ['webhooks dropped', (c) => c.cloud.faults.dropWebhooks(), undefined],
     ];
     for (const [name, fault, when] of cloudFaults) {
-      for (let i = 0; i < times; i++) record(await inProcess(e, name, 'cloud', { notifyTimeoutS: 3 }, (line) => { if (!when || when.test(line)) fault(e.cloud); }, !when ? () => fault(e.cloud) : undefined));
+      for (let i = 0; i < times; i++) record(await inProcess(e, name, 'cloud', { notifyTimeoutS: 3 }, (line) => { if (when?.test(line)) fault(e.cloud); }, when ? undefined : () => fault(e.cloud)));
     }
 
     // SSH faults: the host's sshd, the key, the host key, the connection during the injection.
@@ -114,11 +114,7 @@ export async function runMatrix(opts: { reduced: boolean; seed?: number; log?: (
         for (const h of e.state.hosts) await rotateHostKey(e.state, h.name);
         return { knownHosts: old };
       }, undefined, undefined],
-      ['the SSH connection cut as the injection starts (sshd killed)', async () => ({}), /injecting/, () => {
-        for (const h of e.state.hosts) {
-          for (const pid of namespacePids(h.namespace)) process.kill(pid, 'SIGKILL');
-        }
-      }],
+      ['the SSH connection cut during the injection (sshd and its sessions killed once the script is uploaded)', async () => ({}), /injecting/, () => void cutOnceUploaded(e)],
     ];
     for (const [name, prepare, when, during] of sshFaults) {
       for (let i = 0; i < times; i++) {
@@ -252,6 +248,28 @@ function labIdFromState(dir: string): string | undefined {
   }
 }
 
+/**
+ * Waits (at most 5 s) for a fault script to appear in a host's folder, i.e. for the injection's SSH
+ * session to be up and its upload done, then kills that host's sshd and sessions (not the script).
+ */
+async function cutOnceUploaded(e: Env): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const host = e.state.hosts.find((h) => existsSync(h.dir) && readdirSync(h.dir).some((f) => /^doctor-fault-.*\.sh$/.test(f)));
+    if (host) {
+      for (const pid of namespacePids(host.namespace)) {
+        try {
+          if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sshd')) process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 /** The PIDs in a lab host's namespace (none when it is gone). */
 function namespacePids(ns: string): number[] {
   try {
@@ -286,6 +304,8 @@ function hostLeftovers(state: Pick<LabState, 'hosts'>): string[] {
       }
     });
     if (scripts.length) found.push(`${h.name}: fault script still running (PIDs ${scripts.join(', ')})`);
+    const files = existsSync(h.dir) ? readdirSync(h.dir).filter((f) => f.startsWith('doctor-fault-')) : [];
+    if (files.length) found.push(`${h.name}: fault files left in ${h.dir}: ${files.join(', ')}`);
   }
   return found;
 }
@@ -305,6 +325,7 @@ function snapshot(e: Env): void {
 function purge(e: Env): void {
   for (const [what, map] of collections(e)) for (const id of [...map.keys()]) if (!e.before.get(what)?.has(id)) map.delete(id);
   for (const svc of e.cloud.cloud.state.services.values()) svc.forcedDown = false;
+  for (const h of e.state.hosts) if (existsSync(h.dir)) for (const f of readdirSync(h.dir).filter((x) => x.startsWith('doctor-fault-'))) rmSync(join(h.dir, f), { force: true });
 }
 
 /** What a run left in a real cloud (the all-in-one lab), asked as its admin. */

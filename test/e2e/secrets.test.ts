@@ -8,28 +8,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCloud, type LabCloud, type LabState } from '../../src/lab/index.js';
+import { freePort, startCloud, type LabCloud, type LabState } from '../../src/lab/index.js';
 import { runCleanup } from '../../src/cli/run.js';
 import { temporaryLab } from '../helpers/hosts.js';
 import { recordingServer, type RecordingServer } from '../helpers/http.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p))!;
 const SECRET = {
   hmacKey: 'hmac-key-4f1c9e0d7a2b',
   testDbPassword: 'testdb-pw-8b3e61d0c5',
   inspectorToken: 'inspector-token-2a7f90c4e1d85b36',
 };
-
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
-  });
-});
 
 /** Every process whose parent chain leads to `root`. */
 function descendants(root: number): number[] {
@@ -68,7 +61,9 @@ describe('no secret leaves the run', () => {
   let cloud: LabCloud;
   let testDb: RecordingServer;
   const env = () => ({
-    ...process.env, OS_CLIENT_CONFIG_FILE: join(work, 'clouds.yaml'), OS_CLOUD: 'ext', XDG_STATE_HOME: join(work, 'state'),
+    // Every `ip` the run starts goes through a wrapper that writes down its command line and environment: a
+    // command that lives 2 ms can slip between two readings of /proc, a line in this log cannot.
+    ...process.env, PATH: `${join(work, 'bin')}:${process.env['PATH']}`, OS_CLIENT_CONFIG_FILE: join(work, 'clouds.yaml'), OS_CLOUD: 'ext', XDG_STATE_HOME: join(work, 'state'),
     TEST_DB_URL: `http://ci:${SECRET.testDbPassword}@127.0.0.1:${new URL(testDb.url).port}/api/v1/results`, DOCTOR_INSPECTOR_TOKEN: SECRET.inspectorToken,
   });
 
@@ -79,6 +74,8 @@ describe('no secret leaves the run', () => {
     cloud = await startCloud({ hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), buildDelayMs: 20 });
     writeFileSync(join(work, 'clouds.yaml'), cloud.cloudsYaml('ext').replace('    interface:', `    profile: ${SECRET.hmacKey}\n    interface:`), { mode: 0o600 });
     testDb = await recordingServer();
+    mkdirSync(join(work, 'bin'));
+    writeFileSync(join(work, 'bin', 'ip'), `#!/bin/sh\n{ tr '\\0' ' ' < /proc/$$/cmdline; echo; tr '\\0' ' ' < /proc/$$/environ; echo; } >> ${join(work, 'ip-calls.log')}\nexec ${IP} "$@"\n`, { mode: 0o755 });
   });
   afterAll(async () => {
     await runCleanup(env(), () => {});
@@ -147,12 +144,14 @@ describe('no secret leaves the run', () => {
       ['the run\'s output', out],
       ['the TestAPI request body', JSON.stringify(testDb.received.map((r) => r.body))],
       ...seen.map((s): [string, string] => [`process ${s.split(':')[0]}`, s]),
+      ['the ip commands the run started (their command lines and environments)', readFileSync(join(work, 'ip-calls.log'), 'utf8')],
     ];
+    const ipCalls = readFileSync(join(work, 'ip-calls.log'), 'utf8').split('\n').filter((l) => /^ip /.test(l) || /\/ip /.test(l)).length;
+    expect(ipCalls, 'ip commands the run started were seen').toBeGreaterThan(0);
     expect(testDb.received).toHaveLength(1);
     const children = new Set(seen.map((x) => x.split(' ')[0]).filter((pid) => pid !== String(p.pid)));
-    expect(children.size, 'processes the run started were read').toBeGreaterThan(0);
     const hits = places.flatMap(([where, text]) => Object.entries(secrets).filter(([, v]) => text.includes(v)).map(([name]) => `${name} in ${where}`));
-    console.log(`secrets: ${Object.keys(secrets).length} secret values searched in ${written.length} files, the output, the TestAPI body and ${seen.length} /proc readings of the run and ${children.size} processes it started: ${hits.length} hits`);
+    console.log(`secrets: ${Object.keys(secrets).length} secret values searched in ${written.length} files, the output, the TestAPI body ${seen.length} /proc readings of the run and ${children.size} processes caught alive, and ${ipCalls} ip commands it started: ${hits.length} hits`);
     expect(hits).toEqual([]);
   }, 120_000);
 });

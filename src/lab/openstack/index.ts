@@ -3,4 +3,4 @@ export {
   DEFAULT_PORTS, openstackUp, openstackDown, openstackStatus, readOpenStackState,
   type OpenStackLabOptions, type OpenStackLabState, type OpenStackLabStatus, type PortName,
 } from './aio.js';
-export { freeLabPorts } from './ports.js';
+export { freeLabPorts, freePort } from './ports.js';

@@ -5,7 +5,8 @@ const listenable = (port: number) => new Promise<boolean>((resolve) => {
   const s = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
 });
 
-const anyFreePort = () => new Promise<number>((resolve, reject) => {
+/** A free TCP port on 127.0.0.1 (for a service, a test or the bench). */
+export const freePort = () => new Promise<number>((resolve, reject) => {
   const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
     const port = (s.address() as { port: number }).port;
     s.close(() => resolve(port));
@@ -21,7 +22,7 @@ export async function freeLabPorts(): Promise<Record<PortName, number>> {
   const ports = {} as Record<PortName, number>;
   for (const name of Object.keys(DEFAULT_PORTS) as PortName[]) {
     for (;;) {
-      const p = await anyFreePort();
+      const p = await freePort();
       if (p > 65530 || Object.values(ports).some((q) => Math.abs(q - p) <= 2)) continue;
       if (name === 'rabbit' && !((await listenable(p + 1)) && (await listenable(p + 2)))) continue;
       ports[name] = p;

@@ -1,5 +1,5 @@
 import { type Clock, FaultInjectionError, preciseNow } from '../../shared/index.js';
-import { SshSession, type SshAuth, type SshTarget } from './ssh.js';
+import type { SshSession } from './ssh.js';
 
 /** A remote host's clock against the harness's: remote − harness, and what the measurement cannot rule out. */
 export interface ClockOffset {
@@ -36,16 +36,6 @@ export async function measureClockOffset(session: Pick<SshSession, 'interact'>, 
     probe.close();
   }
   return { offsetMs: round(best!.offset), uncertaintyMs: round(best!.rtt / 2), samples, bestRoundTripMs: round(best!.rtt) };
-}
-
-/** Connects, measures, disconnects. */
-export async function measureHostClock(target: SshTarget, auth: SshAuth, samples = 8): Promise<ClockOffset> {
-  const session = await SshSession.connect(target, auth);
-  try {
-    return await measureClockOffset(session, samples);
-  } finally {
-    session.close();
-  }
 }
 
 /** "1795252264.467532546" → epoch ms with the sub-millisecond part kept (as far as a double can). */

@@ -119,16 +119,15 @@ export function parseFaultLog(text: string): FaultLog {
  * Reads the script's log once the host is reachable again (the link is back),
  * retrying the SSH connection until `deadline`, then removes the script and log.
  */
-export async function fetchFaultLog(fault: InjectedFault, target: SshTarget, auth: SshAuth, deadline: number, opts: { untilRestored?: boolean } = {}): Promise<FaultLog> {
-  const untilRestored = opts.untilRestored ?? true;
+export async function fetchFaultLog(fault: FaultPlan, target: SshTarget, auth: SshAuth, deadline: number): Promise<FaultLog> {
   let lastError: unknown;
   while (Date.now() < deadline) {
     let ssh: SshSession | undefined;
     try {
       ssh = await SshSession.connect(target, { ...auth, connectTimeoutMs: Math.max(1_000, Math.min(5_000, deadline - Date.now())) });
       const log = parseFaultLog(await ssh.readFile(fault.logPath));
-      if (log.upAt !== undefined || log.error || (!untilRestored && log.downAt !== undefined)) {
-        if (log.upAt !== undefined || log.error) await ssh.exec(`rm -f ${fault.scriptPath} ${fault.logPath}`);
+      if (log.upAt !== undefined || log.error) {
+        await ssh.exec(`rm -f ${fault.scriptPath} ${fault.logPath}`);
         return log;
       }
       lastError = new FaultInjectionError(`the fault on ${fault.host} has not restored the link yet`);
