@@ -257,6 +257,15 @@ describe('lab cloud contracts', () => {
     const noRule = await doctor.call('POST', '/alarming/v2/alarms', { name: 'x', type: 'event', severity: 'moderate' });
     expect(noRule.body.error_message.faultstring).toBe('event_rule must be set for event type alarm');
     expect((await doctor.call('POST', '/alarming/v2/alarms', { ...alarmBody(ids[0]!, 'ftp://x/y', 'ftp') })).status).toBe(400);
+    // A value that is not a string (it once crashed the simulated Aodh: String() of {toString: false}).
+    const objectValue = alarmBody(ids[0]!, hook.url, 'objval') as { event_rule: { query: Array<{ value: unknown }> } };
+    objectValue.event_rule.query[0]!.value = { toString: false };
+    const wrong = await doctor.call('POST', '/alarming/v2/alarms', objectValue);
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error_message.faultstring).toBe("Invalid input for field/attribute value. Value: {'toString': False}. Wrong type. Expected '<class 'str'>', got '<class 'dict'>'");
+    const flavorName = await admin.call('POST', '/compute/v2.1/flavors', { flavor: { name: { toString: false }, ram: 64, vcpus: 1, disk: 1 } });
+    expect(flavorName.status).toBe(400);
+    expect(flavorName.body.badRequest.message).toBe("Invalid input for field/attribute name. Value: {'toString': False}. {'toString': False} is not of type 'string'");
     const malformed = await fetch(`${lab.url}/compute/v2.1/servers`, { method: 'POST', headers: { 'X-Auth-Token': admin.token, 'Content-Type': 'application/json' }, body: '{"server":' });
     expect(malformed.status).toBe(400);
     expect(((await malformed.json()) as { badRequest: { message: string } }).badRequest.message).toMatch(/Malformed request body/);

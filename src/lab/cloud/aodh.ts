@@ -1,7 +1,7 @@
 import { type Request, type Response, Router } from 'express';
 import { jsonBody } from '../../shared/index.js';
 import type { Cloud } from './cloud.js';
-import { isoMicros, pyJsonDumps, pyRepr, uuid } from './format.js';
+import { isoMicros, pyJsonDumps, pyRepr, pyType, uuid } from './format.js';
 import { auth, authMiddleware, errorHandler, isRecord, qsAll, sendError, MAX_REQUEST_BODY } from './http.js';
 import type { AlarmRec } from './state.js';
 
@@ -134,22 +134,25 @@ function createAlarm(cloud: Cloud, req: Request, res: Response, view: (a: AlarmR
     }
     const op = typeof q['op'] === 'string' ? q['op'] : 'eq';
     if (!OPS.includes(op)) return invalid(res, 'op', op, `Value should be one of: ${OPS.join(', ')}`);
-    query.push({ field: q['field'], op, value: String(q['value']), type: typeof q['type'] === 'string' ? q['type'] : '' });
+    // WSME types Query.value as text: anything but a string is refused, as it refuses it.
+    if (typeof q['value'] !== 'string') return invalid(res, 'value', q['value'], `Wrong type. Expected '<class 'str'>', got '${pyType(q['value'])}'`);
+    query.push({ field: q['field'], op, value: q['value'], type: typeof q['type'] === 'string' ? q['type'] : '' });
   }
   const actions: Record<'alarm_actions' | 'ok_actions' | 'insufficient_data_actions', string[]> = { alarm_actions: [], ok_actions: [], insufficient_data_actions: [] };
   for (const key of Object.keys(actions) as Array<keyof typeof actions>) {
     const list = b[key] ?? [];
     if (!Array.isArray(list)) return invalid(res, key, list, 'Value should be a list');
-    for (const url of list) {
+    for (const url of list as unknown[]) {
+      if (typeof url !== 'string') return invalid(res, key, list, `Wrong type. Expected '<class 'str'>', got '${pyType(url)}'`);
       let scheme = '';
       try {
-        scheme = new URL(String(url)).protocol;
+        scheme = new URL(url).protocol;
       } catch {
         /* reported below */
       }
       if (!ACTION_SCHEMES.includes(scheme)) return err(res, 400, `Unsupported action ${url}`);
     }
-    actions[key] = list.map(String);
+    actions[key] = list as string[];
   }
   const projectId = typeof b['project_id'] === 'string' ? b['project_id'] : ctx.projectId;
   const userId = typeof b['user_id'] === 'string' ? b['user_id'] : ctx.user.id;

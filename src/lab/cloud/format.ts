@@ -63,3 +63,12 @@ export function pyRepr(value: unknown): string {
   }
   return String(value);
 }
+
+/** Python's `type(value)` of a decoded JSON value, as WSME names it in a "Wrong type" error. */
+export function pyType(value: unknown): string {
+  if (value === null || value === undefined) return "<class 'NoneType'>";
+  if (typeof value === 'boolean') return "<class 'bool'>";
+  if (typeof value === 'number') return Number.isInteger(value) ? "<class 'int'>" : "<class 'float'>";
+  if (typeof value === 'string') return "<class 'str'>";
+  return Array.isArray(value) ? "<class 'list'>" : "<class 'dict'>";
+}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import express, { type Response, Router } from 'express';
 import { jsonBody } from '../../shared/index.js';
 import type { Cloud } from './cloud.js';
-import { isoSeconds, uuid } from './format.js';
+import { isoSeconds, pyRepr, uuid } from './format.js';
 import { auth, authMiddleware, errorHandler, isRecord, qs, sendError, MAX_REQUEST_BODY } from './http.js';
 import type { ImageRec } from './state.js';
 
@@ -51,11 +51,11 @@ export function glanceRouter(cloud: Cloud): Router {
     const visibility = typeof b['visibility'] === 'string' ? b['visibility'] : 'shared';
     if (!['public', 'private', 'shared', 'community'].includes(visibility)) return err(res, 400, `Invalid visibility value: ${visibility}`);
     if (visibility === 'public' && !ctx.isAdmin) return err(res, 403, 'You are not authorized to complete publicize_image action.');
-    if (b['disk_format'] !== undefined && !DISK_FORMATS.includes(String(b['disk_format']))) {
-      return err(res, 400, `Provided object does not match schema 'image': '${b['disk_format']}' is not one of ${JSON.stringify(DISK_FORMATS)}`);
+    if (b['disk_format'] != null && !(typeof b['disk_format'] === 'string' && DISK_FORMATS.includes(b['disk_format']))) {
+      return err(res, 400, `Provided object does not match schema 'image': ${pyRepr(b['disk_format'])} is not one of ${JSON.stringify(DISK_FORMATS)}`);
     }
-    if (b['container_format'] !== undefined && !CONTAINER_FORMATS.includes(String(b['container_format']))) {
-      return err(res, 400, `Provided object does not match schema 'image': '${b['container_format']}' is not one of ${JSON.stringify(CONTAINER_FORMATS)}`);
+    if (b['container_format'] != null && !(typeof b['container_format'] === 'string' && CONTAINER_FORMATS.includes(b['container_format']))) {
+      return err(res, 400, `Provided object does not match schema 'image': ${pyRepr(b['container_format'])} is not one of ${JSON.stringify(CONTAINER_FORMATS)}`);
     }
     const now = cloud.now();
     const img: ImageRec = {

@@ -1,7 +1,7 @@
 import { type Response, Router } from 'express';
 import { jsonBody } from '../../shared/index.js';
 import type { Cloud } from './cloud.js';
-import { isoSeconds, uuid } from './format.js';
+import { isoSeconds, pyRepr, uuid } from './format.js';
 import { auth, authMiddleware, errorHandler, isRecord, qs, sendError, type AuthContext, MAX_REQUEST_BODY } from './http.js';
 import type { NetworkRec, SubnetRec } from './state.js';
 
@@ -96,16 +96,18 @@ export function neutronRouter(cloud: Cloud): Router {
     const ctx = auth(res);
     const b = isRecord(req.body) && isRecord(req.body['subnet']) ? req.body['subnet'] : undefined;
     if (!b) return err(res, 400, 'Resource body required', 'HTTPBadRequest');
-    const n = s.networks.get(String(b['network_id'] ?? ''));
-    if (!n || !visible(n, ctx)) return err(res, 404, `Network ${b['network_id']} could not be found.`, 'NetworkNotFound');
-    const m = CIDR.exec(String(b['cidr'] ?? ''));
+    const networkId = typeof b['network_id'] === 'string' ? b['network_id'] : '';
+    const n = s.networks.get(networkId);
+    if (!n || !visible(n, ctx)) return err(res, 404, `Network ${networkId || pyRepr(b['network_id'] ?? null)} could not be found.`, 'NetworkNotFound');
+    const cidr = typeof b['cidr'] === 'string' ? b['cidr'] : '';
+    const m = CIDR.exec(cidr);
     if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 30) {
-      return err(res, 400, `Invalid input for cidr. Reason: '${b['cidr']}' is not a valid IP subnet.`, 'HTTPBadRequest');
+      return err(res, 400, `Invalid input for cidr. Reason: ${pyRepr(b['cidr'] ?? null)} is not a valid IP subnet.`, 'HTTPBadRequest');
     }
     const prefix = `${m[1]}.${m[2]}.${m[3]}`;
     const sn: SubnetRec = {
       id: uuid(), name: typeof b['name'] === 'string' ? b['name'] : '', projectId: n.projectId, networkId: n.id,
-      cidr: String(b['cidr']), gatewayIp: `${prefix}.1`, enableDhcp: b['enable_dhcp'] !== false,
+      cidr, gatewayIp: `${prefix}.1`, enableDhcp: b['enable_dhcp'] !== false,
       pool: { start: `${prefix}.2`, end: `${prefix}.254` }, nextHost: 1, createdAt: cloud.now(),
     };
     s.subnets.set(sn.id, sn);

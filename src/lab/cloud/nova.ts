@@ -15,6 +15,25 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const err = (res: Response, status: number, message: string) => sendError(res, 'compute', status, message);
 const mv = (res: Response) => res.locals['mv'] as string;
 
+type JsonType = 'string' | 'integer' | 'null' | 'boolean';
+const isType = (v: unknown, t: JsonType) =>
+  t === 'string' ? typeof v === 'string' : t === 'integer' ? Number.isInteger(v) : t === 'null' ? v === null : typeof v === 'boolean';
+/**
+ * Nova's jsonschema type check of one body field: the message its validator writes (the field, the value,
+ * then jsonschema's "X is not of type 'a', 'b'"), or undefined when the value has one of the types.
+ */
+function wrongType(field: string, value: unknown, types: JsonType[]): string | undefined {
+  if (types.some((t) => isType(value, t))) return undefined;
+  return `Invalid input for field/attribute ${field}. Value: ${pyRepr(value)}. ${pyRepr(value)} is not of type ${types.map((t) => `'${t}'`).join(', ')}`;
+}
+/** Nova's flavor_param_positive / non_negative: an integer, or a string of digits. */
+function flavorNumber(field: string, value: unknown): string | undefined {
+  const type = wrongType(field, value, ['integer', 'string']);
+  if (type) return type;
+  if (typeof value === 'string' && !/^[0-9]*$/.test(value)) return `Invalid input for field/attribute ${field}. Value: ${pyRepr(value)}. ${pyRepr(value)} does not match '^[0-9]*$'`;
+  return undefined;
+}
+
 /** Nova's microversion handling: parse, 400 on a malformed version, 406 out of range, echo both headers. */
 function microversions(cloud: Cloud) {
   return (req: Request, res: Response, next: NextFunction) => {
@@ -93,9 +112,12 @@ export function novaRouter(cloud: Cloud): Router {
     const f = isRecord(req.body) && isRecord(req.body['flavor']) ? req.body['flavor'] : undefined;
     const missing = ['name', 'ram', 'vcpus', 'disk'].find((k) => f?.[k] === undefined);
     if (!f || missing) return err(res, 400, `Invalid input for field/attribute flavor. Value: ${pyRepr(f)}. '${missing ?? 'flavor'}' is a required property`);
-    const name = String(f['name']);
+    const bad = wrongType('name', f['name'], ['string']) ?? wrongType('id', f['id'] ?? null, ['string', 'null'])
+      ?? ['ram', 'vcpus', 'disk', 'OS-FLV-EXT-DATA:ephemeral', 'swap'].map((k) => (f[k] === undefined ? undefined : flavorNumber(k, f[k]))).find(Boolean);
+    if (bad) return err(res, 400, bad);
+    const name = f['name'] as string;
     if ([...s.flavors.values()].some((x) => x.name === name)) return err(res, 409, `Flavor with name ${name} already exists.`);
-    const id = f['id'] === undefined || f['id'] === null ? uuid() : String(f['id']);
+    const id = typeof f['id'] === 'string' ? f['id'] : uuid();
     if (s.flavors.has(id)) return err(res, 409, `Flavor with ID ${id} already exists.`);
     const rec = {
       id, name, ram: Number(f['ram']), vcpus: Number(f['vcpus']), disk: Number(f['disk']),
@@ -229,7 +251,9 @@ export function novaRouter(cloud: Cloud): Router {
     const missing = ['host', 'binary', 'forced_down'].find((k) => body[k] === undefined);
     if (missing) return err(res, 400, `Invalid input for field/attribute forced_down. Value: ${pyRepr(body)}. '${missing}' is a required property`);
     if (typeof body['forced_down'] !== 'boolean') return err(res, 400, `Invalid input for field/attribute forced_down. Value: ${pyRepr(body['forced_down'])}. ${pyRepr(body['forced_down'])} is not of type 'boolean'`);
-    const svc = s.serviceByHost(String(body['host']));
+    const bad = wrongType('host', body['host'], ['string']) ?? wrongType('binary', body['binary'], ['string']);
+    if (bad) return err(res, 400, bad);
+    const svc = s.serviceByHost(body['host'] as string);
     if (!svc || body['binary'] !== svc.binary) return err(res, 404, `Service ${body['binary']} on host ${body['host']} not found.`);
     svc.forcedDown = body['forced_down'];
     svc.updatedAt = cloud.now();
@@ -289,6 +313,8 @@ function createServer(cloud: Cloud, req: Request, res: Response): void {
   const name = body['name'];
   if (typeof name !== 'string' || name.trim() === '' || name.length > 255) return err(res, 400, `Invalid input for field/attribute name. Value: ${pyRepr(name)}. ${pyRepr(name)} does not match '^(?! )[^\\x00-\\x1F\\x7F]*(?<! )$'`);
 
+  const bad = wrongType('flavorRef', body['flavorRef'], ['string', 'integer']) ?? (body['imageRef'] === undefined ? undefined : wrongType('imageRef', body['imageRef'], ['string']));
+  if (bad) return err(res, 400, bad);
   const flavorId = String(body['flavorRef']).replace(/^.*\/flavors\//, '');
   const flavor = s.flavors.get(flavorId);
   if (!flavor) return err(res, 400, `Flavor ${flavorId} could not be found.`);
@@ -301,7 +327,7 @@ function createServer(cloud: Cloud, req: Request, res: Response): void {
   const requested = body['networks'];
   if (Array.isArray(requested)) {
     for (const n of requested) {
-      const id = isRecord(n) ? String(n['uuid'] ?? '') : '';
+      const id = isRecord(n) && typeof n['uuid'] === 'string' ? n['uuid'] : '';
       const net = s.networks.get(id);
       if (!net || (net.projectId !== ctx.projectId && !net.shared && !ctx.isAdmin)) return err(res, 400, `Network ${id} could not be found.`);
       const subnet = net.subnets.map((sid) => s.subnets.get(sid)).find(Boolean);
