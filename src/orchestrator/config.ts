@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { BOOLEAN_WORDS, ConfigError, describeIssue, isRecord, parseBoolean, withoutCredentials } from '../shared/index.js';
 import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } from '../openstack/index.js';
+import { INSTALLERS, type InstallerConfig } from './installers/index.js';
 import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
@@ -21,7 +22,7 @@ export interface RunConfig {
   inspector: { host: string; port: number; token?: string };
   consumer: { host: string; port: number };
   ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
-  installer: { type: string; ip?: string };
+  installer: InstallerConfig;
   profilerType: 'poc' | 'none';
   /** Where the cloud keeps OSProfiler spans (OSPROFILER_CONNECTION_STRING): the run's trace is fetched from there. */
   osprofilerConnection?: string;
@@ -111,6 +112,10 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     cloud = { mode: 'cloud', credentials, ...(src.env['OS_CLOUD'] ? { cloudName: src.env['OS_CLOUD'] } : {}) };
   }
 
+  const installerType = c.installerType ?? (wantsLab ? 'lab' : 'devstack');
+  if (!wantsLab && !(INSTALLERS as readonly string[]).includes(installerType)) {
+    throw new ConfigError(`${flagOf('installerType')} / INSTALLER_TYPE`, `${installerType} is not supported yet: ${INSTALLERS.join(' and ')} are (apex and fuel/mcp are planned); for another installer use local with COMPUTE_IP and CONTROLLER_IPS`);
+  }
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
   const config: RunConfig = {
     runId,
@@ -126,12 +131,17 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     inspector: { host: c.inspectorHost, port: c.inspectorPort, ...(c.inspectorToken ? { token: c.inspectorToken } : {}) },
     consumer: { host: c.consumerHost, port: c.consumerPort },
     ssh: {
-      user: c.sshUser,
+      // devstack's computes are reached as its stack user; lab hosts (and Doctor's other installers) as root.
+      user: c.sshUser ?? (installerType === 'devstack' && !c.labStateDir ? 'stack' : 'root'),
       ...(c.sshKey ? { keyPath: c.sshKey } : {}),
       ...(c.knownHosts ? { knownHostsPath: c.knownHosts } : {}),
       insecureSkipHostKeyCheck: c.insecureSkipHostKeyCheck ?? false,
     },
-    installer: { type: c.installerType ?? (wantsLab ? 'lab' : 'devstack'), ...(c.installerIp ? { ip: c.installerIp } : {}) },
+    installer: {
+      type: installerType, ...(c.installerIp ? { ip: c.installerIp } : {}),
+      ...(c.computeIp ? { computeIps: Object.fromEntries(c.computeIp.split(',').map((kv) => (kv.includes('=') ? kv.split('=') as [string, string] : ['*', kv]))) } : {}),
+      ...(c.controllerIps ? { controllerIps: c.controllerIps.split(/[,\s]+/) } : {}),
+    },
     profilerType: c.profilerType,
     ...(c.osprofilerConnection ? { osprofilerConnection: c.osprofilerConnection } : {}),
     ...(c.labStateDir ? { labStateDir: resolve(src.cwd, c.labStateDir) } : {}),

@@ -13,3 +13,7 @@ export {
 } from './fault/inject.js';
 export { SshSession, HostKeyError, type SshAuth, type SshTarget, type ExecResult } from './fault/ssh.js';
 export { verifyHostKey, parseKnownHosts, hostToken, type HostKeyVerdict } from './fault/known-hosts.js';
+export { openEnvironment, type ComputeAccess, type Environment, type EnvironmentContext } from './environment.js';
+export { DEFAULT_EDGES, sshFaults, type FaultInjector, type RunEdges } from './edges.js';
+export { TeardownList } from './phases.js';
+export { adapterFor, INSTALLERS, type InstallerAdapter, type InstallerConfig, type NodeAddress } from './installers/index.js';

@@ -45,6 +45,14 @@ const SPECS = {
     shownDefault: 'lab (no cloud) / devstack', help: '`lab`, `devstack`, `local`, `apex`, `fuel`, `mcp`, `daisy`',
   },
   installerIp: { flag: 'installer-ip', value: 'ip', env: 'INSTALLER_IP', schema: z.string().min(1), help: 'installer address' },
+  computeIp: {
+    flag: 'compute-ip', value: 'list', env: 'COMPUTE_IP', schema: z.string().regex(/^([^=,\s]+|[^=,\s]+=[^=,\s]+(,[^=,\s]+=[^=,\s]+)*)$/, 'must be an address, or name=address,name=address'),
+    shownDefault: '(by name)', help: 'installer `local`: the compute hosts\' addresses (one for any host, or `name=address,...`); a host not named is looked up by its name',
+  },
+  controllerIps: {
+    flag: 'controller-ips', value: 'list', env: 'CONTROLLER_IPS', schema: z.string().regex(/^[^,\s]+([,\s]+[^,\s]+)*$/, 'must be addresses separated by spaces or commas'),
+    help: 'installer `local`: the controllers\' addresses',
+  },
   inspectorType: {
     env: 'INSPECTOR_TYPE', schema: lower(['sample'], 'only the sample inspector is built in so far (vitrage and congress are not)'), default: 'sample',
     help: 'only `sample` is built in so far',
@@ -54,7 +62,10 @@ const SPECS = {
   sshKey: { flag: 'ssh-key', value: 'path', env: 'SSH_KEY', schema: z.string().min(1), shownDefault: '(lab key)', help: 'private key for the compute hosts' },
   knownHosts: { flag: 'known-hosts', value: 'path', schema: z.string().min(1), shownDefault: '(lab\'s)', help: 'known_hosts to verify the compute hosts\' SSH keys' },
   insecureSkipHostKeyCheck: { flag: 'insecure-skip-host-key-check', schema: booleanSetting, shownDefault: 'off', help: 'do not verify SSH host keys (explicit opt-out)' },
-  sshUser: { flag: 'ssh-user', value: 'name', schema: z.string().min(1), default: 'root', help: 'SSH user (passwordless sudo for `ip` if not root)' },
+  sshUser: {
+    flag: 'ssh-user', value: 'name', env: 'COMPUTE_USER', schema: z.string().min(1), shownDefault: 'root (devstack: stack)',
+    help: 'SSH user on the compute hosts (passwordless sudo for `ip` if not root)',
+  },
   inspectorHost: { flag: 'inspector-host', value: 'address', schema: z.string().min(1), default: '127.0.0.1', help: 'where the inspector listens' },
   inspectorPort: { flag: 'inspector-port', value: 'n', schema: port, default: 12345, help: 'the inspector\'s port (0 = any free port)' },
   inspectorToken: {

@@ -16,6 +16,19 @@ describe('run configuration', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it("installers: devstack's stack user, local's COMPUTE_IP and CONTROLLER_IPS, and no installer without an adapter", () => {
+    expect(loadConfig({ ...base, env: cloudEnv }).ssh.user).toBe('stack');
+    expect(loadConfig({ ...base, env: { ...cloudEnv, COMPUTE_USER: 'heat-admin' } }).ssh.user).toBe('heat-admin');
+    const local = loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'local', COMPUTE_IP: 'cmp1=10.0.0.5,cmp2=10.0.0.6', CONTROLLER_IPS: '10.0.0.2, 10.0.0.3' } });
+    expect(local.installer).toEqual({ type: 'local', computeIps: { cmp1: '10.0.0.5', cmp2: '10.0.0.6' }, controllerIps: ['10.0.0.2', '10.0.0.3'] });
+    expect(local.ssh.user).toBe('root');
+    expect(loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'local', COMPUTE_IP: '10.0.0.5' } }).installer.computeIps).toEqual({ '*': '10.0.0.5' });
+    expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'local', COMPUTE_IP: 'cmp1=10.0.0.5,10.0.0.6' } })).toThrow(/^COMPUTE_IP: must be an address, or name=address,name=address/);
+    for (const type of ['apex', 'fuel', 'mcp', 'daisy']) {
+      expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: type } })).toThrow(new RegExp(`^--installer / INSTALLER_TYPE: ${type} is not supported yet: devstack and local are`));
+    }
+  });
+
   it("reads Doctor's variables, and flags win over them, and they over a config file", () => {
     const files: Record<string, string> = { '/etc/d.yaml': 'vmCount: 3\nprofile: fast\nthresholdMs: 500\n' };
     const c = loadConfig({ env: { VM_COUNT: '5', IMAGE_NAME: 'cirros-0.6', CI_DEBUG: 'true' }, flags: { thresholdMs: '750' }, configFile: '/etc/d.yaml', readFile: (p) => files[p], cwd: '/w' });

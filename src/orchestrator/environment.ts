@@ -1,0 +1,169 @@
+/**
+ * Where the run happens (DESIGN §8): one seam that answers what the scenario needs from its surroundings,
+ * so the run never asks "is this the lab?". Three kinds: the embedded lab (namespace hosts and the
+ * simulated cloud, started here), the all-in-one lab (a real OpenStack whose computes are namespace hosts,
+ * `labStateDir`), and a configured cloud reached through an installer adapter (src/orchestrator/installers).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, HarnessError, type Logger } from '../shared/index.js';
+import type { CloudCredentials } from '../openstack/index.js';
+import { labDown, labRouteGuard, labUp, readState, restoreHostLink, startCloud, type LabCloud, type LabState, type TracePoint } from '../lab/index.js';
+import type { RunConfig } from './config.js';
+import type { FaultPlan } from './fault/inject.js';
+import type { SshAuth, SshTarget } from './fault/ssh.js';
+import { adapterFor, type NodeAddress } from './installers/index.js';
+import type { Ledger } from './ledger.js';
+
+/** A compute host as the run reaches it: where to SSH, and how its link comes back. */
+export interface ComputeAccess {
+  name: string;
+  ip: string;
+  ssh: { target: SshTarget; auth: SshAuth };
+  /** Where the fault script and its log go on the host (default /tmp). */
+  remoteDir?: string;
+  /**
+   * When the environment can put the link back at once (a namespace host of this machine): how, where the
+   * script's log is read, and what the ledger needs for doctor cleanup to do it after a SIGKILL. Without it,
+   * the host's own timer restores the link and the run waits for it over SSH.
+   */
+  restore?: {
+    link(plan: FaultPlan): Promise<void>;
+    /** Reads the script's log once and removes the script and the log from the host. */
+    readLog(plan: FaultPlan): string;
+    ledger: { labStateDir: string };
+  };
+}
+
+export interface Environment {
+  /** What it is, for people: "embedded lab", "all-in-one lab", "devstack", "local". */
+  name: string;
+  credentials: CloudCredentials;
+  /** What results.json says of the cloud. */
+  cloud: { mode: 'lab' | 'cloud'; labId?: string };
+  /** One-host placement prefers this compute (the embedded lab's first host). */
+  preferHost?: string;
+  /** The control-plane nodes (tunnels and controller set-up use them). */
+  controllers: NodeAddress[];
+  /** The compute the VMs landed on (Nova's name and host_ip): how to reach it; refuses a host it does not know. */
+  compute(host: { name: string; ip: string }): Promise<ComputeAccess>;
+  /** Refuses an address the monitor must not probe (and so the run must not SSH to). */
+  guard(ip: string): Promise<void>;
+  /** The cloud's own record of its hops (checkpoints 5–8), when it runs in this process. */
+  trace?: () => TracePoint[];
+  /** The cloud's services stamp with this machine's clock (a cloud on loopback). */
+  sharedClock: boolean;
+}
+
+/** Teardown steps, run in reverse order of registration; see TeardownList. */
+export interface TeardownRegistry {
+  cleanup(what: string, fn: () => Promise<unknown>): void;
+  measure(what: string, fn: () => Promise<unknown>): void;
+}
+
+export interface EnvironmentContext {
+  config: RunConfig;
+  ledger: Ledger;
+  teardown: TeardownRegistry;
+  progress: (line: string) => void;
+  logger: (component: string) => Logger;
+  /** Resolves a host name (the local installer's DNS fallback). */
+  resolveHost: (name: string) => Promise<string>;
+  /** Sees the embedded cloud once it runs. */
+  onLabCloud?: (cloud: LabCloud) => void;
+}
+
+/** The environment the configuration names; what it starts is on the teardown list before it starts. */
+export async function openEnvironment(ctx: EnvironmentContext): Promise<Environment> {
+  const { config } = ctx;
+  if (config.cloud.mode === 'lab') return embeddedLab(ctx, config.cloud);
+  const credentials = config.cloud.credentials;
+  ctx.ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: false, ...(config.cloud.cloudName ? { cloudName: config.cloud.cloudName } : {}) });
+  const auth = sshAuthOf(config);
+  const sharedClock = isLoopback(new URL(credentials.authUrl).hostname);
+  if (config.labStateDir) {
+    const state = readState(config.labStateDir);
+    if (!state) throw new ConfigError('labStateDir', `no lab hosts at ${config.labStateDir} (its lab.json is missing): bring the lab up again, or drop the setting`);
+    return {
+      name: 'all-in-one lab', credentials, cloud: { mode: 'cloud' }, sharedClock,
+      controllers: [{ name: 'controller', ip: new URL(credentials.authUrl).hostname }],
+      ...labHosts(state, auth, config.ssh.user),
+    };
+  }
+  const adapter = adapterFor(config, ctx.resolveHost);
+  const probed = new Set<string>();
+  return {
+    name: config.installer.type, credentials, cloud: { mode: 'cloud' }, sharedClock,
+    controllers: await adapter.controllers(credentials),
+    async compute(host) {
+      const ip = await adapter.computeAddress(host);
+      probed.add(ip);
+      return { name: host.name, ip, ssh: { target: { host: ip, username: config.ssh.user }, auth } };
+    },
+    async guard(ip) {
+      if (!probed.has(ip)) throw new HarnessError(`refusing to probe ${ip}: it is not a compute host the ${config.installer.type} installer named`);
+    },
+  };
+}
+
+async function embeddedLab(ctx: EnvironmentContext, c: Extract<RunConfig['cloud'], { mode: 'lab' }>): Promise<Environment> {
+  const { config, ledger, teardown } = ctx;
+  const stateDir = join(config.resultsDir, 'lab');
+  ledger.add({ kind: 'lab', stateDir });
+  teardown.cleanup('removing the lab hosts', () => labDown({ stateDir }));
+  ctx.progress(`starting the embedded lab (${c.hosts} compute hosts)`);
+  const state = await labUp({ stateDir, labId: `r${randomBytes(2).toString('hex')}`, hosts: c.hosts });
+  const cloud = await startCloud({
+    hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), buildDelayMs: 100, latency: c.latency, logger: ctx.logger('lab-cloud'),
+  });
+  teardown.cleanup('stopping the simulated cloud', () => cloud.stop());
+  if (c.dropWebhooks) cloud.cloud.faults.dropWebhooks();
+  ctx.onLabCloud?.(cloud);
+  const credentials = cloud.credentials();
+  ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: true });
+  return {
+    name: 'embedded lab', credentials, cloud: { mode: 'lab', labId: state.labId }, preferHost: state.hosts[0]!.name,
+    controllers: [], sharedClock: true, trace: () => cloud.cloud.trace.slice(),
+    ...labHosts(state, { privateKeyPath: state.harnessKey, knownHostsPath: state.knownHosts }, config.ssh.user),
+  };
+}
+
+/** Namespace hosts of this machine: the lab's routes guard the probes, and a link is put back at once. */
+function labHosts(state: LabState, auth: SshAuth, username: string): Pick<Environment, 'compute' | 'guard'> {
+  const guard = labRouteGuard(state);
+  return {
+    guard,
+    async compute(host) {
+      const h = state.hosts.find((x) => x.hostIp === host.ip);
+      if (!h) throw new HarnessError(`the VMs' host ${host.name} (${host.ip}) is not one of the lab hosts (${state.hosts.map((x) => `${x.name}=${x.hostIp}`).join(', ')})`);
+      return {
+        name: host.name, ip: host.ip, ssh: { target: { host: host.ip, username }, auth }, remoteDir: h.dir,
+        restore: {
+          link: async (plan) => {
+            await restoreHostLink(h, { stopping: plan.scriptPath });
+          },
+          readLog: (plan) => {
+            try {
+              return readFileSync(plan.logPath, 'utf8');
+            } finally {
+              for (const f of [plan.scriptPath, plan.logPath]) rmSync(f, { force: true }); // read once (or never started): no trace left on the host
+            }
+          },
+          ledger: { labStateDir: state.stateDir },
+        },
+      };
+    },
+  };
+}
+
+function sshAuthOf(config: RunConfig): SshAuth {
+  return {
+    privateKeyPath: config.ssh.keyPath!, insecureSkipHostKeyCheck: config.ssh.insecureSkipHostKeyCheck,
+    ...(config.ssh.knownHostsPath ? { knownHostsPath: config.ssh.knownHostsPath } : {}),
+  };
+}
+
+export function isLoopback(hostname: string): boolean {
+  return ['localhost', '[::1]', '::1'].includes(hostname) || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}

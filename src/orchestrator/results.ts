@@ -1,0 +1,60 @@
+/** What a run gives back (results.json), and what it is given besides its configuration. */
+import type { PushOutcome, Profile } from '../profiler/index.js';
+import type { LabCloud } from '../lab/index.js';
+import type { HostHandling } from '../inspector/index.js';
+import type { RunEdges } from './edges.js';
+import type { FaultLog } from './fault/inject.js';
+
+export type Verdict = 'PASS' | 'FAIL' | 'ERROR' | 'INTERRUPTED';
+
+export interface VmResult {
+  vmId: string;
+  name: string;
+  alarmId: string;
+  notifiedAt?: number;
+  /** consumer arrival − monitor detection (ms, one clock) */
+  notificationMs?: number;
+  duplicates: number;
+}
+
+export interface RunResults {
+  runId: string;
+  testCase: string;
+  verdict: Verdict;
+  reason?: string;
+  thresholdMs: number;
+  startedAt: string;
+  finishedAt?: string;
+  wallMs?: number;
+  config: Record<string, unknown>;
+  cloud?: { mode: string; computeMicroversion?: string; labId?: string };
+  /** Where the run happened: the environment, and the controllers it names. */
+  environment?: { name: string; controllers: Array<{ name: string; ip: string }> };
+  host?: { name: string; ip: string };
+  detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number; report?: { ok: boolean; attempts: number; status?: number; error?: string } };
+  notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number; perVm: VmResult[] };
+  inspector?: HostHandling;
+  verification?: { hostStatus: Record<string, string | undefined>; vmStatus: Record<string, string> };
+  /** What the fault script logged; `restoredAt` (harness clock): when the lab put the link back, before the script's timer. */
+  faultLog?: Omit<FaultLog, 'raw'> & { restoredAt?: number };
+  /** The eleven checkpoints of every affected VM, and where the time went. */
+  profile?: Profile;
+  /** The OSProfiler trace every OpenStack request of the run carried (when a key was set). */
+  osprofiler?: { traceId: string; spans?: number; error?: string };
+  /** What filing the result in the TestAPI (TEST_DB_URL) gave. */
+  testDb?: PushOutcome;
+  cleanup: { ok: boolean; errors: string[] };
+}
+
+export interface RunDeps {
+  signal: AbortSignal;
+  progress: (line: string) => void;
+  /** Where ledgers live (for doctor cleanup). */
+  ledgerDir: string;
+  /** A transient status (a live line on a TTY), e.g. alarms received so far. */
+  status?: (text: string) => void;
+  /** Sees the embedded cloud once it runs (tests inspect its state after the run). */
+  onLabCloud?: (cloud: LabCloud) => void;
+  /** Replaces I/O edges of the run (tests: a fake network and fault injector, no root). */
+  edges?: Partial<RunEdges>;
+}

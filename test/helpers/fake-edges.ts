@@ -1,0 +1,79 @@
+/**
+ * The run's I/O edges without root: a network that answers ICMP for every host not "down", and a fault
+ * injector that takes a host down on it (and brings it back after the fault's duration, as the host's own
+ * timer would). Provisioning, the services and teardown stay real, against the simulated cloud.
+ */
+import { decodeIcmp, internetChecksum, type IcmpTransport } from '../../src/monitor/index.js';
+import type { FaultInjector, RunEdges } from '../../src/orchestrator/index.js';
+
+export class FakeNetwork implements IcmpTransport {
+  readonly down = new Set<string>();
+  readonly probed = new Set<string>();
+  private listener: ((packet: Buffer, source: string) => void) | undefined;
+
+  async send(ip: string, message: Buffer): Promise<void> {
+    this.probed.add(ip);
+    const msg = decodeIcmp(message, false);
+    if (!msg || this.down.has(ip)) return;
+    const reply = Buffer.from(message);
+    reply[0] = 0; // echo reply
+    reply.writeUInt16BE(0, 2);
+    reply.writeUInt16BE(internetChecksum(reply), 2);
+    const header = Buffer.alloc(20);
+    header[0] = 0x45;
+    header.writeUInt16BE(20 + reply.length, 2);
+    header[8] = 64;
+    header[9] = 1;
+    setTimeout(() => this.listener?.(Buffer.concat([header, reply]), ip), 1);
+  }
+
+  onPacket(listener: (packet: Buffer, source: string) => void): void {
+    this.listener = listener;
+  }
+
+  close(): void {}
+}
+
+export interface FakeEdges {
+  net: FakeNetwork;
+  edges: Partial<RunEdges>;
+  /** Every call the fault injector took, in order. */
+  calls: string[];
+}
+
+/** `unreachable`: hosts the injector cannot reach over SSH (it refuses, as SSH would). */
+export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?: string[] } = {}): FakeEdges {
+  const net = new FakeNetwork();
+  const calls: string[] = [];
+  const downAt = new Map<string, number>();
+  const faults: FaultInjector = {
+    async reach(compute) {
+      calls.push(`reach ${compute.ip}`);
+      if (opts.unreachable?.includes(compute.ip)) throw new Error(`refusing to inject: connect ECONNREFUSED ${compute.ip}:22`);
+      return { offsetMs: 0, uncertaintyMs: 0.1, samples: 1, bestRoundTripMs: 0.2 };
+    },
+    async inject(compute, plan) {
+      calls.push(`inject ${compute.ip}`);
+      net.down.add(compute.ip);
+      downAt.set(compute.ip, Date.now());
+      return { ...plan, startedAt: Date.now() };
+    },
+    async awaitRestored(compute, plan) {
+      calls.push(`await ${compute.ip}`);
+      await new Promise((r) => setTimeout(r, 50));
+      net.down.delete(compute.ip);
+      return { dev: 'eth0', downAt: downAt.get(compute.ip)!, upAt: Date.now(), raw: plan.logPath };
+    },
+  };
+  return {
+    net, calls,
+    edges: {
+      openIcmp: async () => net, faults,
+      resolveHost: async (name) => {
+        const ip = opts.resolve?.[name];
+        if (!ip) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
+        return ip;
+      },
+    },
+  };
+}
