@@ -14,10 +14,10 @@ export function labStateDir(flags: LabHostFlags, env: NodeJS.ProcessEnv): string
   return join(base, 'doctor-harness', `lab-${flags.labId}`);
 }
 
-export async function runLabUp(flags: LabHostFlags & { hosts: string }, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
+export async function runLabUp(flags: LabHostFlags & { hosts: string; controller?: boolean }, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
   const stateDir = labStateDir(flags, env);
   const hosts = Number(flags.hosts);
-  const state = await labUp({ stateDir, labId: flags.labId, hosts, progress: out });
+  const state = await labUp({ stateDir, labId: flags.labId, hosts, controller: flags.controller ?? false, progress: out });
   out(`state: ${stateDir}`);
   out(`ssh: ssh -i ${state.harnessKey} -o UserKnownHostsFile=${state.knownHosts} root@${state.hosts[0]?.hostIp}`);
 }

@@ -71,7 +71,8 @@ export function buildProgram(): Command {
   });
   labFlags(lab.command('up').description('create the compute hosts: network namespaces with sshd, in 198.18.0.0/15'))
     .option('--hosts <n>', 'how many compute hosts', '2')
-    .action(async (flags: LabHostFlags & { hosts: string }) => {
+    .option('--controller', 'also a controller host (its sshd allows reverse tunnels, as a real controller\'s does)')
+    .action(async (flags: LabHostFlags & { hosts: string; controller?: boolean }) => {
       await runLabUp(flags, process.env, print);
     });
   labFlags(lab.command('down').description('remove the compute hosts and everything they left (also after a crash)')).action(async (flags: LabHostFlags) => {

@@ -11,9 +11,10 @@ export {
   injectLinkDown, planLinkDown, fetchFaultLog, parseFaultLog, validateDuration, LINK_DOWN_SCRIPT, DEFAULT_FAULT_SECONDS, MIN_FAULT_SECONDS,
   type LinkDownRequest, type FaultPlan, type InjectedFault, type FaultLog,
 } from './fault/inject.js';
-export { SshSession, HostKeyError, type SshAuth, type SshTarget, type ExecResult } from './fault/ssh.js';
+export { SshSession, HostKeyError, openClient, type SshAuth, type SshTarget, type ExecResult } from './fault/ssh.js';
 export { verifyHostKey, parseKnownHosts, hostToken, type HostKeyVerdict } from './fault/known-hosts.js';
 export { openEnvironment, type ComputeAccess, type Environment, type EnvironmentContext } from './environment.js';
 export { DEFAULT_EDGES, sshFaults, type FaultInjector, type RunEdges } from './edges.js';
 export { TeardownList } from './phases.js';
 export { adapterFor, INSTALLERS, type InstallerAdapter, type InstallerConfig, type NodeAddress } from './installers/index.js';
+export { ReverseTunnel, type TunnelOptions } from './tunnel.js';

@@ -37,6 +37,19 @@ export function hostAddressing(labId: string, slot: number, index: number): Host
   };
 }
 
+/**
+ * The lab's controller host: the last /30 of the slot (after the 63 computes), named `controller`.
+ * It runs the control plane of a multi-node lab and is what reverse tunnels start from.
+ */
+export function controllerAddressing(labId: string, slot: number): HostAddressing {
+  const base = { ...hostAddressing(labId, slot, MAX_HOSTS) };
+  const first = ipToInt(base.rootIp) + 4;
+  return {
+    index: MAX_HOSTS + 1, name: 'controller', namespace: `doctor-${labId}-controller`, vethRoot: `dh${labId}r0`, vethHost: `dh${labId}h0`,
+    rootIp: intToIp(first), hostIp: intToIp(first + 1), prefix: 30,
+  };
+}
+
 /** The /24 a slot covers, e.g. "198.18.3.". */
 export function slotPrefix(slot: number): string {
   return intToIp(LAB_NET.first + slot * 256).replace(/\d+$/, '');

@@ -2,7 +2,7 @@
  * Compute hosts of the embedded lab: Linux network namespaces joined to the root
  * namespace by veth pairs in 198.18.0.0/15, each with its own sshd.
  */
-export { labUp, labDown, labStatus, rotateHostKey, restoreHostLink, type LabOptions, type HostStatus } from './lab.js';
+export { allHosts, labUp, labDown, labStatus, rotateHostKey, restoreHostLink, type LabOptions, type HostStatus } from './lab.js';
 export { readState, type LabState, type LabHostState } from './state.js';
-export { hostAddressing, isLabAddress, type HostAddressing } from './addressing.js';
+export { controllerAddressing, hostAddressing, isLabAddress, type HostAddressing } from './addressing.js';
 export { assertRoutedThroughLab, labRouteGuard } from './route.js';

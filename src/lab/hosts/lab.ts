@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HarnessError, type Runner, runProcess } from '../../shared/index.js';
-import { hostAddressing, MAX_HOSTS, MAX_SLOTS, slotPrefix, LAB_ID } from './addressing.js';
+import { controllerAddressing, hostAddressing, MAX_HOSTS, MAX_SLOTS, slotPrefix, LAB_ID } from './addressing.js';
 import { isOurSshd, SSHD, sshdConfig, startSshd, waitForPort } from './sshd.js';
 import { acquireLock, claimSlot, pidAlive, readState, releaseSlot, statePath, writeState, type LabHostState, type LabState } from './state.js';
 
@@ -31,7 +31,7 @@ const SSHD_READY_MS = 15_000;
  * existing lab is repaired and resized to N. Every resource is recorded in the
  * state file before it is created, so `labDown` can undo a crash at any point.
  */
-export async function labUp(opts: LabOptions & { hosts: number }): Promise<LabState> {
+export async function labUp(opts: LabOptions & { hosts: number; controller?: boolean }): Promise<LabState> {
   const run = opts.run ?? runProcess;
   const say = opts.progress ?? (() => {});
   if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > MAX_HOSTS) {
@@ -76,8 +76,21 @@ export async function labUp(opts: LabOptions & { hosts: number }): Promise<LabSt
       await ensureHost(run, state, host, say);
       writeState(state);
     }
+    if (opts.controller) {
+      if (!state.controller) {
+        state.controller = { ...controllerAddressing(state.labId, state.slot), dir: join(opts.stateDir, 'hosts', 'controller') };
+        writeState(state);
+      }
+      await ensureHost(run, state, state.controller, say);
+      writeState(state);
+    } else if (state.controller) {
+      say('removing controller');
+      await removeHost(run, state.controller);
+      delete state.controller;
+      writeState(state);
+    }
     const deadline = Date.now() + SSHD_READY_MS;
-    for (const h of state.hosts) {
+    for (const h of allHosts(state)) {
       if (!(await waitForPort(h.hostIp, 22, deadline))) {
         const log = readFileSafe(join(h.dir, 'sshd.log')).trim().split('\n').slice(-3).join(' | ');
         throw new HarnessError(`sshd on ${h.name} (${h.hostIp}) did not accept connections within ${SSHD_READY_MS / 1000} s; its log says: ${log || '(nothing)'}`);
@@ -102,6 +115,13 @@ export async function labDown(opts: LabOptions): Promise<{ removed: string[] }> 
   const removed: string[] = [];
   try {
     const state = readState(opts.stateDir)!;
+    if (state.controller) {
+      say('removing controller');
+      await removeHost(run, state.controller);
+      removed.push(state.controller.name);
+      delete state.controller;
+      writeState(state);
+    }
     for (const h of [...state.hosts].reverse()) {
       say(`removing ${h.name}`);
       await removeHost(run, h);
@@ -130,7 +150,7 @@ export async function labStatus(opts: LabOptions): Promise<{ state: LabState | u
   if (!state) return { state, hosts: [] };
   const namespaces = await listNamespaces(run);
   const hosts: HostStatus[] = [];
-  for (const h of state.hosts) {
+  for (const h of allHosts(state)) {
     const present = namespaces.has(h.namespace);
     const link = present ? await run('ip', ['-n', h.namespace, '-o', 'link', 'show', 'dev', h.vethHost]) : undefined;
     hosts.push({
@@ -145,7 +165,7 @@ export async function labStatus(opts: LabOptions): Promise<{ state: LabState | u
 
 /** Replaces a host's SSH host key and restarts its sshd (known_hosts is left as it was: a test of key checking). */
 export async function rotateHostKey(state: LabState, name: string, run: Runner = runProcess): Promise<void> {
-  const h = state.hosts.find((x) => x.name === name);
+  const h = allHosts(state).find((x) => x.name === name);
   if (!h) throw new HarnessError(`no lab host named ${name}`);
   await stopPid(h.sshdPid, h.dir);
   rmSync(join(h.dir, 'ssh_host_ed25519_key'), { force: true });
@@ -207,7 +227,7 @@ async function ensureHost(run: Runner, state: LabState, h: LabHostState, say: (m
   h.hostKey = publicKeyOf(key);
   copyFileSync(`${state.harnessKey}.pub`, join(h.dir, 'authorized_keys'));
   chmodSync(join(h.dir, 'authorized_keys'), 0o600);
-  writeFileSync(join(h.dir, 'sshd_config'), sshdConfig(h.dir, h.hostIp), { mode: 0o600 });
+  writeFileSync(join(h.dir, 'sshd_config'), sshdConfig(h.dir, h.hostIp, { reverseTunnels: h === state.controller }), { mode: 0o600 });
   if (!isOurSshd(h.sshdPid, h.dir)) {
     // A crash may have lost the PID of an sshd that still runs: adopt it rather than start a second.
     const running = await namespacePids(run, h.namespace);
@@ -249,8 +269,13 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** The computes, then the controller when there is one. */
+export function allHosts(state: LabState): LabHostState[] {
+  return [...state.hosts, ...(state.controller ? [state.controller] : [])];
+}
+
 function writeKnownHosts(state: LabState): void {
-  const lines = state.hosts.filter((h) => h.hostKey).map((h) => `${h.hostIp} ${h.hostKey}`);
+  const lines = allHosts(state).filter((h) => h.hostKey).map((h) => `${h.hostIp} ${h.hostKey}`);
   writeFileSync(state.knownHosts, `${lines.join('\n')}\n`, { mode: 0o600 });
 }
 

@@ -8,10 +8,11 @@ export const SSHD = '/usr/sbin/sshd';
 
 /**
  * sshd for one lab host: listens on the host's lab address only, key auth only,
- * root allowed (the fault script runs `ip link`), everything in the host's folder.
+ * root allowed (the fault script runs `ip link`), everything in the host's folder;
+ * reverse tunnels only on a controller.
  * StrictModes is off because the lab folder may sit under a world-writable /tmp.
  */
-export function sshdConfig(dir: string, listen: string): string {
+export function sshdConfig(dir: string, listen: string, opts: { reverseTunnels?: boolean } = {}): string {
   return [
     `ListenAddress ${listen}:22`,
     `HostKey ${join(dir, 'ssh_host_ed25519_key')}`,
@@ -24,7 +25,8 @@ export function sshdConfig(dir: string, listen: string): string {
     'UsePAM no',
     'StrictModes no',
     'X11Forwarding no',
-    'AllowTcpForwarding no',
+    // A controller lets the harness open reverse tunnels (ssh -R) to its consumer, as Doctor's installers did; a compute forwards nothing.
+    opts.reverseTunnels ? 'AllowTcpForwarding remote' : 'AllowTcpForwarding no',
     'PrintMotd no',
     'LogLevel INFO',
     'Subsystem sftp internal-sftp',

@@ -21,6 +21,8 @@ export interface LabState {
   harnessKey: string;
   knownHosts: string;
   hosts: LabHostState[];
+  /** The controller host, when the lab was asked for one (its sshd allows reverse tunnels). */
+  controller?: LabHostState;
 }
 
 export const STATE_FILE = 'lab.json';

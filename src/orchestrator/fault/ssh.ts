@@ -60,55 +60,7 @@ export class SshSession {
   }
 
   static async connect(target: SshTarget, auth: SshAuth): Promise<SshSession> {
-    const t = { host: target.host, port: target.port ?? 22, username: target.username ?? 'root' };
-    const log = (auth.logger ?? silentLogger()).child({ component: 'ssh' });
-    let privateKey: Buffer;
-    try {
-      privateKey = readFileSync(auth.privateKeyPath);
-    } catch (err) {
-      throw new FaultInjectionError(`cannot read the SSH key ${auth.privateKeyPath}: ${(err as Error).message}`, { cause: err });
-    }
-    let knownHosts = '';
-    if (!auth.insecureSkipHostKeyCheck) {
-      if (!auth.knownHostsPath) throw new HostKeyError(`no known_hosts given for ${t.host}: pass one, or opt out of host key checking explicitly`);
-      try {
-        knownHosts = readFileSync(auth.knownHostsPath, 'utf8');
-      } catch (err) {
-        throw new HostKeyError(`cannot read known_hosts ${auth.knownHostsPath}: ${(err as Error).message}`, { cause: err });
-      }
-    } else {
-      log.warn({ host: t.host }, 'SSH host key verification is OFF (explicit opt-out)');
-    }
-    let verdict: HostKeyVerdict | undefined;
-    const client = new Client();
-    const config: ConnectConfig = {
-      host: t.host,
-      port: t.port,
-      username: t.username,
-      privateKey,
-      readyTimeout: auth.connectTimeoutMs ?? 10_000,
-      hostVerifier: (key: Buffer) => {
-        if (auth.insecureSkipHostKeyCheck) return true;
-        verdict = verifyHostKey(knownHosts, t.host, t.port, keyTypeOf(key), key.toString('base64'));
-        return verdict.result === 'match';
-      },
-    };
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      // Never removed: whatever the client emits after this promise settles is only logged.
-      client.on('error', (err: Error) => {
-        if (settled) return void log.debug({ host: t.host, err: err.message }, 'SSH error after the connection attempt ended');
-        settled = true;
-        client.destroy();
-        if (verdict && verdict.result !== 'match') reject(hostKeyError(verdict, t.host, t.port, auth.knownHostsPath!));
-        else reject(new FaultInjectionError(`SSH to ${t.username}@${t.host}:${t.port} failed: ${err.message}`, { cause: err }));
-      });
-      client.once('ready', () => {
-        settled = true;
-        resolve();
-      });
-      client.connect(config);
-    });
+    const { client, target: t, log } = await openClient(target, auth);
     return new SshSession(client, t, log);
   }
 
@@ -246,3 +198,63 @@ function hostKeyError(v: HostKeyVerdict, host: string, port: number, knownHosts:
     `${token} is not in ${knownHosts}; add its key (check it out of band, e.g. ssh-keyscan ${host} >> ${knownHosts}) or opt out of host key checking explicitly`,
   );
 }
+
+/**
+ * An ssh2 client connected with the host key verified (unless the user opted out); its error listener
+ * stays for the client's life (whatever it emits later is only logged). SshSession and the reverse
+ * tunnels are built on it.
+ */
+export async function openClient(target: SshTarget, auth: SshAuth & { keepaliveMs?: number }): Promise<{ client: Client; target: Required<SshTarget>; log: Logger }> {
+  const t = { host: target.host, port: target.port ?? 22, username: target.username ?? 'root' };
+  const log = (auth.logger ?? silentLogger()).child({ component: 'ssh' });
+  let privateKey: Buffer;
+  try {
+    privateKey = readFileSync(auth.privateKeyPath);
+  } catch (err) {
+    throw new FaultInjectionError(`cannot read the SSH key ${auth.privateKeyPath}: ${(err as Error).message}`, { cause: err });
+  }
+  let knownHosts = '';
+  if (!auth.insecureSkipHostKeyCheck) {
+    if (!auth.knownHostsPath) throw new HostKeyError(`no known_hosts given for ${t.host}: pass one, or opt out of host key checking explicitly`);
+    try {
+      knownHosts = readFileSync(auth.knownHostsPath, 'utf8');
+    } catch (err) {
+      throw new HostKeyError(`cannot read known_hosts ${auth.knownHostsPath}: ${(err as Error).message}`, { cause: err });
+    }
+  } else {
+    log.warn({ host: t.host }, 'SSH host key verification is OFF (explicit opt-out)');
+  }
+  let verdict: HostKeyVerdict | undefined;
+  const client = new Client();
+  const config: ConnectConfig = {
+    host: t.host,
+    port: t.port,
+    username: t.username,
+    privateKey,
+    readyTimeout: auth.connectTimeoutMs ?? 10_000,
+    ...(auth.keepaliveMs ? { keepaliveInterval: auth.keepaliveMs, keepaliveCountMax: 3 } : {}),
+    hostVerifier: (key: Buffer) => {
+      if (auth.insecureSkipHostKeyCheck) return true;
+      verdict = verifyHostKey(knownHosts, t.host, t.port, keyTypeOf(key), key.toString('base64'));
+      return verdict.result === 'match';
+    },
+  };
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    // Never removed: whatever the client emits after this promise settles is only logged.
+    client.on('error', (err: Error) => {
+      if (settled) return void log.debug({ host: t.host, err: err.message }, 'SSH error after the connection attempt ended');
+      settled = true;
+      client.destroy();
+      if (verdict && verdict.result !== 'match') reject(hostKeyError(verdict, t.host, t.port, auth.knownHostsPath!));
+      else reject(new FaultInjectionError(`SSH to ${t.username}@${t.host}:${t.port} failed: ${err.message}`, { cause: err }));
+    });
+    client.once('ready', () => {
+      settled = true;
+      resolve();
+    });
+    client.connect(config);
+  });
+  return { client, target: t, log };
+}
+
