@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
 import { HarnessError, InternalError } from '../shared/index.js';
 import { labDown, readState, restoreHostLink } from '../lab/index.js';
-import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
+import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, restoreControllersFromLedger, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
 import { renderProfile } from '../profiler/index.js';
 import { historyFile, recordRun } from './history.js';
 
@@ -126,6 +126,8 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
         out(`run ${run.runId}: ${e.host} (${e.ip}) gets its link back by its own timer by ${e.until}`);
       }
     }
+    // Controller files the run changed go back from their backups on the nodes.
+    errors.push(...(await restoreControllersFromLedger(run.entries)));
     if (cloud && !cloud.embedded) {
       try {
         const client = createOpenStackClient({ credentials: recordedCloud(cloud, env) });

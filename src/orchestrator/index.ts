@@ -18,3 +18,4 @@ export { DEFAULT_EDGES, sshFaults, type FaultInjector, type RunEdges } from './e
 export { TeardownList } from './phases.js';
 export { adapterFor, INSTALLERS, type InstallerAdapter, type InstallerConfig, type NodeAddress } from './installers/index.js';
 export { ReverseTunnel, type TunnelOptions } from './tunnel.js';
+export * from './controller/index.js';

@@ -13,7 +13,12 @@ export type LedgerEntry =
   /** The run is over but its cleanup was not complete: what is left is doctor cleanup's, whether or not its process lives on. */
   | { kind: 'ended'; at: string }
   /** A fault was started on a host: doctor cleanup puts a lab host's link back at once (a real host's comes back by its own timer, `until`). */
-  | { kind: 'fault'; host: string; ip: string; scriptPath: string; logPath: string; until: string; labStateDir?: string };
+  | { kind: 'fault'; host: string; ip: string; scriptPath: string; logPath: string; until: string; labStateDir?: string }
+  /** A controller file the run changed: its backup on the node, how to reach it (key paths, never keys) and what to restart. */
+  | {
+    kind: 'controller-file'; host: string; ip: string; username: string; keyPath: string; knownHostsPath?: string; insecureSkipHostKeyCheck?: boolean;
+    path: string; backup: string; service: string; restart: string;
+  };
 
 /** The entries that name something in the cloud (what removeResources takes). */
 export function cloudEntries(entries: LedgerEntry[]): LedgerEntry[] {
