@@ -52,7 +52,7 @@ describe('controller edits', () => {
 
   it("leaves Ceilometer's definitions alone when compute.instance.update has every trait (through << merges), else appends one", () => {
     expect(withInstanceUpdateTraits(DEFINITIONS)).toBe(DEFINITIONS);
-    const without = DEFINITIONS.replace(/    state:\n      fields: payload.state\n/, '');
+    const without = DEFINITIONS.replace(/ {4}state:\n {6}fields: payload.state\n/, '');
     const fixed = withInstanceUpdateTraits(without);
     const defs = parse(fixed, { merge: true }) as Array<{ event_type: string; traits: Record<string, unknown> }>;
     expect(defs).toHaveLength(3);

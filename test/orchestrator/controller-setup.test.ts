@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ledger, restoreController, setUpController, SshSession, type ControllerLayout } from '../../src/orchestrator/index.js';
+import { restoreController, setUpController, SshSession, type ControllerLayout } from '../../src/orchestrator/index.js';
 import { runCleanup } from '../../src/cli/run.js';
 import { temporaryLab } from '../helpers/hosts.js';
 
