@@ -89,8 +89,10 @@ describe('the safety of the fault', () => {
       // Nobody is left to restore it but the script on the host.
       await eventually(() => (linkUp(host) ? true : undefined), (durationS + 2) * 1000, `${host.name}'s link to come back within ${durationS} + 2 s`);
       // A host the run does not own keeps the script and its log in /tmp (this one shares the machine's files).
+      // The script writes "up" just after it sets the link up: wait for the line, not only for the link.
       const files = readdirSync('/tmp').filter((f) => /^doctor-fault-\d+-[0-9a-f]+\.(sh|log)$/.test(f) && statSync(join('/tmp', f)).mtimeMs >= started);
-      const log = files.filter((f) => f.endsWith('.log')).map((f) => readFileSync(join('/tmp', f), 'utf8')).join('');
+      const readLog = () => files.filter((f) => f.endsWith('.log')).map((f) => readFileSync(join('/tmp', f), 'utf8')).join('');
+      const log = await eventually(() => (/^up \d+\.\d+$/m.test(readLog()) ? readLog() : undefined), 5_000, () => `the script's "up" line; its log: ${readLog()}`);
       for (const f of files) rmSync(join('/tmp', f), { force: true });
       expect(log).toMatch(/^down \d+\.\d+$/m);
       expect(log).toMatch(/^up \d+\.\d+$/m);
