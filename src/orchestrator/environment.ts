@@ -46,6 +46,11 @@ export interface Environment {
   preferHost?: string;
   /** The control-plane nodes (tunnels and controller set-up use them). */
   controllers: NodeAddress[];
+  /**
+   * Where Aodh runs on nodes that cannot reach this machine's loopback: the run opens a reverse tunnel
+   * from each to its consumer, and the alarms call the tunnel's end on the node.
+   */
+  consumerTunnels?: Array<{ name: string; target: SshTarget; auth: SshAuth }>;
   /** The compute the VMs landed on (Nova's name and host_ip): how to reach it; refuses a host it does not know. */
   compute(host: { name: string; ip: string }): Promise<ComputeAccess>;
   /** Refuses an address the monitor must not probe (and so the run must not SSH to). */
@@ -85,9 +90,12 @@ export async function openEnvironment(ctx: EnvironmentContext): Promise<Environm
   if (config.labStateDir) {
     const state = readState(config.labStateDir);
     if (!state) throw new ConfigError('labStateDir', `no lab hosts at ${config.labStateDir} (its lab.json is missing): bring the lab up again, or drop the setting`);
+    const ctl = state.controller;
     return {
-      name: 'all-in-one lab', credentials, cloud: { mode: 'cloud' }, sharedClock,
-      controllers: [{ name: 'controller', ip: new URL(credentials.authUrl).hostname }],
+      // Namespace hosts share this machine's clock, wherever their addresses are.
+      name: 'all-in-one lab', credentials, cloud: { mode: 'cloud' }, sharedClock: sharedClock || Boolean(ctl),
+      controllers: [{ name: ctl?.name ?? 'controller', ip: ctl?.hostIp ?? new URL(credentials.authUrl).hostname }],
+      ...(ctl ? { consumerTunnels: [{ name: ctl.name, target: { host: ctl.hostIp, username: config.ssh.user }, auth }] } : {}),
       ...labHosts(state, auth, config.ssh.user),
     };
   }

@@ -25,6 +25,7 @@ import { provision, type Provisioned } from './provision.js';
 import type { RunEdges } from './edges.js';
 import type { RunDeps, RunResults, VmResult } from './results.js';
 import { removeResources } from './teardown.js';
+import { ReverseTunnel } from './tunnel.js';
 
 type Kind = 'cleanup' | 'measure';
 
@@ -126,7 +127,26 @@ export async function startServices(ctx: RunContext, env: Environment): Promise<
   const consumer = new Consumer({ logger: logs.get('consumer') });
   const consumerSvc = await listen(createConsumerApp(consumer, preciseNow), { ...config.consumer, name: 'the consumer' });
   teardown.cleanup('stopping the consumer', () => consumerSvc.close());
-  return { admin, consumer, consumerUrl: `${consumerSvc.url}/failure`, ...(traceId ? { traceId } : {}) };
+  let consumerUrl = `${consumerSvc.url}/failure`;
+  if (env.consumerTunnels?.length) {
+    // Aodh runs where this machine's loopback is out of reach: the alarms call the tunnel's end on its node.
+    const local = new URL(consumerSvc.url);
+    const port = Number(local.port);
+    const tunnels: NonNullable<RunResults['environment']>['tunnels'] = [];
+    results.environment = { ...results.environment!, tunnels };
+    for (const node of env.consumerTunnels) {
+      ctx.progress(`opening a reverse tunnel from ${node.name} (${node.target.host}) to the consumer (127.0.0.1:${port})`);
+      const t = await ReverseTunnel.open({ target: node.target, auth: node.auth, remote: { port }, local: { host: local.hostname, port }, logger: ctx.log });
+      const record = { node: node.name, remote: `127.0.0.1:${port}`, reconnects: 0 };
+      tunnels.push(record);
+      teardown.cleanup(`closing the tunnel from ${node.name}`, async () => {
+        record.reconnects = t.reconnects;
+        await t.close();
+      });
+    }
+    consumerUrl = `http://127.0.0.1:${port}/failure`;
+  }
+  return { admin, consumer, consumerUrl, ...(traceId ? { traceId } : {}) };
 }
 
 /** 3. The test tenant, its VMs and their alarms. */

@@ -1,11 +1,16 @@
 /**
- * The real all-in-one OpenStack lab (Debian's Zed packages): brought up once on
- * free ports, with fake computes on namespace hosts; doctor run passes against
- * it through OS_CLOUD like against any cloud; the recorded Doctor flow answers
- * the same there as in the recording and in the simulated cloud (the fidelity
- * check); down leaves nothing. Needs root and `./scripts/setup --openstack`.
+ * The real OpenStack lab (Debian's Zed packages), multi-node on this machine: brought up once on free
+ * ports, the control plane in a controller namespace host, fake computes in the compute hosts' namespaces;
+ * doctor run passes against it through OS_CLOUD like against any cloud, its alarms reaching the consumer
+ * only through a reverse tunnel from the controller; the recorded Doctor flow answers the same there as in
+ * the recording and in the simulated cloud (the fidelity check); down leaves nothing. Needs root and
+ * `./scripts/setup --openstack`.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +18,7 @@ import {
   freeLabPorts, openstackDown, openstackStatus, openstackUp, readState, startCloud, type OpenStackLabState,
 } from '../../src/lab/index.js';
 import { loadCredentials, OpenStackClient } from '../../src/openstack/index.js';
-import { loadConfig } from '../../src/orchestrator/index.js';
+import { loadConfig, ReverseTunnel } from '../../src/orchestrator/index.js';
 import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { recordingServer } from '../helpers/http.js';
 import { labLeftovers, NOTHING_LEFT, testLabId } from '../helpers/hosts.js';
@@ -95,7 +100,13 @@ describe('the OpenStack all-in-one lab', () => {
     expect(existsSync(state.runConfig)).toBe(true);
   });
 
-  it('keeps every secret off command lines and listens on loopback only', () => {
+  /** PIDs listening on `port` inside the controller's namespace. */
+  const controllerListeners = (port: number) => {
+    const out = execFileSync('ip', ['netns', 'exec', state.controllerNamespace, 'ss', '-Htlnp', `sport = :${port}`], { encoding: 'utf8' });
+    return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+  };
+
+  it('keeps every secret off command lines; listens on the controller\'s address in its namespace, nothing on this machine\'s', () => {
     const secrets = readdirSync(join(stateDir, 'secrets')).map((f) => readFileSync(join(stateDir, 'secrets', f), 'utf8').trim());
     expect(secrets.length).toBeGreaterThanOrEqual(8);
     expect(processes().filter(({ cmd }) => secrets.some((s) => cmd.includes(s))).map((p) => p.cmd)).toEqual([]);
@@ -103,15 +114,49 @@ describe('the OpenStack all-in-one lab', () => {
       readFileSync(file, 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/))
         .filter((f) => f[3] === '0A').map((f) => ({ addr: f[1]!.split(':')[0]!, port: parseInt(f[1]!.split(':')[1]!, 16) }));
     const ports = [...Object.values(state.ports), state.ports.rabbit + 1, state.ports.rabbit + 2];
-    const v4 = listeners('/proc/net/tcp').filter((l) => ports.includes(l.port));
-    const v6 = listeners('/proc/net/tcp6').filter((l) => ports.includes(l.port));
+    // This machine (the jump host) serves none of them.
+    expect(listeners('/proc/net/tcp').filter((l) => ports.includes(l.port))).toEqual([]);
+    // The controller: the services on its lab address, Erlang's epmd and distribution on its loopback; never 0.0.0.0 or [::].
+    const inController = `/proc/${state.pids['mariadb']}/net`;
+    const hex = Buffer.from(state.address.split('.').map(Number)).reverse().toString('hex').toUpperCase();
+    const v4 = listeners(`${inController}/tcp`).filter((l) => ports.includes(l.port));
+    const v6 = listeners(`${inController}/tcp6`).filter((l) => ports.includes(l.port));
     expect([...new Set(v4.map((l) => l.port))].sort()).toEqual([...new Set(ports)].sort());
-    expect(v4.filter((l) => l.addr !== '0100007F')).toEqual([]); // 127.0.0.1, never 0.0.0.0
+    const loopbackOnly = [state.ports.rabbit + 1, state.ports.rabbit + 2];
+    expect(v4.filter((l) => (loopbackOnly.includes(l.port) ? l.addr !== '0100007F' : l.addr !== hex))).toEqual([]);
     expect(v6.filter((l) => l.addr !== '00000000000000000000000001000000')).toEqual([]); // ::1 only, never [::]
+  });
+
+  it('the controller cannot reach this machine\'s loopback, where the consumer listens: only a tunnel leads there', async () => {
+    const server = createServer((_q, res) => res.end('reached'));
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const port = (server.address() as AddressInfo).port;
+    const hosts = readState(state.hostsDir)!;
+    const curl = async (url: string) => {
+      try {
+        return (await promisify(execFile)('ip', ['netns', 'exec', state.controllerNamespace, 'curl', '-sS', '--max-time', '2', url], { encoding: 'utf8' })).stdout;
+      } catch (err) {
+        return `failed: ${String((err as { stderr?: string }).stderr ?? err).trim()}`;
+      }
+    };
+    try {
+      expect(await curl(`http://127.0.0.1:${port}/`)).toMatch(/^failed/);
+      expect(await curl(`http://${hosts.controller!.rootIp}:${port}/`)).toMatch(/^failed/);
+      const t = await ReverseTunnel.open({ target: { host: state.address, username: 'root' }, auth: { privateKeyPath: hosts.harnessKey, knownHostsPath: hosts.knownHosts }, remote: { port }, local: { host: '127.0.0.1', port } });
+      try {
+        expect(await curl(`http://127.0.0.1:${port}/`)).toBe('reached');
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await new Promise((ok) => server.close(ok));
+    }
   });
 
   for (const vmCount of [1, 10]) {
     it(`passes doctor run with ${vmCount} VM(s): real ICMP, SSH fault, Nova force-down, Aodh webhooks; leaves the cloud as it found it`, async () => {
+      // The 10-VM run also loses its tunnel while it provisions: the tunnel's sshd session on the controller is killed.
+      const tunnelKill = vmCount === 10 ? { done: false } : undefined;
       const config = loadConfig({
         env: env(), configFile: state.runConfig, readFile: read, cwd: work,
         // thresholdMs: this checks the chain end to end, not how fast this machine's Nova is (reset-state took
@@ -119,9 +164,23 @@ describe('the OpenStack all-in-one lab', () => {
         flags: { vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
       });
       expect(config.cloud.mode).toBe('cloud');
-      const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: () => {}, ledgerDir: join(work, 'ledgers') });
+      let tunnelPort = 0;
+      const r = await runFaultManagement(config, {
+        signal: new AbortController().signal, ledgerDir: join(work, 'ledgers'),
+        progress: (line) => {
+          const opened = /^opening a reverse tunnel from controller .* to the consumer \(127\.0\.0\.1:(\d+)\)/.exec(line);
+          if (opened) tunnelPort = Number(opened[1]);
+          if (tunnelKill && !tunnelKill.done && line.startsWith('provisioning ')) {
+            for (const pid of controllerListeners(tunnelPort)) process.kill(pid, 'SIGKILL'); // the sshd session holding the tunnel's port
+            tunnelKill.done = tunnelPort > 0;
+          }
+        },
+      });
       expect(r.verdict, r.reason).toBe('PASS');
       expect(r.notifications!.received).toBe(vmCount);
+      // The alarms came through the tunnel from the controller, the only way they could (see below); the 10-VM run's was rebuilt.
+      expect(r.environment?.tunnels).toEqual([{ node: 'controller', remote: `127.0.0.1:${tunnelPort}`, reconnects: tunnelKill ? 1 : 0 }]);
+      if (tunnelKill) expect(tunnelKill.done).toBe(true);
       expect(r.notifications!.perVm.every((v) => v.notificationMs !== undefined && v.duplicates === 0)).toBe(true);
       expect(Object.values(r.verification!.hostStatus)).toEqual(Array(vmCount).fill('DOWN'));
       expect(Object.values(r.verification!.vmStatus)).toEqual(Array(vmCount).fill('ERROR'));
@@ -157,11 +216,18 @@ describe('the OpenStack all-in-one lab', () => {
     const realHook = await recordingServer();
     const simHook = await recordingServer();
     const sim = await startCloud({ hosts: [{ name: 'compute-2', ip: '127.0.0.1' }, { name: 'compute-1', ip: '127.0.0.1' }], tenantNetworks: false, buildDelayMs: 300 });
+    // The real Aodh runs on the controller: its webhooks reach the recording server through a tunnel, as a run's do.
+    const hosts = readState(state.hostsDir)!;
+    const hookPort = Number(new URL(realHook.url).port);
+    const hookTunnel = await ReverseTunnel.open({
+      target: { host: state.address, username: 'root' }, auth: { privateKeyPath: hosts.harnessKey, knownHostsPath: hosts.knownHosts },
+      remote: { port: hookPort }, local: { host: '127.0.0.1', port: hookPort },
+    });
     try {
-      const at = (port: number) => `http://127.0.0.1:${port}`;
+      const at = (port: number) => `http://${state.address}:${port}`;
       const real = new Replay({
         roots: { keystone: at(state.ports.keystone), nova: at(state.ports.nova), glance: at(state.ports.glance), neutron: at(state.ports.neutron), aodh: at(state.ports.aodh) },
-        adminPassword: readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim(), hookUrl: `${realHook.url}/failure`, webhooks: realHook.received,
+        adminPassword: readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim(), hookUrl: `http://127.0.0.1:${hookPort}/failure`, webhooks: realHook.received,
       });
       const simulated = new Replay({
         roots: { keystone: `${sim.url}/identity`, nova: `${sim.url}/compute`, glance: `${sim.url}/image`, neutron: `${sim.url}/network`, aodh: `${sim.url}/alarming` },
@@ -192,6 +258,7 @@ describe('the OpenStack all-in-one lab', () => {
       const computes = await admin.compute.services.list({ binary: 'nova-compute' });
       expect(computes.map((c) => [c.host, c.forcedDown, c.state]).sort()).toEqual([['compute-1', false, 'up'], ['compute-2', false, 'up']]);
     } finally {
+      await hookTunnel.close();
       await sim.stop();
       await realHook.close();
       await simHook.close();

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -82,6 +83,31 @@ describe('reverse tunnels from a controller', () => {
     expect(listenersOn(state, REMOTE_PORT)).toEqual([]);
     expect(await fromController(state, `http://127.0.0.1:${REMOTE_PORT}/`)).toMatch(/curl failed/);
   }, 60_000);
+
+  it('a compute reaches the controller over the lab network (this machine forwards between lab links only), and not once its link is down', async () => {
+    const { state } = lab;
+    const compute = state.hosts[0]!;
+    const controller = state.controller!;
+    const tcp = async (ns: string, ip: string) => {
+      try {
+        await promisify(execFile)('ip', ['netns', 'exec', ns, 'timeout', '2', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/22`]);
+        return 'open';
+      } catch {
+        return 'unreachable';
+      }
+    };
+    expect(await tcp(compute.namespace, controller.hostIp)).toBe('open');
+    expect(await tcp(controller.namespace, compute.hostIp)).toBe('open');
+    expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()).toBe('0'); // never machine-wide
+    execFileSync('ip', ['-n', compute.namespace, 'link', 'set', 'dev', compute.vethHost, 'down']);
+    try {
+      expect(await tcp(compute.namespace, controller.hostIp)).toBe('unreachable');
+    } finally {
+      execFileSync('ip', ['-n', compute.namespace, 'link', 'set', 'dev', compute.vethHost, 'up']);
+    }
+    // Back by itself with the link, as after a fault: nothing but the link was touched.
+    expect(await tcp(compute.namespace, controller.hostIp)).toBe('open');
+  }, 30_000);
 
   it('a compute host refuses to forward: open fails naming the host and what sshd needs', async () => {
     const { state } = lab;

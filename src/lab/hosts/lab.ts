@@ -73,7 +73,7 @@ export async function labUp(opts: LabOptions & { hosts: number; controller?: boo
         state.hosts.sort((a, b) => a.index - b.index);
         writeState(state);
       }
-      await ensureHost(run, state, host, say);
+      await ensureHost(run, state, host, say, opts.controller ?? false);
       writeState(state);
     }
     if (opts.controller) {
@@ -81,7 +81,7 @@ export async function labUp(opts: LabOptions & { hosts: number; controller?: boo
         state.controller = { ...controllerAddressing(state.labId, state.slot), dir: join(opts.stateDir, 'hosts', 'controller') };
         writeState(state);
       }
-      await ensureHost(run, state, state.controller, say);
+      await ensureHost(run, state, state.controller, say, true);
       writeState(state);
     } else if (state.controller) {
       say('removing controller');
@@ -89,6 +89,7 @@ export async function labUp(opts: LabOptions & { hosts: number; controller?: boo
       delete state.controller;
       writeState(state);
     }
+    if (state.controller) await joinHosts(state);
     const deadline = Date.now() + SSHD_READY_MS;
     for (const h of allHosts(state)) {
       if (!(await waitForPort(h.hostIp, 22, deadline))) {
@@ -206,7 +207,7 @@ function cmdlineOf(pid: number): string {
   }
 }
 
-async function ensureHost(run: Runner, state: LabState, h: LabHostState, say: (m: string) => void): Promise<void> {
+async function ensureHost(run: Runner, state: LabState, h: LabHostState, say: (m: string) => void, joined = false): Promise<void> {
   const namespaces = await listNamespaces(run);
   if (!namespaces.has(h.namespace)) {
     say(`creating ${h.name} (${h.hostIp})`);
@@ -217,7 +218,9 @@ async function ensureHost(run: Runner, state: LabState, h: LabHostState, say: (m
   }
   await addAddress(run, [], h.vethRoot, `${h.rootIp}/${h.prefix}`);
   await must(run, 'ip', ['link', 'set', 'dev', h.vethRoot, 'up']);
-  await addAddress(run, ['-n', h.namespace], h.vethHost, `${h.hostIp}/${h.prefix}`);
+  // Joined hosts see the lab's whole /24 on their link (this machine answers ARP for the others and forwards):
+  // a connected route, so it comes back by itself when a fault brings the link back up.
+  await addAddress(run, ['-n', h.namespace], h.vethHost, `${h.hostIp}/${joined ? 24 : h.prefix}`);
   await must(run, 'ip', ['-n', h.namespace, 'link', 'set', 'dev', h.vethHost, 'up']);
   await must(run, 'ip', ['-n', h.namespace, 'link', 'set', 'dev', 'lo', 'up']);
 
@@ -266,6 +269,18 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     process.kill(pid, sig);
   } catch {
     /* already gone */
+  }
+}
+
+/**
+ * With a controller, the hosts reach each other as on a real deployment's management network: each
+ * namespace has the lab's /24 on its link, and this machine answers ARP for the other hosts (proxy ARP)
+ * and forwards between the lab's own links only (both switched on per veth, never machine-wide, and gone
+ * with the veth). The namespaces have no route anywhere else.
+ */
+async function joinHosts(state: LabState): Promise<void> {
+  for (const h of allHosts(state)) {
+    for (const knob of ['proxy_arp', 'forwarding']) writeFileSync(`/proc/sys/net/ipv4/conf/${h.vethRoot}/${knob}`, '1');
   }
 }
 

@@ -15,11 +15,14 @@ export type { OpenStackLabState, PortName } from './context.js';
 export { DEFAULT_PORTS } from './context.js';
 
 /**
- * The all-in-one OpenStack lab: real services from Debian's packages on
- * 127.0.0.1 (MariaDB, RabbitMQ, Keystone, Placement, Glance, Neutron, Nova,
- * Ceilometer's notification agent, Aodh), all state in one folder, every
- * process tagged with the lab in its environment; fake nova-computes tied to
- * the embedded lab's namespace hosts.
+ * The OpenStack lab, multi-node on one machine: the control plane (MariaDB, RabbitMQ, Keystone,
+ * Placement, Glance, Neutron, Nova API/conductor/scheduler, Ceilometer's notification agent, Aodh) from
+ * Debian's packages runs inside a controller namespace host and listens on its lab address; each fake
+ * nova-compute runs inside its own compute host's namespace and reaches the controller over the lab
+ * network, so a link-down on a compute also cuts its nova-compute off the message bus. This machine's
+ * root namespace is the jump host: it reaches the APIs at the controller's address, and the controller
+ * cannot reach its loopback (a run's consumer is reached through a reverse tunnel). All state in one
+ * folder, every process tagged with the lab in its environment.
  */
 export interface OpenStackLabOptions {
   stateDir: string;
@@ -70,7 +73,7 @@ export function readOpenStackState(stateDir: string): OpenStackLabState | undefi
   const p = join(stateDir, STATE);
   if (!existsSync(p)) return undefined;
   const s = JSON.parse(readFileSync(p, 'utf8')) as OpenStackLabState;
-  if (s.version !== 2) throw new HarnessError(`${p} is from an older doctor-harness; run "doctor lab openstack down --state-dir ${stateDir}" and bring the lab up again`);
+  if (s.version !== 3) throw new HarnessError(`${p} is from an older doctor-harness; run "doctor lab openstack down --state-dir ${stateDir}" and bring the lab up again`);
   return s;
 }
 
@@ -94,7 +97,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
   try {
     const old = readOpenStackState(opts.stateDir);
     const s: OpenStackLabState = old ?? {
-      version: 2, stateDir: opts.stateDir, phase: 'creating', ports: { ...DEFAULT_PORTS, ...opts.ports }, computes, novaApiWorkers: 2, labId: opts.labId ?? 'aio',
+      version: 3, stateDir: opts.stateDir, address: '', controllerNamespace: '', phase: 'creating', ports: { ...DEFAULT_PORTS, ...opts.ports }, computes, novaApiWorkers: 2, labId: opts.labId ?? 'aio',
       hostsDir: join(opts.stateDir, 'hosts'), pids: {}, cloudsYaml: join(opts.stateDir, 'clouds.yaml'), runConfig: join(opts.stateDir, 'doctor.yaml'),
     };
     if (old && opts.ports && Object.entries(opts.ports).some(([k, v]) => v !== undefined && old.ports[k as PortName] !== v)) {
@@ -110,7 +113,6 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     s.novaApiWorkers = workers;
     s.phase = 'creating';
     save(s);
-    const lab: Lab = { s, run, say, started: (name, pid) => { s.pids[name] = pid; save(s); } };
     const t0 = Date.now();
     const step = async <T>(what: string, work: Promise<T>): Promise<T> => {
       const r = await work;
@@ -118,13 +120,18 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       return r;
     };
 
-    // 1. The broker and the namespace hosts start in the background; the databases go first.
+    // 1. The hosts (the controller and the computes); then the broker in the background, the databases first.
+    const hosts = await step(`the controller and ${computes} compute host(s)`, labUp({ stateDir: s.hostsDir, labId: s.labId, hosts: computes, controller: true, run }));
+    s.address = hosts.controller!.hostIp;
+    s.controllerNamespace = hosts.controller!.namespace;
+    save(s);
+    // Set-up commands (database migrations, rabbitmqctl) run on the controller, as an installer runs them.
+    const onController: Runner = (file, args, o) => run('ip', ['netns', 'exec', s.controllerNamespace, file, ...args], o);
+    const lab: Lab = { s, run: onController, say, started: (name, pid) => { s.pids[name] = pid; save(s); } };
     const broker = step('RabbitMQ', rabbit(lab));
     const spans = step('Redis', redis(lab));
     spans.catch(() => {});
-    const namespaces = step(`${computes} namespace host(s)`, labUp({ stateDir: s.hostsDir, labId: s.labId, hosts: computes, run }));
     broker.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled meanwhile
-    namespaces.catch(() => {});
     await step('MariaDB', mariadb(lab));
     for (const [user, dbs] of [['keystone'], ['placement'], ['glance'], ['neutron'], ['nova', ['nova_api', 'nova', 'nova_cell0']], ['aodh']] as Array<[string, string[]?]>) {
       await database(lab, user, dbs);
@@ -151,8 +158,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       step('Aodh', aodhStart(lab)),
       step('Nova API, conductor and scheduler', novaStart(lab)),
     ]);
-    // 4. The fake computes, one per namespace host, mapped into cell1.
-    const hosts = await namespaces;
+    // 4. The fake computes, one per compute host, mapped into cell1.
     await step(`nova-compute on ${hosts.hosts.map((h) => h.name).join(', ')}`, computesStart(lab, hosts.hosts));
     await stopExtraComputes(s, hosts.hosts.map((h) => h.name));
 

@@ -21,11 +21,11 @@ export async function mariadb(lab: Lab): Promise<void> {
       say('initialising MariaDB');
       await must(run, 'mariadb-install-db', ['--user=mysql', `--datadir=${data}`, '--auth-root-authentication-method=socket', '--skip-test-db']);
     }
-    say(`starting MariaDB on 127.0.0.1:${s.ports.mysql}`);
+    say(`starting MariaDB on ${s.address}:${s.ports.mysql}`);
     lab.started('mariadb', startService('/usr/sbin/mariadbd', [
-      '--user=mysql', `--datadir=${data}`, `--socket=${socket(lab)}`, '--bind-address=127.0.0.1', `--port=${s.ports.mysql}`,
+      '--user=mysql', `--datadir=${data}`, `--socket=${socket(lab)}`, `--bind-address=${s.address}`, `--port=${s.ports.mysql}`,
       `--pid-file=${join(runDir, 'mysqld.pid')}`, '--skip-name-resolve', '--skip-log-bin', '--max-connections=1000',
-    ], { log: join(s.stateDir, 'mariadb.log'), tag: s.stateDir }));
+    ], { log: join(s.stateDir, 'mariadb.log'), tag: s.stateDir, netns: s.controllerNamespace }));
   }
   await waitFor(async () => (await run('mysqladmin', [`--socket=${socket(lab)}`, 'ping'])).exitCode === 0, 'MariaDB', join(s.stateDir, 'mariadb.log'));
 }
@@ -39,19 +39,20 @@ export async function database(lab: Lab, user: string, names: string[] = [user])
   const pw = secret(lab.s.stateDir, `${user}-db`);
   const sql = [
     ...names.map((n) => `CREATE DATABASE IF NOT EXISTS ${n};`),
-    `CREATE USER IF NOT EXISTS '${user}'@'127.0.0.1' IDENTIFIED BY '${pw}';`,
-    `ALTER USER '${user}'@'127.0.0.1' IDENTIFIED BY '${pw}';`,
-    ...names.map((n) => `GRANT ALL ON ${n}.* TO '${user}'@'127.0.0.1';`),
+    // The services connect from the controller's own address (they run in its namespace).
+    `CREATE USER IF NOT EXISTS '${user}'@'${lab.s.address}' IDENTIFIED BY '${pw}';`,
+    `ALTER USER '${user}'@'${lab.s.address}' IDENTIFIED BY '${pw}';`,
+    ...names.map((n) => `GRANT ALL ON ${n}.* TO '${user}'@'${lab.s.address}';`),
   ].join('\n');
   await must(lab.run, 'mysql', [`--socket=${socket(lab)}`], sql);
 }
 
-/** Erlang's port mapper and distribution ports: loopback only, next to the AMQP port. */
+/** AMQP on the controller's address; Erlang's port mapper and distribution ports on its loopback, next to the AMQP port. */
 function rabbitEnv(lab: Lab): Record<string, string> {
   const port = lab.s.ports.rabbit;
   const dir = join(lab.s.stateDir, 'rabbitmq');
   return {
-    RABBITMQ_NODENAME: 'rabbit@localhost', RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1', RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_NODENAME: 'rabbit@localhost', RABBITMQ_NODE_IP_ADDRESS: lab.s.address, RABBITMQ_NODE_PORT: String(port),
     RABBITMQ_DIST_PORT: String(port + 2), ERL_EPMD_ADDRESS: '127.0.0.1', ERL_EPMD_PORT: String(port + 1),
     RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'), RABBITMQ_LOG_BASE: join(dir, 'log'),
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
@@ -74,8 +75,8 @@ export async function rabbit(lab: Lab): Promise<void> {
     chownSync(d, uid('rabbitmq'), gid('rabbitmq'));
   }
   // Our own epmd, on loopback and tagged (the one Erlang would start detaches, listens everywhere and lingers).
-  ensureRunning(lab, 'epmd', () => startService('epmd', ['-port', String(port + 1), '-address', '127.0.0.1'], { log: join(dir, 'epmd.log'), tag: s.stateDir }));
-  ensureRunning(lab, 'rabbitmq', () => startService('/usr/sbin/rabbitmq-server', [], { log: join(dir, 'server.log'), env: rabbitEnv(lab), cwd: '/var/lib/rabbitmq', tag: s.stateDir }), `RabbitMQ on 127.0.0.1:${port}`);
+  ensureRunning(lab, 'epmd', () => startService('epmd', ['-port', String(port + 1), '-address', '127.0.0.1'], { log: join(dir, 'epmd.log'), tag: s.stateDir, netns: s.controllerNamespace }));
+  ensureRunning(lab, 'rabbitmq', () => startService('/usr/sbin/rabbitmq-server', [], { log: join(dir, 'server.log'), env: rabbitEnv(lab), cwd: '/var/lib/rabbitmq', tag: s.stateDir, netns: s.controllerNamespace }), `RabbitMQ on ${s.address}:${port}`);
   await waitFor(async () => (await rabbitctl(lab, ['status'])).exitCode === 0, 'RabbitMQ', join(dir, 'server.log'));
   // add_user without a password argument reads it from stdin: no secret on a command line.
   const users = (await rabbitctl(lab, ['list_users', '--quiet'])).stdout;
@@ -114,7 +115,7 @@ export async function keystonePrepare(lab: Lab): Promise<void> {
 export async function keystoneStart(lab: Lab): Promise<void> {
   const { s } = lab;
   const dir = serviceDir(s, 'keystone');
-  ensureRunning(lab, 'keystone', () => startUwsgi(lab, dir, s.ports.keystone, '/usr/bin/keystone-wsgi-public', { OS_KEYSTONE_CONFIG_FILES: join(dir, 'keystone.conf') }), `Keystone on 127.0.0.1:${s.ports.keystone}`);
+  ensureRunning(lab, 'keystone', () => startUwsgi(lab, dir, s.ports.keystone, '/usr/bin/keystone-wsgi-public', { OS_KEYSTONE_CONFIG_FILES: join(dir, 'keystone.conf') }), `Keystone on ${s.address}:${s.ports.keystone}`);
   await waitForHttp(`${keystoneUrl(s)}/`, [200], 'Keystone', join(dir, 'uwsgi.log'));
 }
 
@@ -137,9 +138,9 @@ export async function placementPrepare(lab: Lab): Promise<void> {
 
 export async function placementStart(lab: Lab): Promise<void> {
   const { s } = lab;
-  const url = `http://127.0.0.1:${s.ports.placement}`;
+  const url = `http://${s.address}:${s.ports.placement}`;
   const dir = placementConf(lab);
-  ensureRunning(lab, 'placement', () => startUwsgi(lab, dir, s.ports.placement, '/usr/bin/placement-api', { OS_PLACEMENT_CONFIG_DIR: dir }), `Placement on 127.0.0.1:${s.ports.placement}`);
+  ensureRunning(lab, 'placement', () => startUwsgi(lab, dir, s.ports.placement, '/usr/bin/placement-api', { OS_PLACEMENT_CONFIG_DIR: dir }), `Placement on ${s.address}:${s.ports.placement}`);
   await waitForHttp(`${url}/`, [200], 'Placement', join(dir, 'uwsgi.log'));
 }
 
@@ -149,7 +150,7 @@ function glanceConf(lab: Lab): string {
   mkdirSync(join(dir, 'images'), { recursive: true, mode: 0o700 });
   const conf = join(dir, 'glance-api.conf');
   writeIni(conf, {
-    DEFAULT: { log_dir: dir, bind_host: '127.0.0.1', bind_port: s.ports.glance, workers: 1, enabled_backends: 'fs:file' },
+    DEFAULT: { log_dir: dir, bind_host: s.address, bind_port: s.ports.glance, workers: 1, enabled_backends: 'fs:file' },
     glance_store: { default_backend: 'fs' },
     fs: { filesystem_store_datadir: join(dir, 'images') },
     database: { connection: dbUrl(s, 'glance') },
@@ -167,27 +168,29 @@ export async function glancePrepare(lab: Lab): Promise<void> {
 
 export async function glanceStart(lab: Lab): Promise<void> {
   const { s } = lab;
-  const url = `http://127.0.0.1:${s.ports.glance}`;
+  const url = `http://${s.address}:${s.ports.glance}`;
   const conf = glanceConf(lab);
   const dir = serviceDir(s, 'glance');
-  ensureRunning(lab, 'glance', () => startPython(lab, dir, 'glance-api', conf), `Glance on 127.0.0.1:${s.ports.glance}`);
+  ensureRunning(lab, 'glance', () => startPython(lab, dir, 'glance-api', conf), `Glance on ${s.address}:${s.ports.glance}`);
   await waitForHttp(`${url}/versions`, [200, 300], 'Glance', join(dir, 'glance-api.log'));
 }
 
-/** A Redis of the lab's own, on loopback, in memory only: where the services write their OSProfiler spans. */
+/** A Redis of the lab's own, on the controller, in memory only: where the services write their OSProfiler spans. */
 export async function redis(lab: Lab): Promise<void> {
   const { s } = lab;
   const dir = serviceDir(s, 'redis');
   ensureRunning(lab, 'redis', () => startService('/usr/bin/redis-server', [
-    '--port', String(s.ports.redis), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--save', '', '--appendonly', 'no',
+    // Bound to the controller's lab address only (reachable from this machine's lab links alone): protected
+    // mode would refuse the harness, which reads the spans from the jump host as from any cloud.
+    '--port', String(s.ports.redis), '--bind', s.address, '--protected-mode', 'no', '--save', '', '--appendonly', 'no',
     '--dir', dir, '--set-proc-title', 'no', '--daemonize', 'no',
-  ], { log: join(dir, 'redis.log'), cwd: dir, tag: s.stateDir }), `Redis on 127.0.0.1:${s.ports.redis} (OSProfiler spans)`);
-  await waitFor(() => redisPing(s.ports.redis), 'Redis', join(dir, 'redis.log'));
+  ], { log: join(dir, 'redis.log'), cwd: dir, tag: s.stateDir, netns: s.controllerNamespace }), `Redis on ${s.address}:${s.ports.redis} (OSProfiler spans)`);
+  await waitFor(() => redisPing(s.address, s.ports.redis), 'Redis', join(dir, 'redis.log'));
 }
 
-function redisPing(port: number): Promise<boolean> {
+function redisPing(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port }, () => sock.write('PING\r\n'));
+    const sock = connect({ host, port }, () => sock.write('PING\r\n'));
     sock.setTimeout(1_000, () => sock.destroy());
     sock.on('data', (d) => {
       resolve(d.toString().startsWith('+PONG'));

@@ -26,7 +26,7 @@ function neutronConf(lab: Lab): string {
   const conf = join(dir, 'neutron.conf');
   writeIni(conf, {
     DEFAULT: {
-      bind_host: '127.0.0.1', bind_port: s.ports.neutron, core_plugin: 'ml2', service_plugins: '', auth_strategy: 'keystone',
+      bind_host: s.address, bind_port: s.ports.neutron, core_plugin: 'ml2', service_plugins: '', auth_strategy: 'keystone',
       transport_url: transportUrl(s), api_workers: 1, rpc_workers: 0, rpc_state_report_workers: 0, log_dir: dir, state_path: dir,
       notify_nova_on_port_status_changes: false, notify_nova_on_port_data_changes: false,
     },
@@ -47,10 +47,10 @@ export async function neutronPrepare(lab: Lab): Promise<void> {
 
 export async function neutronStart(lab: Lab): Promise<void> {
   const { s } = lab;
-  const url = `http://127.0.0.1:${s.ports.neutron}`;
+  const url = `http://${s.address}:${s.ports.neutron}`;
   const conf = neutronConf(lab);
   const dir = serviceDir(s, 'neutron');
-  ensureRunning(lab, 'neutron', () => startPython(lab, dir, 'neutron-server', conf), `Neutron on 127.0.0.1:${s.ports.neutron}`);
+  ensureRunning(lab, 'neutron', () => startPython(lab, dir, 'neutron-server', conf), `Neutron on ${s.address}:${s.ports.neutron}`);
   await waitForHttp(`${url}/`, [200], 'Neutron', join(dir, 'neutron-server.log'));
   // The first authenticated call loads the plugin's extensions; do it now, not inside the first VM's boot.
   const c = OpenStackClient.create({ credentials: adminCredentials(s) });
@@ -67,7 +67,7 @@ function novaConf(lab: Lab): string {
   const dir = serviceDir(s, 'nova');
   const conf = join(dir, 'nova.conf');
   writeIni(conf, {
-    DEFAULT: { transport_url: transportUrl(s), log_dir: dir, state_path: join(dir, 'state'), my_ip: '127.0.0.1' },
+    DEFAULT: { transport_url: transportUrl(s), log_dir: dir, state_path: join(dir, 'state'), my_ip: s.address },
     api: { auth_strategy: 'keystone' },
     api_database: { connection: dbUrl(s, 'nova', 'nova_api') },
     database: { connection: dbUrl(s, 'nova', 'nova') },
@@ -99,11 +99,11 @@ export async function novaPrepare(lab: Lab): Promise<void> {
 
 export async function novaStart(lab: Lab): Promise<void> {
   const { s } = lab;
-  const url = `http://127.0.0.1:${s.ports.nova}`;
+  const url = `http://${s.address}:${s.ports.nova}`;
   const conf = novaConf(lab);
   const dir = serviceDir(s, 'nova');
   // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
-  ensureRunning(lab, 'nova-api', () => startUwsgi(lab, dir, s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: s.novaApiWorkers, threads: 1 }), `Nova API on 127.0.0.1:${s.ports.nova}`);
+  ensureRunning(lab, 'nova-api', () => startUwsgi(lab, dir, s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: s.novaApiWorkers, threads: 1 }), `Nova API on ${s.address}:${s.ports.nova}`);
   for (const bin of ['nova-conductor', 'nova-scheduler'] as const) ensureRunning(lab, bin, () => startPython(lab, dir, bin, conf));
   await waitForHttp(`${url}/`, [200], 'Nova API', join(dir, 'uwsgi.log'));
   // Computes report to the conductor over RPC: it must be consuming first.
@@ -138,7 +138,7 @@ export async function computesStart(lab: Lab, hosts: LabState['hosts']): Promise
     });
     if (running.some((p) => isCompute(p, h.name))) continue;
     say(`starting nova-compute for ${h.name} (${h.hostIp})`);
-    lab.started(`nova-compute-${h.name}`, startService('/usr/bin/nova-compute', ['--config-file', conf], { log: join(state, 'nova-compute.out'), cwd: state, tag: s.stateDir }));
+    lab.started(`nova-compute-${h.name}`, startService('/usr/bin/nova-compute', ['--config-file', conf], { log: join(state, 'nova-compute.out'), cwd: state, tag: s.stateDir, netns: h.namespace }));
   }
   const c = OpenStackClient.create({ credentials: adminCredentials(s) });
   try {

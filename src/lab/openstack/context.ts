@@ -6,13 +6,16 @@ import { OpenStackClient, type CloudCredentials } from '../../openstack/index.js
 import { startService } from './procs.js';
 import { isRunning, type ServiceKey } from './services.js';
 
-/** The lab's ports (all on 127.0.0.1); RabbitMQ also takes rabbit + 1 (epmd) and rabbit + 2 (Erlang distribution). */
+/** The lab's ports (on the controller's address); RabbitMQ also takes rabbit + 1 (epmd) and rabbit + 2 (Erlang distribution), on the controller's loopback. */
 export const DEFAULT_PORTS = { keystone: 5000, mysql: 13306, rabbit: 5672, placement: 8778, glance: 9292, neutron: 9696, nova: 8774, aodh: 8042, redis: 16379 };
 export type PortName = keyof typeof DEFAULT_PORTS;
 
 export interface OpenStackLabState {
-  version: 2;
+  version: 3;
   stateDir: string;
+  /** The controller host's lab address: every service listens there, inside its namespace. */
+  address: string;
+  controllerNamespace: string;
   phase: 'creating' | 'up';
   ports: Record<PortName, number>;
   /** Fake nova-computes, one per namespace host of the embedded lab in `hostsDir`. */
@@ -71,15 +74,15 @@ export function writeIni(path: string, sections: Record<string, Record<string, s
 }
 
 export function dbUrl(s: OpenStackLabState, user: string, db = user): string {
-  return `mysql+pymysql://${user}:${secret(s.stateDir, `${user}-db`)}@127.0.0.1:${s.ports.mysql}/${db}`;
+  return `mysql+pymysql://${user}:${secret(s.stateDir, `${user}-db`)}@${s.address}:${s.ports.mysql}/${db}`;
 }
 
 export function transportUrl(s: OpenStackLabState): string {
-  return `rabbit://openstack:${secret(s.stateDir, 'rabbit')}@127.0.0.1:${s.ports.rabbit}/`;
+  return `rabbit://openstack:${secret(s.stateDir, 'rabbit')}@${s.address}:${s.ports.rabbit}/`;
 }
 
 export function keystoneUrl(s: OpenStackLabState): string {
-  return `http://127.0.0.1:${s.ports.keystone}/v3`;
+  return `http://${s.address}:${s.ports.keystone}/v3`;
 }
 
 /** The lab Keystone's admin: what clouds.yaml says and what registers the services. */
@@ -94,7 +97,7 @@ export function adminCredentials(s: OpenStackLabState): CloudCredentials {
 
 /** Where the services write their OSProfiler spans (a Redis of the lab's own). */
 export function osprofilerConnection(s: OpenStackLabState): string {
-  return `redis://127.0.0.1:${s.ports.redis}`;
+  return `redis://${s.address}:${s.ports.redis}`;
 }
 
 /** The [profiler] section of a service that traces signed requests (and its SQL, for the cloud's checkpoints). */
@@ -117,7 +120,7 @@ export function authtoken(s: OpenStackLabState, user: string): Record<string, st
 
 /** The lab's service users and catalog: who each is and where it answers. */
 export function catalog(s: OpenStackLabState): Array<{ user: string; type: string; url: string }> {
-  const at = (port: number, path = '') => `http://127.0.0.1:${port}${path}`;
+  const at = (port: number, path = '') => `http://${s.address}:${port}${path}`;
   return [
     { user: 'placement', type: 'placement', url: at(s.ports.placement) },
     { user: 'glance', type: 'image', url: at(s.ports.glance) },
@@ -160,18 +163,18 @@ export async function registerServices(s: OpenStackLabState): Promise<void> {
   }
 }
 
-/** A WSGI service under uwsgi on loopback. Keystone drops reused connections under uwsgi: every answer closes. */
+/** A WSGI service under uwsgi on the controller's address. Keystone drops reused connections under uwsgi: every answer closes. */
 export function startUwsgi(lab: Lab, dir: string, port: number, wsgiFile: string, env: Record<string, string>, workers = { processes: 1, threads: 4 }): number {
   // lazy-apps: each worker loads the app after the fork (as Debian's and devstack's uwsgi files do), so none inherits the master's database connections.
   return startService('/usr/bin/uwsgi', [
-    '--plugin', 'python3', '--http-socket', `127.0.0.1:${port}`, '--wsgi-file', wsgiFile, '--lazy-apps', '--enable-threads', '--buffer-size', '65535',
+    '--plugin', 'python3', '--http-socket', `${lab.s.address}:${port}`, '--wsgi-file', wsgiFile, '--lazy-apps', '--enable-threads', '--buffer-size', '65535',
     '--master', '--processes', String(workers.processes), '--threads', String(workers.threads), '--die-on-term', '--add-header', 'Connection: close', '--chdir', dir,
-  ], { log: join(dir, 'uwsgi.log'), env, cwd: dir, tag: lab.s.stateDir });
+  ], { log: join(dir, 'uwsgi.log'), env, cwd: dir, tag: lab.s.stateDir, netns: lab.s.controllerNamespace });
 }
 
 /** A Python service (`/usr/bin/<name> --config-file <conf>`), output to `<name>.out` in its folder. */
 export function startPython(lab: Lab, dir: string, bin: string, conf: string, logName = bin): number {
-  return startService(`/usr/bin/${bin}`, ['--config-file', conf], { log: join(dir, `${logName}.out`), cwd: dir, tag: lab.s.stateDir });
+  return startService(`/usr/bin/${bin}`, ['--config-file', conf], { log: join(dir, `${logName}.out`), cwd: dir, tag: lab.s.stateDir, netns: lab.s.controllerNamespace });
 }
 
 /** Waits until `url` answers one of `statuses` (an unauthenticated version document). */

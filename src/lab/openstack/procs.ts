@@ -9,13 +9,15 @@ export const LAB_TAG = 'DOCTOR_OPENSTACK_LAB';
  * A service of the all-in-one lab: started detached (it outlives the CLI),
  * output to its own log file, tagged with the lab. Secrets go in `env`, never in `args`.
  */
-export function startService(file: string, args: string[], opts: { log: string; tag: string; env?: NodeJS.ProcessEnv; cwd?: string }): number {
+export function startService(file: string, args: string[], opts: { log: string; tag: string; env?: NodeJS.ProcessEnv; cwd?: string; netns?: string }): number {
   const fd = openSync(opts.log, 'a', 0o600);
   try {
     // The service inherits the harmless part of this process's environment (PATH, locale) plus its own settings.
     // SPT_NOENV: Python services that retitle themselves (setproctitle) would otherwise overwrite their environment, tag included.
     const env = childEnv({ ...opts.env, SPT_NOENV: '1', [LAB_TAG]: opts.tag });
-    const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    // In a namespace host: `ip netns exec` enters it and execs the service (the PID is the service's).
+    const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, file, ...args]] : [file, args];
+    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', fd, fd], env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${file}`);
     return child.pid;

@@ -58,9 +58,9 @@ export async function aodhPrepare(lab: Lab): Promise<void> {
 
 export async function aodhStart(lab: Lab): Promise<void> {
   const { s } = lab;
-  const url = `http://127.0.0.1:${s.ports.aodh}`;
+  const url = `http://${s.address}:${s.ports.aodh}`;
   const { dir, conf } = aodhConf(lab);
-  ensureRunning(lab, 'aodh-api', () => startUwsgi(lab, dir, s.ports.aodh, join(dir, 'aodh-api.wsgi'), {}), `Aodh on 127.0.0.1:${s.ports.aodh}`);
+  ensureRunning(lab, 'aodh-api', () => startUwsgi(lab, dir, s.ports.aodh, join(dir, 'aodh-api.wsgi'), {}), `Aodh on ${s.address}:${s.ports.aodh}`);
   for (const bin of ['aodh-listener', 'aodh-notifier'] as const) ensureRunning(lab, bin, () => startPython(lab, dir, bin, conf));
   await waitForHttp(`${url}/`, [200], 'Aodh', join(dir, 'uwsgi.log'));
 }
