@@ -90,7 +90,7 @@ export async function runMatrix(opts: { reduced: boolean; seed?: number; log?: (
       ['slow compute and alarming (150 ms each answer)', (c) => { c.cloud.faults.slowApi('compute', 150); c.cloud.faults.slowApi('alarming', 150); }, undefined],
       ['every token revoked during the injection', (c) => void c.cloud.revokeTokens(), /injecting/],
       ['Aodh down (503) from the wait for alarms on', (c) => c.cloud.faults.failApi('alarming', 503), /waiting for/],
-      ['Nova refuses a server create (500)', (c) => c.cloud.faults.failApi('compute', 500, { method: 'POST', count: 1, after: 2 }), undefined],
+      ['Nova refuses a server create (500)', (c) => c.cloud.faults.failApi('compute', 500, { method: 'POST', count: 1, after: 1 }), undefined],
       ['webhooks dropped', (c) => c.cloud.faults.dropWebhooks(), undefined],
     ];
     for (const [name, fault, when] of cloudFaults) {
