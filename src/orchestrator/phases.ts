@@ -53,10 +53,6 @@ export class TeardownList implements TeardownRegistry {
     this.after.push({ what, fn });
   }
 
-  names(): string[] {
-    return [...[...this.steps].reverse(), ...this.after].map((s) => s.what);
-  }
-
   async run(): Promise<{ errors: string[]; unobserved: string[] }> {
     const errors: string[] = [];
     const unobserved: string[] = [];

@@ -250,12 +250,11 @@ export function novaRouter(cloud: Cloud): Router {
     if (!at(version, '2.11')) return err(res, 404, 'Unknown action');
     const missing = ['host', 'binary', 'forced_down'].find((k) => body[k] === undefined);
     if (missing) return err(res, 400, `Invalid input for field/attribute forced_down. Value: ${pyRepr(body)}. '${missing}' is a required property`);
-    if (typeof body['forced_down'] !== 'boolean') return err(res, 400, `Invalid input for field/attribute forced_down. Value: ${pyRepr(body['forced_down'])}. ${pyRepr(body['forced_down'])} is not of type 'boolean'`);
-    const bad = wrongType('host', body['host'], ['string']) ?? wrongType('binary', body['binary'], ['string']);
+    const bad = wrongType('forced_down', body['forced_down'], ['boolean']) ?? wrongType('host', body['host'], ['string']) ?? wrongType('binary', body['binary'], ['string']);
     if (bad) return err(res, 400, bad);
     const svc = s.serviceByHost(body['host'] as string);
     if (!svc || body['binary'] !== svc.binary) return err(res, 404, `Service ${body['binary']} on host ${body['host']} not found.`);
-    svc.forcedDown = body['forced_down'];
+    svc.forcedDown = body['forced_down'] as boolean;
     svc.updatedAt = cloud.now();
     res.json({ service: { host: svc.host, binary: svc.binary, forced_down: svc.forcedDown } });
   });
@@ -268,9 +267,8 @@ export function novaRouter(cloud: Cloud): Router {
     if (!UUID.test(id)) return err(res, 400, `Invalid uuid ${id}`);
     const svc = s.services.get(id);
     if (!svc) return err(res, 404, `Service ${id} could not be found.`);
-    if (body['forced_down'] !== undefined && typeof body['forced_down'] !== 'boolean') {
-      return err(res, 400, `Invalid input for field/attribute forced_down. Value: ${pyRepr(body['forced_down'])}. ${pyRepr(body['forced_down'])} is not of type 'boolean'`);
-    }
+    const badDown = body['forced_down'] === undefined ? undefined : wrongType('forced_down', body['forced_down'], ['boolean']);
+    if (badDown) return err(res, 400, badDown);
     if (body['status'] !== undefined && body['status'] !== 'enabled' && body['status'] !== 'disabled') {
       return err(res, 400, `Invalid input for field/attribute status. Value: ${pyRepr(body['status'])}. ${pyRepr(body['status'])} is not one of ['enabled', 'disabled']`);
     }

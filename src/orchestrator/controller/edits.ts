@@ -4,7 +4,7 @@
  * nothing is missing, so a second run finds nothing to do; otherwise it changes only what it must.
  */
 import { isMap, isSeq, parseDocument, type YAMLMap } from 'yaml';
-import { HarnessError } from '../../shared/index.js';
+import { HarnessError, isRecord } from '../../shared/index.js';
 
 /** The publisher that hands Ceilometer's events to Aodh's listener. */
 export const ALARM_SINK = 'notifier://?topic=alarm.all';
@@ -104,8 +104,4 @@ function globMatch(pattern: string, type: string): boolean {
   if (pattern.startsWith('!')) return false;
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
   return re.test(type);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
