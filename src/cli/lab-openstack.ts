@@ -1,5 +1,5 @@
 import { ConfigError } from '../shared/index.js';
-import { DEFAULT_PORTS, freeLabPorts, openstackDown, openstackStatus, openstackUp, readOpenStackState, type PortName } from '../lab/index.js';
+import { DEFAULT_PORTS, freeLabPorts, openstackDown, openstackRestart, openstackStatus, openstackUp, readOpenStackState, RESTARTABLE_SERVICES, type PortName } from '../lab/index.js';
 
 export interface OpenStackFlags {
   stateDir: string;
@@ -37,6 +37,11 @@ export async function runOpenStackUp(flags: OpenStackFlags, out: (l: string) => 
 
 export async function runOpenStackDown(flags: OpenStackFlags, out: (l: string) => void): Promise<void> {
   out((await openstackDown({ stateDir: flags.stateDir, progress: out })) ? 'OpenStack lab down' : `no OpenStack lab at ${flags.stateDir}`);
+}
+
+export async function runOpenStackRestart(service: string, flags: OpenStackFlags, out: (l: string) => void): Promise<void> {
+  if (!RESTARTABLE_SERVICES.includes(service)) throw new ConfigError('<service>', `must be one of ${RESTARTABLE_SERVICES.join(', ')} (got "${service}")`);
+  await openstackRestart({ stateDir: flags.stateDir, service, progress: out });
 }
 
 export function runOpenStackStatus(flags: OpenStackFlags, out: (l: string) => void): number {

@@ -8,9 +8,9 @@ import { runInject, type InjectFlags } from './inject.js';
 import { runConsumer, runInspector, type ConsumerFlags, type InspectorFlags } from './services.js';
 import { runCleanup, runScenario, type RunFlags } from './run.js';
 import { REPORT_FORMATS, runReportCommand } from './report.js';
-import { DEFAULT_PORTS } from '../lab/index.js';
+import { DEFAULT_PORTS, RESTARTABLE_SERVICES } from '../lab/index.js';
 import { runOptions } from '../orchestrator/index.js';
-import { runOpenStackDown, runOpenStackStatus, runOpenStackUp, type OpenStackFlags } from './lab-openstack.js';
+import { runOpenStackDown, runOpenStackRestart, runOpenStackStatus, runOpenStackUp, type OpenStackFlags } from './lab-openstack.js';
 import { labHostsFor, runLabDown, runLabStatus, runLabUp, type LabHostFlags } from './lab-hosts.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -55,7 +55,7 @@ export function buildProgram(): Command {
     c.option('--lab-id <id>', 'names the lab (1-5 lowercase letters or digits)', 'main').option('--state-dir <dir>', 'lab state folder (default ~/.local/state/doctor-harness/lab-<id>)');
   const os = lab.command('openstack').description('the all-in-one lab of real OpenStack services from Debian packages (Keystone, Nova, Neutron, Glance, Placement, Ceilometer, Aodh) with fake computes on namespace hosts');
   const osFlags = (c: Command) => c.option('--state-dir <dir>', 'lab folder', '/var/lib/doctor-harness/openstack');
-  osFlags(os.command('up').description('configure and start the services on 127.0.0.1 (packages: ./scripts/setup --openstack)'))
+  osFlags(os.command('up').description('configure and start the services in a controller namespace host, the fake computes on compute hosts (packages: ./scripts/setup --openstack)'))
     .option('--computes <n>', 'fake nova-computes, each on its own namespace host', '2')
     .option('--nova-api-workers <n>', 'processes serving Nova\'s API (default 2; more lets reset-state calls run side by side)')
     .option('--lab-id <id>', 'names the namespace hosts (1-5 lowercase letters or digits)', 'aio')
@@ -66,6 +66,11 @@ export function buildProgram(): Command {
   osFlags(os.command('down').description('stop exactly the lab\'s services and remove its folder')).action(async (flags: OpenStackFlags) => {
     await runOpenStackDown(flags, print);
   });
+  osFlags(os.command('restart').argument('<service>', `one of ${RESTARTABLE_SERVICES.join(', ')}`)
+    .description('restart one service on its files as they are; returns once it works again (a run\'s controller set-up calls it over SSH)'))
+    .action(async (service: string, flags: OpenStackFlags) => {
+      await runOpenStackRestart(service, flags, print);
+    });
   osFlags(os.command('status').description('which services run; exit 1 unless all do')).action((flags: OpenStackFlags) => {
     process.exitCode = runOpenStackStatus(flags, print);
   });

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { BOOLEAN_WORDS, ConfigError, describeIssue, isRecord, parseBoolean, withoutCredentials } from '../shared/index.js';
 import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } from '../openstack/index.js';
+import { controllerLayoutSchema, type ControllerLayoutOverrides } from './controller/index.js';
 import { INSTALLERS, type InstallerConfig } from './installers/index.js';
 import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings.js';
 
@@ -28,6 +29,8 @@ export interface RunConfig {
   osprofilerConnection?: string;
   /** lab: the embedded lab; cloud: the cloud in OS_* / clouds.yaml. */
   cloud: { mode: 'lab'; hosts: number; latency: Record<string, number>; dropWebhooks: boolean } | { mode: 'cloud'; credentials: CloudCredentials; cloudName?: string };
+  /** Controller set-up (the alarm sink, the traits, the cache TTL): on unless skipped; layout keys over the installer's. */
+  controller: { setup: boolean; layout?: ControllerLayoutOverrides };
   /** The state folder of the lab hosts a configured cloud's computes run on (the all-in-one lab's): their links are put back at once. */
   labStateDir?: string;
   resultsDir: string;
@@ -142,6 +145,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
       ...(c.computeIp ? { computeIps: Object.fromEntries(c.computeIp.split(',').map((kv) => (kv.includes('=') ? kv.split('=') as [string, string] : ['*', kv]))) } : {}),
       ...(c.controllerIps ? { controllerIps: c.controllerIps.split(/[,\s]+/) } : {}),
     },
+    controller: { setup: !(c.skipControllerSetup ?? false), ...(c.controllerLayout ? { layout: readLayout(resolve(src.cwd, c.controllerLayout), src.readFile) } : {}) },
     profilerType: c.profilerType,
     ...(c.osprofilerConnection ? { osprofilerConnection: c.osprofilerConnection } : {}),
     ...(c.labStateDir ? { labStateDir: resolve(src.cwd, c.labStateDir) } : {}),
@@ -161,6 +165,24 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     throw new ConfigError('SSH_KEY', `a real cloud needs the SSH key of the compute hosts (SSH_KEY or ${flagOf('sshKey')}), and ${flagOf('knownHosts')} to verify them`);
   }
   return Object.freeze(config);
+}
+
+/** The controllerLayout file, or a ConfigError naming the key that is wrong. */
+function readLayout(path: string, readFile: ConfigSources['readFile']): ControllerLayoutOverrides {
+  const text = readFile(path);
+  if (text === undefined) throw new ConfigError('controllerLayout', `cannot read ${path}`);
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError('controllerLayout', `${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  const r = controllerLayoutSchema.safeParse(doc ?? {});
+  if (!r.success) {
+    const { field, message } = describeIssue(r.error);
+    throw new ConfigError('controllerLayout', `${path}: ${field} ${message} (keys: eventPipeline, eventDefinitions, aodhConf, novaConf, restart.ceilometer, restart.aodh, restart.nova)`);
+  }
+  return r.data;
 }
 
 /** An http(s) URL from the environment, or a ConfigError naming the variable. */

@@ -1,7 +1,8 @@
-/** The run's I/O edges (ICMP, the fault injector, processes, name lookup): injectable for in-process tests. */
+/** The run's I/O edges (ICMP, the fault injector, processes, name lookup, controller sessions): injectable for in-process tests. */
 import { lookup } from 'node:dns/promises';
 import { FaultInjectionError, type Logger, runProcess, type Runner } from '../shared/index.js';
 import { openRawIcmp, type IcmpTransport } from '../monitor/index.js';
+import type { ControllerNode, ControllerSession } from './controller/index.js';
 import type { ComputeAccess } from './environment.js';
 import { fetchFaultLog, injectLinkDown, type FaultLog, type FaultPlan, type InjectedFault, type LinkDownRequest } from './fault/inject.js';
 import { measureClockOffset, type ClockOffset } from './fault/clock.js';
@@ -22,6 +23,8 @@ export interface RunEdges {
   faults: FaultInjector;
   runProcess: Runner;
   resolveHost: (name: string) => Promise<string>;
+  /** A session on a controller, for its set-up and restore. */
+  controller: (node: ControllerNode, log: Logger) => Promise<ControllerSession>;
 }
 
 export const sshFaults: FaultInjector = {
@@ -44,4 +47,5 @@ export const sshFaults: FaultInjector = {
 
 export const DEFAULT_EDGES: RunEdges = {
   openIcmp: openRawIcmp, faults: sshFaults, runProcess, resolveHost: async (name) => (await lookup(name, { family: 4 })).address,
+  controller: (node, log) => SshSession.connect(node.ssh.target, { ...node.ssh.auth, logger: log }),
 };

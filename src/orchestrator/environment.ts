@@ -13,6 +13,7 @@ import { labDown, labRouteGuard, labUp, readState, restoreHostLink, startCloud, 
 import type { RunConfig } from './config.js';
 import type { FaultPlan } from './fault/inject.js';
 import type { SshAuth, SshTarget } from './fault/ssh.js';
+import { withOverrides, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode } from './controller/index.js';
 import { adapterFor, type NodeAddress } from './installers/index.js';
 import type { Ledger } from './ledger.js';
 
@@ -59,6 +60,8 @@ export interface Environment {
   trace?: () => TracePoint[];
   /** The cloud's services stamp with this machine's clock (a cloud on loopback). */
   sharedClock: boolean;
+  /** The controllers whose files the run sets up (and restores), and where those files are; none: left alone. */
+  controllerSetup?: { layout: ControllerLayout; nodes: ControllerNode[] };
 }
 
 /** Teardown steps, run in reverse order of registration; see TeardownList. */
@@ -91,19 +94,27 @@ export async function openEnvironment(ctx: EnvironmentContext): Promise<Environm
     const state = readState(config.labStateDir);
     if (!state) throw new ConfigError('labStateDir', `no lab hosts at ${config.labStateDir} (its lab.json is missing): bring the lab up again, or drop the setting`);
     const ctl = state.controller;
+    const node = ctl ? { name: ctl.name, ip: ctl.hostIp, ssh: { target: { host: ctl.hostIp, username: config.ssh.user }, auth } } : undefined;
     return {
       // Namespace hosts share this machine's clock, wherever their addresses are.
       name: 'all-in-one lab', credentials, cloud: { mode: 'cloud' }, sharedClock: sharedClock || Boolean(ctl),
       controllers: [{ name: ctl?.name ?? 'controller', ip: ctl?.hostIp ?? new URL(credentials.authUrl).hostname }],
-      ...(ctl ? { consumerTunnels: [{ name: ctl.name, target: { host: ctl.hostIp, username: config.ssh.user }, auth }] } : {}),
+      ...(node ? { consumerTunnels: [{ name: node.name, ...node.ssh }] } : {}),
+      ...(node && config.controller.setup ? { controllerSetup: { layout: labLayout(config.controller.layout), nodes: [node] } } : {}),
       ...labHosts(state, auth, config.ssh.user),
     };
   }
   const adapter = adapterFor(config, ctx.resolveHost);
   const probed = new Set<string>();
+  const controllers = await adapter.controllers(credentials);
   return {
-    name: config.installer.type, credentials, cloud: { mode: 'cloud' }, sharedClock,
-    controllers: await adapter.controllers(credentials),
+    name: config.installer.type, credentials, cloud: { mode: 'cloud' }, sharedClock, controllers,
+    ...(config.controller.setup && controllers.length ? {
+      controllerSetup: {
+        layout: withOverrides(adapter.layout, config.controller.layout),
+        nodes: controllers.map((c) => ({ ...c, ssh: { target: { host: c.ip, username: config.ssh.user }, auth } })),
+      },
+    } : {}),
     async compute(host) {
       const ip = await adapter.computeAddress(host);
       probed.add(ip);
@@ -163,6 +174,18 @@ function labHosts(state: LabState, auth: SshAuth, username: string): Pick<Enviro
       };
     },
   };
+}
+
+/** The all-in-one lab's controller has no installer's layout under it: its doctor.yaml names the whole of it. */
+function labLayout(layout: ControllerLayoutOverrides | undefined): ControllerLayout {
+  const missing: string[] = [
+    ...(['eventPipeline', 'eventDefinitions', 'aodhConf', 'novaConf'] as const).filter((k) => !layout?.[k]),
+    ...(['ceilometer', 'aodh', 'nova'] as const).filter((k) => !layout?.restart?.[k]).map((k) => `restart.${k}`),
+  ];
+  if (missing.length) {
+    throw new ConfigError('controllerLayout', `the all-in-one lab's controller needs its layout (missing: ${missing.join(', ')}): run with the doctor.yaml "doctor lab openstack up" wrote, which names it, or with --skip-controller-setup`);
+  }
+  return layout as ControllerLayout;
 }
 
 function sshAuthOf(config: RunConfig): SshAuth {

@@ -19,6 +19,7 @@ import type { RunConfig } from './config.js';
 import type { ComputeAccess, Environment, TeardownRegistry } from './environment.js';
 import { parseFaultLog, planLinkDown, type LinkDownRequest } from './fault/inject.js';
 import type { ClockOffset } from './fault/clock.js';
+import { restoreController, setUpController, type ControllerFileChange } from './controller/index.js';
 import { cloudEntries, type Ledger } from './ledger.js';
 import type { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
@@ -143,6 +144,53 @@ export async function startServices(ctx: RunContext, env: Environment): Promise<
     consumerUrl = `http://127.0.0.1:${port}/failure`;
   }
   return { admin, consumer, consumerUrl, ...(traceId ? { traceId } : {}) };
+}
+
+/**
+ * 2b. What the scenario needs of each controller's configuration (the alarm sink, the traits, the cache
+ * TTL), only the services whose files changed restarted; every file is put back at teardown, and each is
+ * in the ledger before it is touched, so doctor cleanup puts it back after a SIGKILL.
+ */
+export async function prepareControllers(ctx: RunContext, env: Environment): Promise<void> {
+  const setup = env.controllerSetup;
+  if (!setup) return;
+  ctx.signal.throwIfAborted();
+  const records: NonNullable<NonNullable<RunResults['environment']>['controllerSetup']> = [];
+  ctx.results.environment = { ...ctx.results.environment!, controllerSetup: records };
+  await Promise.all(setup.nodes.map(async (node) => {
+    const record = { node: node.name, changed: [] as Array<{ path: string; what: string }>, restarted: [] as string[], restored: [] as string[] };
+    records.push(record);
+    const changes: ControllerFileChange[] = [];
+    const where = `${node.name} (${node.ip})`;
+    ctx.teardown.cleanup(`restoring the files of ${where}`, async () => {
+      if (!changes.length) return;
+      ctx.progress(`restoring ${changes.map((c) => c.path).join(', ')} on ${where}`);
+      const ssh = await ctx.edges.controller(node, ctx.log);
+      try {
+        record.restored = (await restoreController(ssh, changes, setup.layout.restart)).restored;
+      } finally {
+        ssh.close();
+      }
+    });
+    const ssh = await ctx.edges.controller(node, ctx.log);
+    try {
+      const { auth, target } = node.ssh;
+      const r = await setUpController(ssh, setup.layout, ctx.config.runId, (c) => {
+        changes.push(c);
+        ctx.ledger.add({
+          kind: 'controller-file', host: node.name, ip: node.ip, username: target.username ?? 'root', keyPath: auth.privateKeyPath,
+          ...(auth.knownHostsPath ? { knownHostsPath: auth.knownHostsPath } : {}), ...(auth.insecureSkipHostKeyCheck ? { insecureSkipHostKeyCheck: true } : {}),
+          path: c.path, backup: c.backup, service: c.service, restart: setup.layout.restart[c.service],
+        });
+        ctx.progress(`setting up ${where}: ${c.what} in ${c.path}`);
+      }, (services) => ctx.progress(`restarting ${services.join(', ')} on ${where}`));
+      record.changed = r.changed.map((c) => ({ path: c.path, what: c.what }));
+      record.restarted = r.restarted;
+      if (!r.changed.length) ctx.progress(`${where} is already set up: nothing to change`);
+    } finally {
+      ssh.close();
+    }
+  }));
 }
 
 /** 3. The test tenant, its VMs and their alarms. */

@@ -29,7 +29,13 @@ export interface RunResults {
   config: Record<string, unknown>;
   cloud?: { mode: string; computeMicroversion?: string; labId?: string };
   /** Where the run happened: the environment, and the controllers it names. */
-  environment?: { name: string; controllers: Array<{ name: string; ip: string }>; tunnels?: Array<{ node: string; remote: string; reconnects: number }> };
+  environment?: {
+    name: string;
+    controllers: Array<{ name: string; ip: string }>;
+    tunnels?: Array<{ node: string; remote: string; reconnects: number }>;
+    /** Per controller: the files the set-up changed (and what it added), the services it restarted, the files put back. */
+    controllerSetup?: Array<{ node: string; changed: Array<{ path: string; what: string }>; restarted: string[]; restored: string[] }>;
+  };
   host?: { name: string; ip: string };
   detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number; report?: { ok: boolean; attempts: number; status?: number; error?: string } };
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number; perVm: VmResult[] };

@@ -11,7 +11,7 @@ import { openEnvironment } from './environment.js';
 import { Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
 import {
-  armMonitor, awaitNotifications, injectFault, measure, provisionVms, publish, startServices, TeardownList, verify, type RunContext,
+  armMonitor, awaitNotifications, injectFault, measure, prepareControllers, provisionVms, publish, startServices, TeardownList, verify, type RunContext,
 } from './phases.js';
 import type { RunDeps, RunResults } from './results.js';
 import { flagOf } from './settings.js';
@@ -47,8 +47,10 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     });
     results.cloud = env.cloud; // named at once: a run that fails early still says which lab it had
     results.environment = { name: env.name, controllers: env.controllers };
-    // 2. The admin client and the consumer; 3. the tenant, VMs and alarms.
+    // 2. The admin client and the consumer (through tunnels where Aodh cannot reach it); the controllers' configuration.
     const services = await startServices(ctx, env);
+    await prepareControllers(ctx, env);
+    // 3. The tenant, VMs and alarms.
     const vms = await provisionVms(ctx, env, services);
     // 4. The inspector and the monitor on the VMs' host; 5. the fault, until the monitor sees it.
     const armed = await armMonitor(ctx, env, services, vms);

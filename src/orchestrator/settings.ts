@@ -66,6 +66,14 @@ const SPECS = {
     flag: 'ssh-user', value: 'name', env: 'COMPUTE_USER', schema: z.string().min(1), shownDefault: 'root (devstack: stack)',
     help: 'SSH user on the compute hosts (passwordless sudo for `ip` if not root)',
   },
+  controllerLayout: {
+    flag: 'controller-layout', value: 'path', schema: z.string().min(1), shownDefault: '(the installer\'s)',
+    help: 'a YAML file with the controllers\' `eventPipeline`, `eventDefinitions`, `aodhConf`, `novaConf` and `restart: {ceilometer, aodh, nova}` commands, over the installer\'s (devstack: /etc/… and its systemd units); the all-in-one lab writes its own',
+  },
+  skipControllerSetup: {
+    flag: 'skip-controller-setup', schema: booleanSetting, shownDefault: 'off',
+    help: 'leave the controllers\' files alone (they must already publish events to `notifier://?topic=alarm.all` and have `event_alarm_cache_ttl = 0`)',
+  },
   inspectorHost: { flag: 'inspector-host', value: 'address', schema: z.string().min(1), default: '127.0.0.1', help: 'where the inspector listens' },
   inspectorPort: { flag: 'inspector-port', value: 'n', schema: port, default: 12345, help: 'the inspector\'s port (0 = any free port)' },
   inspectorToken: {

@@ -14,6 +14,11 @@ export interface RunResult {
  */
 export type Runner = (file: string, args: string[], opts?: { input?: string; timeoutMs?: number; env?: Record<string, string> }) => Promise<RunResult>;
 
+/** A word for a POSIX shell, single-quoted (a remote command over SSH). */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}
+
 /** What a child may inherit from this process's environment: where programs are, the locale, the user. Never a secret. */
 const INHERITED = /^(PATH|HOME|USER|LOGNAME|SHELL|TERM|TZ|TMPDIR|LANG|LANGUAGE|LC_[A-Z]+)$/;
 

@@ -3,6 +3,8 @@
  * injector that takes a host down on it (and brings it back after the fault's duration, as the host's own
  * timer would). Provisioning, the services and teardown stay real, against the simulated cloud.
  */
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { decodeIcmp, internetChecksum, type IcmpTransport } from '../../src/monitor/index.js';
 import type { FaultInjector, RunEdges } from '../../src/orchestrator/index.js';
 
@@ -68,12 +70,32 @@ export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?
   return {
     net, calls,
     edges: {
-      openIcmp: async () => net, faults,
+      openIcmp: async () => net, faults, controller: localController(calls),
       resolveHost: async (name) => {
         const ip = opts.resolve?.[name];
         if (!ip) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
         return ip;
       },
     },
+  };
+}
+
+/**
+ * A controller that is this machine: its commands run in a local shell, its files are local files (a test
+ * keeps them in a temporary folder through its controllerLayout). Each session opened is a call.
+ */
+export function localController(calls: string[]): RunEdges['controller'] {
+  return async (node) => {
+    calls.push(`controller ${node.ip}`);
+    return {
+      exec: (command, timeoutMs = 30_000) => new Promise((resolve) => {
+        execFile('sh', ['-c', command], { timeout: timeoutMs }, (err, stdout, stderr) => {
+          resolve({ stdout, stderr, code: err ? (typeof err.code === 'number' ? err.code : 1) : 0 });
+        });
+      }),
+      readFile: async (path) => readFileSync(path, 'utf8'),
+      writeFile: async (path, data, mode) => writeFileSync(path, data, { mode }),
+      close() {},
+    };
   };
 }

@@ -7,24 +7,30 @@
  * `./scripts/setup --openstack`.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import {
-  freeLabPorts, openstackDown, openstackStatus, openstackUp, readState, startCloud, type OpenStackLabState,
+  freeLabPorts, openstackDown, openstackStatus, openstackUp, readOpenStackState, readState, startCloud, type OpenStackLabState,
 } from '../../src/lab/index.js';
 import { loadCredentials, OpenStackClient } from '../../src/openstack/index.js';
-import { loadConfig, ReverseTunnel } from '../../src/orchestrator/index.js';
+import {
+  loadConfig, restoreController, ReverseTunnel, setUpController, SshSession, type ControllerFileChange, type ControllerLayout,
+} from '../../src/orchestrator/index.js';
+import { runCleanup } from '../../src/cli/run.js';
+import { eventually } from '../helpers/lab.js';
 import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { recordingServer } from '../helpers/http.js';
 import { labLeftovers, NOTHING_LEFT, testLabId } from '../helpers/hosts.js';
 import { FIXTURES, headerDiff, isWebhook, keyDiff, loadFixture, recordedEvent, Replay } from '../helpers/replay.js';
 
 const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
+const ROOT = new URL('../../', import.meta.url).pathname;
 
 /** Every process's command line and environment (zombies have neither). */
 function processes(): Array<{ pid: string; cmd: string; env: string }> {
@@ -153,122 +159,214 @@ describe('the OpenStack all-in-one lab', () => {
     }
   });
 
-  for (const vmCount of [1, 10]) {
-    it(`passes doctor run with ${vmCount} VM(s): real ICMP, SSH fault, Nova force-down, Aodh webhooks; leaves the cloud as it found it`, async () => {
-      // The 10-VM run also loses its tunnel while it provisions: the tunnel's sshd session on the controller is killed.
-      const tunnelKill = vmCount === 10 ? { done: false } : undefined;
-      const config = loadConfig({
-        env: env(), configFile: state.runConfig, readFile: read, cwd: work,
-        // thresholdMs: this checks the chain end to end, not how fast this machine's Nova is (reset-state took
-        // 150-230 ms a call here on some days, 30-40 ms on others): timings are npm run bench:openstack's.
-        flags: { vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
-      });
-      expect(config.cloud.mode).toBe('cloud');
-      let tunnelPort = 0;
-      const r = await runFaultManagement(config, {
-        signal: new AbortController().signal, ledgerDir: join(work, 'ledgers'),
-        progress: (line) => {
-          const opened = /^opening a reverse tunnel from controller .* to the consumer \(127\.0\.0\.1:(\d+)\)/.exec(line);
-          if (opened) tunnelPort = Number(opened[1]);
-          if (tunnelKill && !tunnelKill.done && line.startsWith('provisioning ')) {
-            for (const pid of controllerListeners(tunnelPort)) process.kill(pid, 'SIGKILL'); // the sshd session holding the tunnel's port
-            tunnelKill.done = tunnelPort > 0;
-          }
-        },
-      });
-      expect(r.verdict, r.reason).toBe('PASS');
-      expect(r.notifications!.received).toBe(vmCount);
-      // The alarms came through the tunnel from the controller, the only way they could (see below); the 10-VM run's was rebuilt.
-      expect(r.environment?.tunnels).toEqual([{ node: 'controller', remote: `127.0.0.1:${tunnelPort}`, reconnects: tunnelKill ? 1 : 0 }]);
-      if (tunnelKill) expect(tunnelKill.done).toBe(true);
-      expect(r.notifications!.perVm.every((v) => v.notificationMs !== undefined && v.duplicates === 0)).toBe(true);
-      expect(Object.values(r.verification!.hostStatus)).toEqual(Array(vmCount).fill('DOWN'));
-      expect(Object.values(r.verification!.vmStatus)).toEqual(Array(vmCount).fill('ERROR'));
-      expect(r.cleanup).toEqual({ ok: true, errors: [] });
-      // The computes are lab hosts: the run put the link back as soon as it was done, not after the 30 s fault.
-      expect(config.faultDurationS).toBe(30);
-      expect(r.faultLog!.restoredAt! - r.detection!.linkDownAt!).toBeLessThan(30_000);
-      expect(r.faultLog!.upAt).toBeUndefined(); // the script's own timer never ran out
-      // Nothing of the run is left in the real cloud.
-      expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
-      expect(await admin.alarming.list({ allProjects: true })).toEqual([]);
-      expect(await admin.identity.findProject(`doctor-${r.runId}`)).toBeUndefined();
-      expect(await admin.identity.findUser(`doctor-${r.runId}`)).toBeUndefined();
-      expect((await admin.compute.services.list({ binary: 'nova-compute' })).some((s) => s.forcedDown)).toBe(false);
-      expect(JSON.stringify(r)).not.toContain(readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim());
-      // Profiled: the lab's services traced the run (OSProfiler, spans in the lab's Redis): nova-api's span of each
-      // reset sits under 4 and bounds 5 (sent inside it, unmarked); 8 came from Aodh's history, on this machine's clock.
-      expect(r.osprofiler?.traceId).toMatch(/^[0-9a-f-]{36}$/);
-      expect(r.osprofiler?.error).toBeUndefined();
-      expect(r.osprofiler?.spans).toBeGreaterThan(vmCount);
-      for (const t of r.profile!.timelines) {
-        const span = t.checkpoints[4]!.spans![0]!;
-        expect(span).toMatchObject({ name: 'nova-api reset request', source: expect.stringMatching(/^osprofiler/), clock: 'this machine' });
-        expect(span.finishedAt).toBeGreaterThan(span.startedAt);
-        expect(t.checkpoints[5]!.missing).toMatch(/sent inside nova's reset request, which osprofiler .* shows answered [\d.]+ ms after 4/);
-        expect(t.checkpoints[8]).toMatchObject({ source: 'aodh alarm history', clock: 'this machine' });
-        expect(t.checkpoints[6]!.missing).toMatch(/not observable/);
-      }
-    }, 300_000);
+  /** A doctor run through OS_CLOUD and the lab's doctor.yaml: checks what every run must show; its results and progress lines. */
+  async function passingRun(vmCount: number) {
+    // The 10-VM run also loses its tunnel while it provisions: the tunnel's sshd session on the controller is killed.
+    const tunnelKill = vmCount === 10 ? { done: false } : undefined;
+    const config = loadConfig({
+      env: env(), configFile: state.runConfig, readFile: read, cwd: work,
+      // thresholdMs: this checks the chain end to end, not how fast this machine's Nova is (reset-state took
+      // 150-230 ms a call here on some days, 30-40 ms on others): timings are npm run bench:openstack's.
+      flags: { vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
+    });
+    expect(config.cloud.mode).toBe('cloud');
+    let tunnelPort = 0;
+    const lines: string[] = [];
+    const r = await runFaultManagement(config, {
+      signal: new AbortController().signal, ledgerDir: join(work, 'ledgers'),
+      progress: (line) => {
+        lines.push(line);
+        const opened = /^opening a reverse tunnel from controller .* to the consumer \(127\.0\.0\.1:(\d+)\)/.exec(line);
+        if (opened) tunnelPort = Number(opened[1]);
+        if (tunnelKill && !tunnelKill.done && line.startsWith('provisioning ')) {
+          for (const pid of controllerListeners(tunnelPort)) process.kill(pid, 'SIGKILL'); // the sshd session holding the tunnel's port
+          tunnelKill.done = tunnelPort > 0;
+        }
+      },
+    });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.notifications!.received).toBe(vmCount);
+    // The alarms came through the tunnel from the controller, the only way they could (see below); the 10-VM run's was rebuilt.
+    expect(r.environment?.tunnels).toEqual([{ node: 'controller', remote: `127.0.0.1:${tunnelPort}`, reconnects: tunnelKill ? 1 : 0 }]);
+    if (tunnelKill) expect(tunnelKill.done).toBe(true);
+    expect(r.notifications!.perVm.every((v) => v.notificationMs !== undefined && v.duplicates === 0)).toBe(true);
+    expect(Object.values(r.verification!.hostStatus)).toEqual(Array(vmCount).fill('DOWN'));
+    expect(Object.values(r.verification!.vmStatus)).toEqual(Array(vmCount).fill('ERROR'));
+    expect(r.cleanup).toEqual({ ok: true, errors: [] });
+    // The computes are lab hosts: the run put the link back as soon as it was done, not after the 30 s fault.
+    expect(config.faultDurationS).toBe(30);
+    expect(r.faultLog!.restoredAt! - r.detection!.linkDownAt!).toBeLessThan(30_000);
+    expect(r.faultLog!.upAt).toBeUndefined(); // the script's own timer never ran out
+    // Nothing of the run is left in the real cloud.
+    expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
+    expect(await admin.alarming.list({ allProjects: true })).toEqual([]);
+    expect(await admin.identity.findProject(`doctor-${r.runId}`)).toBeUndefined();
+    expect(await admin.identity.findUser(`doctor-${r.runId}`)).toBeUndefined();
+    expect((await admin.compute.services.list({ binary: 'nova-compute' })).some((s) => s.forcedDown)).toBe(false);
+    expect(JSON.stringify(r)).not.toContain(readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim());
+    // Profiled: the lab's services traced the run (OSProfiler, spans in the lab's Redis): nova-api's span of each
+    // reset sits under 4 and bounds 5 (sent inside it, unmarked); 8 came from Aodh's history, on this machine's clock.
+    expect(r.osprofiler?.traceId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(r.osprofiler?.error).toBeUndefined();
+    expect(r.osprofiler?.spans).toBeGreaterThan(vmCount);
+    for (const t of r.profile!.timelines) {
+      const span = t.checkpoints[4]!.spans![0]!;
+      expect(span).toMatchObject({ name: 'nova-api reset request', source: expect.stringMatching(/^osprofiler/), clock: 'this machine' });
+      expect(span.finishedAt).toBeGreaterThan(span.startedAt);
+      expect(t.checkpoints[5]!.missing).toMatch(/sent inside nova's reset request, which osprofiler .* shows answered [\d.]+ ms after 4/);
+      expect(t.checkpoints[8]).toMatchObject({ source: 'aodh alarm history', clock: 'this machine' });
+      expect(t.checkpoints[6]!.missing).toMatch(/not observable/);
+    }
+    return { r, lines };
   }
 
-  it('answers the recorded Doctor flow as the recording did, and the simulated cloud answers as it does (fidelity)', async () => {
-    const realHook = await recordingServer();
-    const simHook = await recordingServer();
-    const sim = await startCloud({ hosts: [{ name: 'compute-2', ip: '127.0.0.1' }, { name: 'compute-1', ip: '127.0.0.1' }], tenantNetworks: false, buildDelayMs: 300 });
-    // The real Aodh runs on the controller: its webhooks reach the recording server through a tunnel, as a run's do.
+  /** The controller files a run may change: their bytes, mode, owner, inode (written through, never replaced) and mtime. */
+  const layout = () => parseYaml(readFileSync(join(stateDir, 'controller-layout.yaml'), 'utf8')) as ControllerLayout;
+  const controllerFiles = () => Object.fromEntries([layout().eventPipeline, layout().eventDefinitions, layout().aodhConf, layout().novaConf].map((f) => {
+    const st = statSync(f);
+    return [f, { text: readFileSync(f, 'utf8'), mode: st.mode, uid: st.uid, ino: st.ino, mtimeMs: st.mtimeMs }];
+  }));
+  /** Backups and staged copies a set-up leaves beside the files (none once it restored them). */
+  const leftovers = () => [...new Set(Object.keys(controllerFiles()).map(dirname))].flatMap((d) => readdirSync(d).filter((f) => f.includes('.doctor-')));
+  const controllerNode = () => {
     const hosts = readState(state.hostsDir)!;
-    const hookPort = Number(new URL(realHook.url).port);
-    const hookTunnel = await ReverseTunnel.open({
-      target: { host: state.address, username: 'root' }, auth: { privateKeyPath: hosts.harnessKey, knownHostsPath: hosts.knownHosts },
-      remote: { port: hookPort }, local: { host: '127.0.0.1', port: hookPort },
-    });
-    try {
-      const at = (port: number) => `http://${state.address}:${port}`;
-      const real = new Replay({
-        roots: { keystone: at(state.ports.keystone), nova: at(state.ports.nova), glance: at(state.ports.glance), neutron: at(state.ports.neutron), aodh: at(state.ports.aodh) },
-        adminPassword: readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim(), hookUrl: `http://127.0.0.1:${hookPort}/failure`, webhooks: realHook.received,
-      });
-      const simulated = new Replay({
-        roots: { keystone: `${sim.url}/identity`, nova: `${sim.url}/compute`, glance: `${sim.url}/image`, neutron: `${sim.url}/network`, aodh: `${sim.url}/alarming` },
-        adminPassword: sim.cloud.adminPassword, hookUrl: `${simHook.url}/failure`, webhooks: simHook.received,
-      });
-      const vsRecording: string[] = [];
-      const vsSim: string[] = [];
-      for (const file of FIXTURES) {
-        const recorded = loadFixture(file);
-        const r = await real.exchange(file);
-        const s = await simulated.exchange(file);
-        const reference = isWebhook(file) ? { status: 200, headers: {}, body: recorded.request.body } : recorded.response;
-        if (r.status !== reference.status) vsRecording.push(`${file}: status ${r.status}, recorded ${reference.status}`);
-        if (!isWebhook(file)) vsRecording.push(...headerDiff(reference.headers, r.headers).map((d) => `${file}: ${d}`));
-        vsRecording.push(...keyDiff(reference.body, r.body).map((d) => `${file}: ${d}`));
-        if (s.status !== r.status) vsSim.push(`${file}: status ${s.status}, real ${r.status}`);
-        if (!isWebhook(file)) vsSim.push(...headerDiff(r.headers, s.headers).map((d) => `${file}: ${d}`));
-        vsSim.push(...keyDiff(r.body, s.body).map((d) => `${file}: ${d}`));
-      }
-      expect(vsRecording).toEqual([]);
-      expect(vsSim).toEqual([]);
-      // The event Aodh matched: the same trait names and types everywhere.
-      const traits = (body: unknown) => ((body as { reason_data: { event: { traits: Array<[string, number]> } } }).reason_data.event.traits).map(([n, t]) => `${n}:${t}`).sort();
-      expect(traits(realHook.received[0]!.body)).toEqual(recordedEvent().traits.map((t) => `${(t as [string, number])[0]}:${(t as [string, number])[1]}`).sort());
-      expect(traits(simHook.received[0]!.body)).toEqual(traits(realHook.received[0]!.body));
-      expect(realHook.received).toHaveLength(1);
-      // The flow undid its force-downs: both computes are up again, on the real cloud.
-      const computes = await admin.compute.services.list({ binary: 'nova-compute' });
-      expect(computes.map((c) => [c.host, c.forcedDown, c.state]).sort()).toEqual([['compute-1', false, 'up'], ['compute-2', false, 'up']]);
-    } finally {
-      await hookTunnel.close();
-      await sim.stop();
-      await realHook.close();
-      await simHook.close();
-    }
+    return { target: { host: state.address, username: 'root' }, auth: { privateKeyPath: hosts.harnessKey, knownHostsPath: hosts.knownHosts } };
+  };
+
+  it('passes doctor run with 1 VM on a fresh controller: adds the alarm sink and a zero cache TTL, restarts Ceilometer and Aodh, and puts every file back', async () => {
+    const before = controllerFiles();
+    expect(before[layout().eventPipeline]!.text).not.toContain('alarm.all'); // as Ceilometer ships it
+    const { r, lines } = await passingRun(1);
+    expect(r.environment?.controllerSetup).toEqual([{
+      node: 'controller', restarted: ['ceilometer', 'aodh'], restored: [layout().aodhConf, layout().eventPipeline],
+      changed: [{ path: layout().eventPipeline, what: 'the notifier://?topic=alarm.all event sink' }, { path: layout().aodhConf, what: 'event_alarm_cache_ttl = 0' }],
+    }]);
+    expect(lines).toContain(`restarting ceilometer, aodh on controller (${state.address})`);
+    expect(controllerFiles()).toEqual(before);
+    expect(leftovers()).toEqual([]);
+    expect(Object.values(openstackStatus(stateDir).services).every(Boolean)).toBe(true);
   }, 300_000);
+
+  it('after a SIGKILL halfway through the run, doctor cleanup puts the controller\'s files back and clears the cloud', async () => {
+    const before = controllerFiles();
+    const cliEnv = { ...process.env, ...env(), XDG_STATE_HOME: join(work, 'killed-state') };
+    const p = spawn(process.execPath, [
+      join(ROOT, 'bin/doctor.js'), 'run', '--config', state.runConfig, '--inspector-port', '0', '--consumer-port', '0', '--results-dir', join(work, 'killed-results'),
+    ], { env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise((ok) => p.once('exit', ok));
+    try {
+      // Killed once the files are changed and the VMs are being made: nothing of the run's own teardown runs.
+      await eventually(() => (/booting \d+ VM/.test(out) ? true : undefined), 120_000, () => `the VMs to boot; the run printed: ${out}`);
+      expect(controllerFiles()[layout().aodhConf]!.text).toMatch(/^event_alarm_cache_ttl = 0$/m);
+      p.kill('SIGKILL');
+      await exited;
+    } finally {
+      p.kill('SIGKILL');
+    }
+    const cleaned: string[] = [];
+    expect(await runCleanup(cliEnv, (l) => cleaned.push(l)), cleaned.join('\n')).toBe(0);
+    expect(controllerFiles()).toEqual(before);
+    expect(leftovers()).toEqual([]);
+    expect(Object.values(openstackStatus(stateDir).services).every(Boolean)).toBe(true);
+    expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
+    expect(await admin.alarming.list({ allProjects: true })).toEqual([]);
+  }, 300_000);
+
+  describe('on a controller already set up (as an installer may leave it)', () => {
+    let setUp: ControllerFileChange[] = [];
+    let before: ReturnType<typeof controllerFiles>;
+    beforeAll(async () => {
+      before = controllerFiles();
+      const ssh = await SshSession.connect(controllerNode().target, controllerNode().auth);
+      try {
+        setUp = (await setUpController(ssh, layout(), 'installer', () => {})).changed;
+      } finally {
+        ssh.close();
+      }
+    }, 300_000);
+    afterAll(async () => {
+      const ssh = await SshSession.connect(controllerNode().target, controllerNode().auth);
+      try {
+        await restoreController(ssh, setUp, layout().restart);
+      } finally {
+        ssh.close();
+      }
+      expect(controllerFiles()).toEqual(before);
+    }, 300_000);
+
+    it('passes doctor run with 10 VMs, losing its tunnel meanwhile; finds nothing to change on the controller and restarts nothing', async () => {
+      const files = controllerFiles();
+      const pids = readOpenStackState(stateDir)!.pids;
+      const { r, lines } = await passingRun(10);
+      expect(r.environment?.controllerSetup).toEqual([{ node: 'controller', changed: [], restarted: [], restored: [] }]);
+      expect(lines).toContain(`controller (${state.address}) is already set up: nothing to change`);
+      expect(controllerFiles()).toEqual(files);
+      expect(readOpenStackState(stateDir)!.pids).toEqual(pids);
+    }, 300_000);
+
+    it('answers the recorded Doctor flow as the recording did, and the simulated cloud answers as it does (fidelity)', async () => {
+      const realHook = await recordingServer();
+      const simHook = await recordingServer();
+      const sim = await startCloud({ hosts: [{ name: 'compute-2', ip: '127.0.0.1' }, { name: 'compute-1', ip: '127.0.0.1' }], tenantNetworks: false, buildDelayMs: 300 });
+      // The real Aodh runs on the controller: its webhooks reach the recording server through a tunnel, as a run's do.
+      const hosts = readState(state.hostsDir)!;
+      const hookPort = Number(new URL(realHook.url).port);
+      const hookTunnel = await ReverseTunnel.open({
+        target: { host: state.address, username: 'root' }, auth: { privateKeyPath: hosts.harnessKey, knownHostsPath: hosts.knownHosts },
+        remote: { port: hookPort }, local: { host: '127.0.0.1', port: hookPort },
+      });
+      try {
+        const at = (port: number) => `http://${state.address}:${port}`;
+        const real = new Replay({
+          roots: { keystone: at(state.ports.keystone), nova: at(state.ports.nova), glance: at(state.ports.glance), neutron: at(state.ports.neutron), aodh: at(state.ports.aodh) },
+          adminPassword: readFileSync(join(stateDir, 'secrets', 'admin'), 'utf8').trim(), hookUrl: `http://127.0.0.1:${hookPort}/failure`, webhooks: realHook.received,
+        });
+        const simulated = new Replay({
+          roots: { keystone: `${sim.url}/identity`, nova: `${sim.url}/compute`, glance: `${sim.url}/image`, neutron: `${sim.url}/network`, aodh: `${sim.url}/alarming` },
+          adminPassword: sim.cloud.adminPassword, hookUrl: `${simHook.url}/failure`, webhooks: simHook.received,
+        });
+        const vsRecording: string[] = [];
+        const vsSim: string[] = [];
+        for (const file of FIXTURES) {
+          const recorded = loadFixture(file);
+          const r = await real.exchange(file);
+          const s = await simulated.exchange(file);
+          const reference = isWebhook(file) ? { status: 200, headers: {}, body: recorded.request.body } : recorded.response;
+          if (r.status !== reference.status) vsRecording.push(`${file}: status ${r.status}, recorded ${reference.status}`);
+          if (!isWebhook(file)) vsRecording.push(...headerDiff(reference.headers, r.headers).map((d) => `${file}: ${d}`));
+          vsRecording.push(...keyDiff(reference.body, r.body).map((d) => `${file}: ${d}`));
+          if (s.status !== r.status) vsSim.push(`${file}: status ${s.status}, real ${r.status}`);
+          if (!isWebhook(file)) vsSim.push(...headerDiff(r.headers, s.headers).map((d) => `${file}: ${d}`));
+          vsSim.push(...keyDiff(r.body, s.body).map((d) => `${file}: ${d}`));
+        }
+        expect(vsRecording).toEqual([]);
+        expect(vsSim).toEqual([]);
+        // The event Aodh matched: the same trait names and types everywhere.
+        const traits = (body: unknown) => ((body as { reason_data: { event: { traits: Array<[string, number]> } } }).reason_data.event.traits).map(([n, t]) => `${n}:${t}`).sort();
+        expect(traits(realHook.received[0]!.body)).toEqual(recordedEvent().traits.map((t) => `${(t as [string, number])[0]}:${(t as [string, number])[1]}`).sort());
+        expect(traits(simHook.received[0]!.body)).toEqual(traits(realHook.received[0]!.body));
+        expect(realHook.received).toHaveLength(1);
+        // The flow undid its force-downs: both computes are up again, on the real cloud.
+        const computes = await admin.compute.services.list({ binary: 'nova-compute' });
+        expect(computes.map((c) => [c.host, c.forcedDown, c.state]).sort()).toEqual([['compute-1', false, 'up'], ['compute-2', false, 'up']]);
+      } finally {
+        await hookTunnel.close();
+        await sim.stop();
+        await realHook.close();
+        await simHook.close();
+      }
+    }, 300_000);
+  });
+
 
   it('comes up again without restarting anything', async () => {
     const before = openstackStatus(stateDir);
+    const pids = readOpenStackState(stateDir)!.pids; // runs restarted Ceilometer and Aodh's listener since the first up
     const again = await openstackUp({ stateDir, computes: 2 });
-    expect(again.pids).toEqual(state.pids);
+    expect(again.pids).toEqual(pids);
     expect(openstackStatus(stateDir).services).toEqual(before.services);
   }, 300_000);
 

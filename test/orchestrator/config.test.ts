@@ -74,4 +74,22 @@ describe('run configuration', () => {
     expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { osprofilerHmacKeyFile: 'missing.key' } })).toThrow(/^--osprofiler-hmac-key-file: cannot read an HMAC key from missing\.key/);
     expect(() => loadConfig({ ...base, env: { ...cloudEnv, OSPROFILER_CONNECTION_STRING: 'localhost:6379' } })).toThrow(/^OSPROFILER_CONNECTION_STRING: must be an OSProfiler connection string/);
   });
+
+  it("reads a controller layout over the installer's, names the key that is wrong, and can skip the set-up", () => {
+    const files: Record<string, string> = {
+      '/work/layout.yaml': 'aodhConf: /etc/kolla/aodh/aodh.conf\nrestart:\n  aodh: docker restart aodh_listener\n',
+      '/work/typo.yaml': 'aodhConf: /etc/aodh/aodh.conf\nrestart:\n  aodh-listener: systemctl restart aodh-listener\n',
+      '/work/number.yaml': 'novaConf: 42\n',
+      '/work/broken.yaml': 'restart: [unclosed\n',
+    };
+    const readFile = (p: string) => files[p];
+    const c = loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'layout.yaml' } });
+    expect(c.controller).toEqual({ setup: true, layout: { aodhConf: '/etc/kolla/aodh/aodh.conf', restart: { aodh: 'docker restart aodh_listener' } } });
+    expect(loadConfig({ ...base, env: cloudEnv }).controller).toEqual({ setup: true });
+    expect(loadConfig({ ...base, env: cloudEnv, flags: { skipControllerSetup: true } }).controller).toEqual({ setup: false });
+    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'typo.yaml' } })).toThrow(/^controllerLayout: \/work\/typo\.yaml: restart\.aodh-listener is not a known setting \(keys: eventPipeline, .*restart\.nova\)/);
+    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'number.yaml' } })).toThrow(/^controllerLayout: \/work\/number\.yaml: novaConf .*string/);
+    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'broken.yaml' } })).toThrow(/^controllerLayout: \/work\/broken\.yaml is not valid YAML/);
+    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'missing.yaml' } })).toThrow(/^controllerLayout: cannot read \/work\/missing\.yaml/);
+  });
 });

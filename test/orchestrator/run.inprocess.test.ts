@@ -4,8 +4,8 @@
  * what a user sees: the verdict, the environment named, and a cloud left as it was found, also when the
  * run fails halfway.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type LabCloud } from '../../src/lab/index.js';
@@ -31,12 +31,13 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
 
   const configWith = (flags: Partial<Record<SettingKey, string | number | boolean>>, env: Record<string, string> = {}) => loadConfig({
     env: { OS_CLIENT_CONFIG_FILE: join(work, 'clouds.yaml'), OS_CLOUD: 'inproc', ...env },
-    flags: { sshKey: join(work, 'no-key-needed'), inspectorPort: 0, consumerPort: 0, faultDurationS: 1, resultsDir: join(work, 'results'), ...flags },
+    // The controllers' set-up has tests of its own below.
+    flags: { sshKey: join(work, 'no-key-needed'), inspectorPort: 0, consumerPort: 0, faultDurationS: 1, resultsDir: join(work, 'results'), skipControllerSetup: true, ...flags },
     readFile: (p) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined),
     cwd: work,
   });
-  const run = (config: ReturnType<typeof configWith>, edges: ReturnType<typeof fakeEdges>['edges']) =>
-    runFaultManagement(config, { signal: new AbortController().signal, progress: () => {}, ledgerDir: join(work, 'ledgers'), edges });
+  const run = (config: ReturnType<typeof configWith>, edges: ReturnType<typeof fakeEdges>['edges'], opts: { signal?: AbortSignal; progress?: (line: string) => void } = {}) =>
+    runFaultManagement(config, { signal: opts.signal ?? new AbortController().signal, progress: opts.progress ?? (() => {}), ledgerDir: join(work, 'ledgers'), edges });
 
   /** The cloud as the run found it: no test tenant, VM, alarm, flavor or forced-down service left. */
   function expectCloudAsFound(runId: string) {
@@ -101,5 +102,100 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
     cloud.cloud.faults.reset();
     expect(r.cleanup, JSON.stringify(r.cleanup)).toMatchObject({ ok: true });
     expectCloudAsFound(r.runId);
+  });
+
+  describe('controller set-up (a controller that is a folder here, its commands a local shell)', () => {
+    /** A controller as a fresh deployment has it: Ceilometer's shipped pipeline (no alarm sink), Aodh's default cache TTL. */
+    const STOCK = {
+      'event_pipeline.yaml': '---\nsources:\n    - name: event_source\n      events:\n          - "*"\n      sinks:\n          - event_sink\nsinks:\n    - name: event_sink\n      publishers:\n          - notifier://\n',
+      'event_definitions.yaml': "---\n- event_type: 'compute.instance.*'\n  traits: &instance_traits\n    tenant_id:\n      fields: payload.tenant_id\n    instance_id:\n      fields: payload.instance_id\n    host:\n      fields: publisher_id.`split(., 1, 1)`\n    state:\n      fields: payload.state\n",
+      'aodh.conf': '[DEFAULT]\ntransport_url = rabbit://openstack:secret@198.18.250.10:5672/\n# debug = true\n\n[database]\nconnection = mysql+pymysql://aodh:secret@198.18.250.10/aodh\n',
+      'nova.conf': '[DEFAULT]\nmy_ip = 198.18.250.10\n\n[notifications]\nnotify_on_state_change = vm_and_task_state\n',
+    };
+    let ctl: string;
+    let layout: string;
+    const files = () => Object.fromEntries(readdirSync(ctl).filter((f) => f !== 'restarts').sort().map((f) => [f, readFileSync(join(ctl, f), 'utf8')]));
+    const restarts = () => (existsSync(join(ctl, 'restarts')) ? readFileSync(join(ctl, 'restarts'), 'utf8').trim().split('\n').sort() : []);
+    const config = () => configWith({ vmCount: 2, skipControllerSetup: false, controllerLayout: layout }, { INSTALLER_TYPE: 'local', COMPUTE_IP: HOSTS[0]!.ip, CONTROLLER_IPS: '198.18.250.10' });
+
+    beforeAll(() => {
+      ctl = join(work, 'controller');
+      layout = join(work, 'controller-layout.yaml');
+      const restart = (svc: string) => `echo ${svc} >> ${join(ctl, 'restarts')}`;
+      writeFileSync(layout, [
+        `eventPipeline: ${join(ctl, 'event_pipeline.yaml')}`, `eventDefinitions: ${join(ctl, 'event_definitions.yaml')}`,
+        `aodhConf: ${join(ctl, 'aodh.conf')}`, `novaConf: ${join(ctl, 'nova.conf')}`,
+        'restart:', `  ceilometer: ${restart('ceilometer')}`, `  aodh: ${restart('aodh')}`, `  nova: ${restart('nova')}`, '',
+      ].join('\n'));
+    });
+    beforeEach(() => {
+      rmSync(ctl, { recursive: true, force: true });
+      mkdirSync(ctl);
+      for (const [f, text] of Object.entries(STOCK)) writeFileSync(join(ctl, f), text, { mode: 0o640 });
+    });
+
+    it('adds the alarm sink and the zero cache TTL, restarts only Ceilometer and Aodh, and puts every file back byte for byte', async () => {
+      const f = fakeEdges();
+      const lines: string[] = [];
+      const seen: Record<string, string> = {};
+      const r = await run(config(), f.edges, {
+        progress: (l) => {
+          lines.push(l);
+          // What the services ran on while the run used them.
+          if (l.startsWith('provisioning ')) Object.assign(seen, files());
+        },
+      });
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(seen['event_pipeline.yaml']).toMatch(/publishers:\n\s+- notifier:\/\/\n\s+- notifier:\/\/\?topic=alarm\.all\n/);
+      expect(seen['aodh.conf']).toMatch(/^\[DEFAULT\]\ntransport_url = .*\nevent_alarm_cache_ttl = 0\n# debug = true\n/);
+      expect(seen['event_definitions.yaml']).toBe(STOCK['event_definitions.yaml']); // it had every trait already
+      expect(r.environment?.controllerSetup).toEqual([{
+        node: 'controller-1', restarted: ['ceilometer', 'aodh'], restored: [join(ctl, 'aodh.conf'), join(ctl, 'event_pipeline.yaml')],
+        changed: [{ path: join(ctl, 'event_pipeline.yaml'), what: 'the notifier://?topic=alarm.all event sink' }, { path: join(ctl, 'aodh.conf'), what: 'event_alarm_cache_ttl = 0' }],
+      }]);
+      expect(lines).toContain('restarting ceilometer, aodh on controller-1 (198.18.250.10)');
+      // Back as they were, no backup or staged file left; each service restarted once for the set-up, once for the restore.
+      expect(files()).toEqual(STOCK);
+      expect(restarts()).toEqual(['aodh', 'aodh', 'ceilometer', 'ceilometer']);
+      expect(f.calls.filter((c) => c.startsWith('controller'))).toEqual(['controller 198.18.250.10', 'controller 198.18.250.10']);
+      expectCloudAsFound(r.runId);
+    });
+
+    it('a controller already set up is left alone, and the run says so', async () => {
+      const first = await run(config(), fakeEdges().edges, { progress: (l) => l.startsWith('provisioning ') && writeFileSync(join(work, 'set-up.json'), JSON.stringify(files())) });
+      expect(first.verdict, first.reason).toBe('PASS');
+      // As an installer may leave it: the set-up's own files.
+      for (const [f, text] of Object.entries(JSON.parse(readFileSync(join(work, 'set-up.json'), 'utf8')) as Record<string, string>)) writeFileSync(join(ctl, f), text);
+      rmSync(join(ctl, 'restarts'), { force: true });
+      const before = files();
+      const lines: string[] = [];
+      const r = await run(config(), fakeEdges().edges, { progress: (l) => lines.push(l) });
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(r.environment?.controllerSetup).toEqual([{ node: 'controller-1', changed: [], restarted: [], restored: [] }]);
+      expect(lines).toContain('controller-1 (198.18.250.10) is already set up: nothing to change');
+      expect(files()).toEqual(before);
+      expect(restarts()).toEqual([]);
+    });
+
+    it('interrupted while its services restart: the run ends INTERRUPTED and the files are put back', async () => {
+      const ac = new AbortController();
+      const r = await run(config(), fakeEdges().edges, { signal: ac.signal, progress: (l) => l.startsWith('restarting ') && ac.abort(new Error('interrupted (SIGINT)')) });
+      expect(r.verdict).toBe('INTERRUPTED');
+      expect(r.environment?.controllerSetup?.[0]?.restored).toHaveLength(2);
+      expect(files()).toEqual(STOCK);
+      expect(r.cleanup).toEqual({ ok: true, errors: [] });
+      expectCloudAsFound(r.runId);
+    });
+
+    it('an unreadable controller file ends the run with an error naming the file and controllerLayout; nothing is changed', async () => {
+      rmSync(join(ctl, 'aodh.conf'));
+      const r = await run(config(), fakeEdges().edges);
+      expect(r.verdict).toBe('ERROR');
+      expect(r.reason).toMatch(new RegExp(`cannot read ${join(ctl, 'aodh.conf').replace(/[.]/g, '\\.')} on the controller .*is aodh installed there, and is this the installer's layout \\(controllerLayout\\)\\?`));
+      const { 'aodh.conf': _gone, ...rest } = STOCK;
+      expect(files()).toEqual(rest);
+      expect(restarts()).toEqual([]);
+      expectCloudAsFound(r.runId);
+    });
   });
 });

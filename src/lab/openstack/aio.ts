@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HarnessError, type Runner, runProcess } from '../../shared/index.js';
 import { acquireLock } from '../hosts/state.js';
@@ -6,13 +6,16 @@ import { labDown, labUp } from '../hosts/index.js';
 import { toCloudsYaml } from '../../openstack/index.js';
 import { database, redis, glancePrepare, glanceStart, keystonePrepare, keystoneStart, mariadb, placementPrepare, placementStart, rabbit } from './base.js';
 import { computesStart, neutronPrepare, neutronStart, novaPrepare, novaStart } from './compute.js';
-import { adminCredentials, DEFAULT_PORTS, osprofilerConnection, registerServices, keystoneUrl, type Lab, type OpenStackLabState, type PortName } from './context.js';
+import {
+  adminCredentials, DEFAULT_PORTS, keystoneUrl, labOn, osprofilerConnection, readOpenStackState, registerServices, saveState, type OpenStackLabState, type PortName,
+} from './context.js';
 import { stopTagged, taggedProcesses } from './procs.js';
 import { isCompute, isRunning, service, SERVICES, type ServiceKey } from './services.js';
+import { writeControllerLayout } from './restart.js';
 import { aodhPrepare, aodhStart, ceilometerStart } from './telemetry.js';
 
 export type { OpenStackLabState, PortName } from './context.js';
-export { DEFAULT_PORTS } from './context.js';
+export { DEFAULT_PORTS, readOpenStackState } from './context.js';
 
 /**
  * The OpenStack lab, multi-node on one machine: the control plane (MariaDB, RabbitMQ, Keystone,
@@ -67,20 +70,6 @@ const BINARIES: Array<[string, string]> = [
   ['/usr/lib/python3/dist-packages/redis', 'python3-redis'],
 ];
 
-const STATE = 'openstack.json';
-
-export function readOpenStackState(stateDir: string): OpenStackLabState | undefined {
-  const p = join(stateDir, STATE);
-  if (!existsSync(p)) return undefined;
-  const s = JSON.parse(readFileSync(p, 'utf8')) as OpenStackLabState;
-  if (s.version !== 3) throw new HarnessError(`${p} is from an older doctor-harness; run "doctor lab openstack down --state-dir ${stateDir}" and bring the lab up again`);
-  return s;
-}
-
-function save(s: OpenStackLabState): void {
-  writeFileSync(join(s.stateDir, STATE), `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 });
-}
-
 /** Brings the lab up (or repairs it: running services are left alone). */
 export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackLabState> {
   const run = opts.run ?? runProcess;
@@ -112,7 +101,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     }
     s.novaApiWorkers = workers;
     s.phase = 'creating';
-    save(s);
+    saveState(s);
     const t0 = Date.now();
     const step = async <T>(what: string, work: Promise<T>): Promise<T> => {
       const r = await work;
@@ -124,10 +113,8 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     const hosts = await step(`the controller and ${computes} compute host(s)`, labUp({ stateDir: s.hostsDir, labId: s.labId, hosts: computes, controller: true, run }));
     s.address = hosts.controller!.hostIp;
     s.controllerNamespace = hosts.controller!.namespace;
-    save(s);
-    // Set-up commands (database migrations, rabbitmqctl) run on the controller, as an installer runs them.
-    const onController: Runner = (file, args, o) => run('ip', ['netns', 'exec', s.controllerNamespace, file, ...args], o);
-    const lab: Lab = { s, run: onController, say, started: (name, pid) => { s.pids[name] = pid; save(s); } };
+    saveState(s);
+    const lab = labOn(s, run, say);
     const broker = step('RabbitMQ', rabbit(lab));
     const spans = step('Redis', redis(lab));
     spans.catch(() => {});
@@ -169,10 +156,12 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
       '# the computes are namespace hosts of this lab: a run puts their link back as soon as it is done with it',
       `labStateDir: ${hosts.stateDir}`,
       '# where the services keep the OSProfiler spans of a run (the key is in clouds.yaml: profile)',
-      `osprofilerConnection: ${osprofilerConnection(s)}`, '',
+      `osprofilerConnection: ${osprofilerConnection(s)}`,
+      '# the controller\'s files a run sets up (the alarm sink, the cache TTL) and restores, and how it restarts their services',
+      `controllerLayout: ${writeControllerLayout(s)}`, '',
     ].join('\n'), { mode: 0o600 });
     s.phase = 'up';
-    save(s);
+    saveState(s);
     say(`OpenStack lab up in ${((Date.now() - t0) / 1000).toFixed(1)} s: Keystone ${keystoneUrl(s)}; clouds.yaml entry "doctor-openstack" in ${s.cloudsYaml}`);
     return s;
   } finally {

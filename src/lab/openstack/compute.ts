@@ -97,13 +97,19 @@ export async function novaPrepare(lab: Lab): Promise<void> {
   await manage('db', 'sync');
 }
 
+/** Nova's API under uwsgi, on its configuration as it is (a restart keeps what a set-up wrote). */
+export function startNovaApi(lab: Lab): number {
+  const dir = serviceDir(lab.s, 'nova');
+  // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
+  return startUwsgi(lab, dir, lab.s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: lab.s.novaApiWorkers, threads: 1 });
+}
+
 export async function novaStart(lab: Lab): Promise<void> {
   const { s } = lab;
   const url = `http://${s.address}:${s.ports.nova}`;
   const conf = novaConf(lab);
   const dir = serviceDir(s, 'nova');
-  // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
-  ensureRunning(lab, 'nova-api', () => startUwsgi(lab, dir, s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: s.novaApiWorkers, threads: 1 }), `Nova API on ${s.address}:${s.ports.nova}`);
+  ensureRunning(lab, 'nova-api', () => startNovaApi(lab), `Nova API on ${s.address}:${s.ports.nova}`);
   for (const bin of ['nova-conductor', 'nova-scheduler'] as const) ensureRunning(lab, bin, () => startPython(lab, dir, bin, conf));
   await waitForHttp(`${url}/`, [200], 'Nova API', join(dir, 'uwsgi.log'));
   // Computes report to the conductor over RPC: it must be consuming first.

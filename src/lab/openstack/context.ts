@@ -40,6 +40,26 @@ export interface Lab {
   started(name: string, pid: number): void;
 }
 
+const STATE = 'openstack.json';
+
+export function readOpenStackState(stateDir: string): OpenStackLabState | undefined {
+  const p = join(stateDir, STATE);
+  if (!existsSync(p)) return undefined;
+  const s = JSON.parse(readFileSync(p, 'utf8')) as OpenStackLabState;
+  if (s.version !== 3) throw new HarnessError(`${p} is from an older doctor-harness; run "doctor lab openstack down --state-dir ${stateDir}" and bring the lab up again`);
+  return s;
+}
+
+export function saveState(s: OpenStackLabState): void {
+  writeFileSync(join(s.stateDir, STATE), `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** What each service step gets; set-up commands (database migrations, rabbitmqctl) run on the controller, as an installer runs them. */
+export function labOn(s: OpenStackLabState, run: Runner, say: (line: string) => void): Lab {
+  const onController: Runner = (file, args, o) => run('ip', ['netns', 'exec', s.controllerNamespace, file, ...args], o);
+  return { s, run: onController, say, started: (name, pid) => { s.pids[name] = pid; saveState(s); } };
+}
+
 export const READY_MS = 90_000;
 
 /** Starts a service unless it already runs (then `up` leaves it alone), saying so and recording its PID. */

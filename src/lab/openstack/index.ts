@@ -4,3 +4,4 @@ export {
   type OpenStackLabOptions, type OpenStackLabState, type OpenStackLabStatus, type PortName,
 } from './aio.js';
 export { freeLabPorts, freePort } from './ports.js';
+export { openstackRestart, RESTARTABLE_SERVICES } from './restart.js';

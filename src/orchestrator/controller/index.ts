@@ -4,7 +4,10 @@ import type { LedgerEntry } from '../ledger.js';
 import { restoreController, type ControllerService } from './setup.js';
 
 export { ALARM_SINK, INSTANCE_TRAITS, withAlarmSink, withIniValue, withInstanceUpdateTraits } from './edits.js';
-export { DEVSTACK_LAYOUT, restoreController, setUpController, type ControllerFileChange, type ControllerLayout, type ControllerService } from './setup.js';
+export {
+  controllerLayoutSchema, DEVSTACK_LAYOUT, restoreController, setUpController, withOverrides,
+  type ControllerFileChange, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode, type ControllerService, type ControllerSession,
+} from './setup.js';
 
 type FileEntry = Extract<LedgerEntry, { kind: 'controller-file' }>;
 

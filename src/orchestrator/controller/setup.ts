@@ -4,8 +4,9 @@
  * after a SIGKILL), only the services whose files changed restarted; restore puts every file back byte
  * for byte (cp -p from its backup) and restarts those services again.
  */
-import { HarnessError } from '../../shared/index.js';
-import type { SshSession } from '../fault/ssh.js';
+import { z } from 'zod';
+import { HarnessError, shellQuote } from '../../shared/index.js';
+import type { SshAuth, SshSession, SshTarget } from '../fault/ssh.js';
 import { withAlarmSink, withIniValue, withInstanceUpdateTraits } from './edits.js';
 
 export type ControllerService = 'ceilometer' | 'aodh' | 'nova';
@@ -19,6 +20,28 @@ export interface ControllerLayout {
   /** A shell command per service (run as the SSH user; sudo in it where needed). */
   restart: Record<ControllerService, string>;
 }
+
+/** A controllerLayout file: any of the layout's keys, over the installer's. */
+export const controllerLayoutSchema = z.object({
+  eventPipeline: z.string().min(1), eventDefinitions: z.string().min(1), aodhConf: z.string().min(1), novaConf: z.string().min(1),
+  restart: z.object({ ceilometer: z.string().min(1), aodh: z.string().min(1), nova: z.string().min(1) }).partial().strict(),
+}).partial().strict();
+export type ControllerLayoutOverrides = z.output<typeof controllerLayoutSchema>;
+
+/** The installer's layout with the user's keys over it. */
+export function withOverrides(base: ControllerLayout, over: ControllerLayoutOverrides | undefined): ControllerLayout {
+  return { ...base, ...over, restart: { ...base.restart, ...over?.restart } };
+}
+
+/** A controller as the set-up reaches it. */
+export interface ControllerNode {
+  name: string;
+  ip: string;
+  ssh: { target: SshTarget; auth: SshAuth };
+}
+
+/** What set-up and restore need of a session on the node (an SshSession; tests give a local one). */
+export type ControllerSession = Pick<SshSession, 'exec' | 'readFile' | 'writeFile' | 'close'>;
 
 /** devstack's files and its systemd units. */
 export const DEVSTACK_LAYOUT: ControllerLayout = {
@@ -63,8 +86,7 @@ function editsFor(layout: ControllerLayout): Edit[] {
   ];
 }
 
-/** Single-quoted for the remote shell. */
-const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
+const q = shellQuote;
 
 /**
  * Applies what is missing. `record` is called for each file before it is touched (the ledger), so a run
@@ -72,44 +94,44 @@ const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
  * none of either on a controller already set up.
  */
 export async function setUpController(
-  ssh: Pick<SshSession, 'exec' | 'readFile' | 'writeFile'>, layout: ControllerLayout, runId: string, record: (change: ControllerFileChange) => void,
+  ssh: Pick<ControllerSession, 'exec' | 'readFile' | 'writeFile'>, layout: ControllerLayout, runId: string, record: (change: ControllerFileChange) => void,
+  restarting: (services: ControllerService[]) => void = () => {},
 ): Promise<{ changed: ControllerFileChange[]; restarted: ControllerService[] }> {
-  const byPath = new Map<string, { text: string; next: string; edits: Edit[] }>();
-  for (const e of editsFor(layout)) {
-    let cur = byPath.get(e.path);
-    if (!cur) {
-      const text = await ssh.readFile(e.path).catch((err: Error) => {
-        throw new HarnessError(`cannot read ${e.path} on the controller (${err.message}): is ${e.service} installed there, and is this the installer's layout?`, { cause: err });
-      });
-      cur = { text, next: text, edits: [] };
-      byPath.set(e.path, cur);
-    }
-    const next = e.apply(cur.next);
-    if (next !== cur.next) {
-      cur.next = next;
-      cur.edits.push(e);
-    }
-  }
+  const edits = editsFor(layout);
+  const paths = [...new Set(edits.map((e) => e.path))];
+  const texts = await Promise.all(paths.map((path) => ssh.readFile(path).catch((err: Error) => {
+    const e = edits.find((x) => x.path === path)!;
+    throw new HarnessError(`cannot read ${path} on the controller (${err.message}): is ${e.service} installed there, and is this the installer's layout (controllerLayout)?`, { cause: err });
+  })));
   const changed: ControllerFileChange[] = [];
-  for (const [path, f] of byPath) {
-    if (!f.edits.length) continue;
-    const change: ControllerFileChange = { path, backup: `${path}.doctor-${runId}.bak`, service: f.edits[0]!.service, what: f.edits.map((e) => e.what).join(', ') };
+  for (const [i, path] of paths.entries()) {
+    const text = texts[i]!;
+    let next = text;
+    const applied: Edit[] = [];
+    for (const e of edits.filter((x) => x.path === path)) {
+      const after = e.apply(next);
+      if (after !== next) applied.push(e);
+      next = after;
+    }
+    if (!applied.length) continue;
+    const change: ControllerFileChange = { path, backup: `${path}.doctor-${runId}.bak`, service: applied[0]!.service, what: applied.map((e) => e.what).join(', ') };
     record(change);
     const staged = `${path}.doctor-${runId}.new`;
     await must(ssh, `cp -p -- ${q(path)} ${q(change.backup)}`);
-    await ssh.writeFile(staged, f.next, 0o600);
+    await ssh.writeFile(staged, next, 0o600);
     // Written through the original (cat >): its owner, mode and inode stay those the service expects.
     await must(ssh, `cat -- ${q(staged)} > ${q(path)} && rm -f -- ${q(staged)}`);
     changed.push(change);
   }
   const restarted = [...new Set(changed.map((c) => c.service))];
-  for (const s of restarted) await must(ssh, layout.restart[s], 120_000);
+  if (restarted.length) restarting(restarted);
+  await Promise.all(restarted.map((svc) => must(ssh, layout.restart[svc], 120_000)));
   return { changed, restarted };
 }
 
 /** Puts every changed file back from its backup, byte for byte, then restarts their services. */
 export async function restoreController(
-  ssh: Pick<SshSession, 'exec'>, changes: Array<Pick<ControllerFileChange, 'path' | 'backup' | 'service'>>, restart: Partial<Record<ControllerService, string>>,
+  ssh: Pick<ControllerSession, 'exec'>, changes: Array<Pick<ControllerFileChange, 'path' | 'backup' | 'service'>>, restart: Partial<Record<ControllerService, string>>,
 ): Promise<{ restored: string[]; restarted: ControllerService[] }> {
   const restored: string[] = [];
   for (const c of [...changes].reverse()) {
@@ -118,14 +140,14 @@ export async function restoreController(
     if (r.includes('restored')) restored.push(c.path);
   }
   const restarted = [...new Set(changes.filter((c) => restored.includes(c.path)).map((c) => c.service))];
-  for (const s of restarted) {
-    const cmd = restart[s];
+  await Promise.all(restarted.map(async (svc) => {
+    const cmd = restart[svc];
     if (cmd) await must(ssh, cmd, 120_000);
-  }
+  }));
   return { restored, restarted };
 }
 
-async function must(ssh: Pick<SshSession, 'exec'>, command: string, timeoutMs = 30_000): Promise<string> {
+async function must(ssh: Pick<ControllerSession, 'exec'>, command: string, timeoutMs = 30_000): Promise<string> {
   const r = await ssh.exec(command, timeoutMs);
   if (r.code !== 0) throw new HarnessError(`"${command}" on the controller failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`);
   return r.stdout;

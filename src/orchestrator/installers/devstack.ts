@@ -1,3 +1,4 @@
+import { DEVSTACK_LAYOUT } from '../controller/index.js';
 import type { InstallerAdapter } from './types.js';
 
 /**
@@ -7,6 +8,7 @@ import type { InstallerAdapter } from './types.js';
 export function devstack(): InstallerAdapter {
   return {
     computeAddress: async (host) => host.ip,
+    layout: DEVSTACK_LAYOUT,
     controllers: async (credentials) => [{ name: 'controller', ip: new URL(credentials.authUrl).hostname.replace(/^\[(.*)\]$/, '$1') }],
   };
 }

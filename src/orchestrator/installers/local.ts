@@ -1,4 +1,5 @@
 import { HarnessError } from '../../shared/index.js';
+import { DEVSTACK_LAYOUT } from '../controller/index.js';
 import type { InstallerAdapter, InstallerConfig } from './types.js';
 
 /**
@@ -20,6 +21,7 @@ export function local(installer: InstallerConfig, resolveHost: (name: string) =>
         );
       }
     },
+    layout: DEVSTACK_LAYOUT,
     controllers: async () => (installer.controllerIps ?? []).map((ip, i) => ({ name: `controller-${i + 1}`, ip })),
   };
 }

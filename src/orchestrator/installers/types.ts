@@ -1,4 +1,5 @@
 import type { CloudCredentials } from '../../openstack/index.js';
+import type { ControllerLayout } from '../controller/index.js';
 
 export interface NodeAddress {
   name: string;
@@ -18,4 +19,6 @@ export interface InstallerAdapter {
   computeAddress(host: NodeAddress): Promise<string>;
   /** The control-plane nodes. */
   controllers(credentials: CloudCredentials): Promise<NodeAddress[]>;
+  /** Where the controllers keep the files the set-up edits, and how their services restart. */
+  layout: ControllerLayout;
 }
