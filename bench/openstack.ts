@@ -17,6 +17,7 @@ import { loadConfig, runFaultManagement } from '../src/orchestrator/index.js';
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
 const vmCounts = (process.env['BENCH_VMS'] ?? '1,10,50').split(',').map(Number).filter((n) => n >= 1 && n <= 50);
 const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
+const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Number((ms / 1000).toFixed(1)));
 
 /** PSS (MiB) of every process carrying the lab's tag. */
 function labPssMiB(stateDir: string): number {
@@ -61,6 +62,8 @@ try {
         vms: vmCount, verdict: r.verdict, reason: r.reason, received: r.notifications?.received,
         detection_ms: r.detection?.detectionMs, first_ms: r.notifications?.firstMs, last_ms: r.notifications?.lastMs,
         wall_s: Number(((performance.now() - started) / 1000).toFixed(1)),
+        // What the controller set-up and its restore took (restarting Ceilometer's agent and Aodh's listener).
+        controller_setup_s: seconds(r.environment?.controllerSetup?.[0]?.setupMs), controller_restore_s: seconds(r.environment?.controllerSetup?.[0]?.restoreMs),
       });
       process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
     }

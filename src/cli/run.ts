@@ -88,6 +88,13 @@ export function summary(r: RunResults): string[] {
     const span = n.firstMs !== undefined ? `first ${n.firstMs} ms, last ${n.lastMs} ms` : 'none arrived';
     out.push(`  notification time (consumer − detection): ${span} (${n.received}/${n.expected} VMs; pass if under ${r.thresholdMs} ms)`);
   }
+  const secs = (ms: number | undefined) => (ms === undefined ? '' : ` in ${(ms / 1000).toFixed(1)} s`);
+  for (const c of r.environment?.controllerSetup ?? []) {
+    out.push(c.changed.length
+      ? `  ${c.node}: set up ${c.changed.length} file(s) (restarted ${c.restarted.join(', ')})${secs(c.setupMs)}; put back ${c.restored.length} of ${c.changed.length}${secs(c.restoreMs)}`
+      : `  ${c.node}: already set up, nothing changed`);
+  }
+  for (const t of r.environment?.tunnels ?? []) out.push(`  alarms through a reverse tunnel from ${t.node}${t.reconnects ? ` (reconnected ${t.reconnects}×)` : ''}`);
   if (r.profile) out.push(...renderProfile(r.profile));
   if (!r.cleanup.ok) out.push(`  cleanup incomplete: ${r.cleanup.errors.join('; ')} — run doctor cleanup`);
   return out;

@@ -158,20 +158,23 @@ export async function prepareControllers(ctx: RunContext, env: Environment): Pro
   const records: NonNullable<NonNullable<RunResults['environment']>['controllerSetup']> = [];
   ctx.results.environment = { ...ctx.results.environment!, controllerSetup: records };
   await Promise.all(setup.nodes.map(async (node) => {
-    const record = { node: node.name, changed: [] as Array<{ path: string; what: string }>, restarted: [] as string[], restored: [] as string[] };
+    const record: (typeof records)[number] = { node: node.name, changed: [], restarted: [], restored: [] };
     records.push(record);
     const changes: ControllerFileChange[] = [];
     const where = `${node.name} (${node.ip})`;
     ctx.teardown.cleanup(`restoring the files of ${where}`, async () => {
       if (!changes.length) return;
       ctx.progress(`restoring ${changes.map((c) => c.path).join(', ')} on ${where}`);
+      const t0 = Date.now();
       const ssh = await ctx.edges.controller(node, ctx.log);
       try {
         record.restored = (await restoreController(ssh, changes, setup.layout.restart)).restored;
+        record.restoreMs = Date.now() - t0;
       } finally {
         ssh.close();
       }
     });
+    const t0 = Date.now();
     const ssh = await ctx.edges.controller(node, ctx.log);
     try {
       const { auth, target } = node.ssh;
@@ -186,6 +189,7 @@ export async function prepareControllers(ctx: RunContext, env: Environment): Pro
       }, (services) => ctx.progress(`restarting ${services.join(', ')} on ${where}`));
       record.changed = r.changed.map((c) => ({ path: c.path, what: c.what }));
       record.restarted = r.restarted;
+      record.setupMs = Date.now() - t0;
       if (!r.changed.length) ctx.progress(`${where} is already set up: nothing to change`);
     } finally {
       ssh.close();

@@ -33,8 +33,8 @@ export interface RunResults {
     name: string;
     controllers: Array<{ name: string; ip: string }>;
     tunnels?: Array<{ node: string; remote: string; reconnects: number }>;
-    /** Per controller: the files the set-up changed (and what it added), the services it restarted, the files put back. */
-    controllerSetup?: Array<{ node: string; changed: Array<{ path: string; what: string }>; restarted: string[]; restored: string[] }>;
+    /** Per controller: the files the set-up changed (and what it added), the services it restarted, the files put back; how long each took. */
+    controllerSetup?: Array<{ node: string; changed: Array<{ path: string; what: string }>; restarted: string[]; restored: string[]; setupMs?: number; restoreMs?: number }>;
   };
   host?: { name: string; ip: string };
   detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number; report?: { ok: boolean; attempts: number; status?: number; error?: string } };

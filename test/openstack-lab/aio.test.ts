@@ -238,7 +238,7 @@ describe('the OpenStack all-in-one lab', () => {
     expect(before[layout().eventPipeline]!.text).not.toContain('alarm.all'); // as Ceilometer ships it
     const { r, lines } = await passingRun(1);
     expect(r.environment?.controllerSetup).toEqual([{
-      node: 'controller', restarted: ['ceilometer', 'aodh'], restored: [layout().aodhConf, layout().eventPipeline],
+      node: 'controller', restarted: ['ceilometer', 'aodh'], restored: [layout().aodhConf, layout().eventPipeline], setupMs: expect.any(Number), restoreMs: expect.any(Number),
       changed: [{ path: layout().eventPipeline, what: 'the notifier://?topic=alarm.all event sink' }, { path: layout().aodhConf, what: 'event_alarm_cache_ttl = 0' }],
     }]);
     expect(lines).toContain(`restarting ceilometer, aodh on controller (${state.address})`);
@@ -301,7 +301,7 @@ describe('the OpenStack all-in-one lab', () => {
       const files = controllerFiles();
       const pids = readOpenStackState(stateDir)!.pids;
       const { r, lines } = await passingRun(10);
-      expect(r.environment?.controllerSetup).toEqual([{ node: 'controller', changed: [], restarted: [], restored: [] }]);
+      expect(r.environment?.controllerSetup).toEqual([{ node: 'controller', changed: [], restarted: [], restored: [], setupMs: expect.any(Number) }]);
       expect(lines).toContain(`controller (${state.address}) is already set up: nothing to change`);
       expect(controllerFiles()).toEqual(files);
       expect(readOpenStackState(stateDir)!.pids).toEqual(pids);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type LabCloud } from '../../src/lab/index.js';
 import { loadConfig, runFaultManagement, type SettingKey } from '../../src/orchestrator/index.js';
+import { summary } from '../../src/cli/run.js';
 import { fakeEdges } from '../helpers/fake-edges.js';
 
 const HOSTS = [{ name: 'compute-1', ip: '198.18.250.2' }, { name: 'compute-2', ip: '198.18.250.3' }];
@@ -150,10 +151,11 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       expect(seen['aodh.conf']).toMatch(/^\[DEFAULT\]\ntransport_url = .*\nevent_alarm_cache_ttl = 0\n# debug = true\n/);
       expect(seen['event_definitions.yaml']).toBe(STOCK['event_definitions.yaml']); // it had every trait already
       expect(r.environment?.controllerSetup).toEqual([{
-        node: 'controller-1', restarted: ['ceilometer', 'aodh'], restored: [join(ctl, 'aodh.conf'), join(ctl, 'event_pipeline.yaml')],
+        node: 'controller-1', restarted: ['ceilometer', 'aodh'], restored: [join(ctl, 'aodh.conf'), join(ctl, 'event_pipeline.yaml')], setupMs: expect.any(Number), restoreMs: expect.any(Number),
         changed: [{ path: join(ctl, 'event_pipeline.yaml'), what: 'the notifier://?topic=alarm.all event sink' }, { path: join(ctl, 'aodh.conf'), what: 'event_alarm_cache_ttl = 0' }],
       }]);
       expect(lines).toContain('restarting ceilometer, aodh on controller-1 (198.18.250.10)');
+      expect(summary(r).filter((l) => l.includes('controller-1'))).toEqual([expect.stringMatching(/^ {2}controller-1: set up 2 file\(s\) \(restarted ceilometer, aodh\) in [\d.]+ s; put back 2 of 2 in [\d.]+ s$/)]);
       // Back as they were, no backup or staged file left; each service restarted once for the set-up, once for the restore.
       expect(files()).toEqual(STOCK);
       expect(restarts()).toEqual(['aodh', 'aodh', 'ceilometer', 'ceilometer']);
@@ -171,8 +173,9 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       const lines: string[] = [];
       const r = await run(config(), fakeEdges().edges, { progress: (l) => lines.push(l) });
       expect(r.verdict, r.reason).toBe('PASS');
-      expect(r.environment?.controllerSetup).toEqual([{ node: 'controller-1', changed: [], restarted: [], restored: [] }]);
+      expect(r.environment?.controllerSetup).toEqual([{ node: 'controller-1', changed: [], restarted: [], restored: [], setupMs: expect.any(Number) }]);
       expect(lines).toContain('controller-1 (198.18.250.10) is already set up: nothing to change');
+      expect(summary(r)).toContain('  controller-1: already set up, nothing changed');
       expect(files()).toEqual(before);
       expect(restarts()).toEqual([]);
     });
