@@ -76,6 +76,7 @@ export async function runLabCloud(flags: LabCloudFlags, env: NodeJS.ProcessEnv, 
   out('or the OS_* variables:');
   for (const line of lab.envLines()) out(`  ${line.replace('OS_PASSWORD=<see clouds.yaml>', `OS_PASSWORD="$(cat ${passwordPath})"`)}`);
   out('');
+  out('doctor run against it with --skip-controller-setup (its Ceilometer and Aodh are built in: no controller files to set up)');
   out(`lab switches (admin token): GET ${lab.url}/_lab/trace, POST ${lab.url}/_lab/faults`);
   out('Ctrl-C stops it.');
 

@@ -175,7 +175,12 @@ export async function prepareControllers(ctx: RunContext, env: Environment): Pro
       }
     });
     const t0 = Date.now();
-    const ssh = await ctx.edges.controller(node, ctx.log);
+    const ssh = await ctx.edges.controller(node, ctx.log).catch((err: Error) => {
+      throw new HarnessError(
+        `cannot set up ${where}: ${err.message}; it needs SSH as ${node.ssh.target.username ?? 'root'} with the compute hosts' key, or --skip-controller-setup when the cloud already publishes events to notifier://?topic=alarm.all with event_alarm_cache_ttl = 0`,
+        { cause: err },
+      );
+    });
     try {
       const { auth, target } = node.ssh;
       const r = await setUpController(ssh, setup.layout, ctx.config.runId, (c) => {

@@ -51,7 +51,8 @@ describe('the safety of the fault', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'stranger')]); // a key no host authorises
     const config = loadConfig({
       env: env(), readFile: (p) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined), cwd: work,
-      flags: { sshKey: join(work, 'stranger'), sshUser: 'root', knownHosts: state.knownHosts, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
+      // The simulated cloud has no controller files to set up.
+      flags: { sshKey: join(work, 'stranger'), sshUser: 'root', knownHosts: state.knownHosts, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), skipControllerSetup: true },
     });
     const lines: string[] = [];
     const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: (l) => lines.push(l), ledgerDir: join(work, 'state', 'doctor-harness', 'ledgers') });
@@ -71,7 +72,7 @@ describe('the safety of the fault', () => {
     const started = Date.now() - 1_000;
     const p = spawn(process.execPath, [
       join(ROOT, 'bin/doctor.js'), 'run', '--ssh-user', 'root', '--ssh-key', state.harnessKey, '--known-hosts', state.knownHosts, '--fault-duration', String(durationS),
-      '--notify-timeout', '60', '--lab-drop-webhooks', '--inspector-port', '0', '--consumer-port', '0', '--results-dir', join(work, 'cli-results'),
+      '--notify-timeout', '60', '--lab-drop-webhooks', '--inspector-port', '0', '--consumer-port', '0', '--results-dir', join(work, 'cli-results'), '--skip-controller-setup',
     ], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout!.on('data', (d) => (out += d));

@@ -43,7 +43,7 @@ export interface FakeEdges {
   calls: string[];
 }
 
-/** `unreachable`: hosts the injector cannot reach over SSH (it refuses, as SSH would). */
+/** `unreachable`: hosts (computes, controllers) that cannot be reached over SSH (refused, as SSH would). */
 export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?: string[] } = {}): FakeEdges {
   const net = new FakeNetwork();
   const calls: string[] = [];
@@ -70,7 +70,7 @@ export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?
   return {
     net, calls,
     edges: {
-      openIcmp: async () => net, faults, controller: localController(calls),
+      openIcmp: async () => net, faults, controller: localController(calls, opts.unreachable),
       resolveHost: async (name) => {
         const ip = opts.resolve?.[name];
         if (!ip) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
@@ -84,9 +84,10 @@ export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?
  * A controller that is this machine: its commands run in a local shell, its files are local files (a test
  * keeps them in a temporary folder through its controllerLayout). Each session opened is a call.
  */
-export function localController(calls: string[]): RunEdges['controller'] {
+export function localController(calls: string[], unreachable: string[] = []): RunEdges['controller'] {
   return async (node) => {
     calls.push(`controller ${node.ip}`);
+    if (unreachable.includes(node.ip)) throw new Error(`SSH to root@${node.ip}:22 failed: connect ECONNREFUSED ${node.ip}:22`);
     return {
       exec: (command, timeoutMs = 30_000) => new Promise((resolve) => {
         execFile('sh', ['-c', command], { timeout: timeoutMs }, (err, stdout, stderr) => {

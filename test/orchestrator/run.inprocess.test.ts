@@ -190,6 +190,14 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       expectCloudAsFound(r.runId);
     });
 
+    it('an unreachable controller ends the run before anything is made, with an error that says what it needs and how to skip it', async () => {
+      const r = await run(config(), fakeEdges({ unreachable: ['198.18.250.10'] }).edges);
+      expect(r.verdict).toBe('ERROR');
+      expect(r.reason).toMatch(/^cannot set up controller-1 \(198\.18\.250\.10\): SSH to root@198\.18\.250\.10:22 failed: connect ECONNREFUSED .*; it needs SSH as root with the compute hosts' key, or --skip-controller-setup when/);
+      expect(files()).toEqual(STOCK);
+      expectCloudAsFound(r.runId);
+    });
+
     it('an unreadable controller file ends the run with an error naming the file and controllerLayout; nothing is changed', async () => {
       rmSync(join(ctl, 'aodh.conf'));
       const r = await run(config(), fakeEdges().edges);
