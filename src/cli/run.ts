@@ -133,8 +133,11 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
         out(`run ${run.runId}: ${e.host} (${e.ip}) gets its link back by its own timer by ${e.until}`);
       }
     }
-    // Controller files the run changed go back from their backups on the nodes.
-    errors.push(...(await restoreControllersFromLedger(run.entries)));
+    // Controller files the run changed go back from their backups on the nodes; then the keys it fetched to reach them go.
+    const restoring = await restoreControllersFromLedger(run.entries);
+    errors.push(...restoring);
+    // Kept while a controller still needs them (the next doctor cleanup tries again).
+    if (!restoring.length) for (const e of run.entries) if (e.kind === 'private-dir') rmSync(e.path, { recursive: true, force: true });
     if (cloud && !cloud.embedded) {
       try {
         const client = createOpenStackClient({ credentials: recordedCloud(cloud, env) });

@@ -117,8 +117,9 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
 
   const installerType = c.installerType ?? (wantsLab ? 'lab' : 'devstack');
   if (!wantsLab && !(INSTALLERS as readonly string[]).includes(installerType)) {
-    throw new ConfigError(`${flagOf('installerType')} / INSTALLER_TYPE`, `${installerType} is not supported yet: ${INSTALLERS.join(' and ')} are (apex and fuel/mcp are planned); for another installer use local with COMPUTE_IP and CONTROLLER_IPS`);
+    throw new ConfigError(`${flagOf('installerType')} / INSTALLER_TYPE`, `${installerType} is not supported yet: ${INSTALLERS.join(', ')} are (fuel/mcp is planned); for another installer use local with COMPUTE_IP and CONTROLLER_IPS`);
   }
+  if (installerType === 'apex' && !c.installerIp) throw new ConfigError(`${flagOf('installerIp')} / INSTALLER_IP`, 'the apex installer needs the undercloud\'s address: the run lists the overcloud there as stack');
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
   const config: RunConfig = {
     runId,

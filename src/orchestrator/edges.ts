@@ -7,6 +7,7 @@ import type { ComputeAccess } from './environment.js';
 import { fetchFaultLog, injectLinkDown, type FaultLog, type FaultPlan, type InjectedFault, type LinkDownRequest } from './fault/inject.js';
 import { measureClockOffset, type ClockOffset } from './fault/clock.js';
 import { SshSession } from './fault/ssh.js';
+import { ReverseTunnel, type TunnelOptions } from './tunnel.js';
 
 /** How a fault reaches a compute host: over SSH unless a test gives another. */
 export interface FaultInjector {
@@ -23,8 +24,10 @@ export interface RunEdges {
   faults: FaultInjector;
   runProcess: Runner;
   resolveHost: (name: string) => Promise<string>;
-  /** A session on a controller, for its set-up and restore. */
+  /** A session on a node (a controller for its set-up and restore, an installer's node for discovery). */
   controller: (node: ControllerNode, log: Logger) => Promise<ControllerSession>;
+  /** A reverse tunnel from a node to a service of this machine. */
+  tunnel: (opts: TunnelOptions) => Promise<Pick<ReverseTunnel, 'reconnects' | 'close'>>;
 }
 
 export const sshFaults: FaultInjector = {
@@ -48,4 +51,5 @@ export const sshFaults: FaultInjector = {
 export const DEFAULT_EDGES: RunEdges = {
   openIcmp: openRawIcmp, faults: sshFaults, runProcess, resolveHost: async (name) => (await lookup(name, { family: 4 })).address,
   controller: (node, log) => SshSession.connect(node.ssh.target, { ...node.ssh.auth, logger: log }),
+  tunnel: (opts) => ReverseTunnel.open(opts),
 };

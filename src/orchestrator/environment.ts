@@ -4,7 +4,8 @@
  * simulated cloud, started here), the all-in-one lab (a real OpenStack whose computes are namespace hosts,
  * `labStateDir`), and a configured cloud reached through an installer adapter (src/orchestrator/installers).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, HarnessError, type Logger } from '../shared/index.js';
@@ -13,7 +14,7 @@ import { labDown, labRouteGuard, labUp, readState, restoreHostLink, startCloud, 
 import type { RunConfig } from './config.js';
 import type { FaultPlan } from './fault/inject.js';
 import type { SshAuth, SshTarget } from './fault/ssh.js';
-import { withOverrides, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode } from './controller/index.js';
+import { withOverrides, type ControllerLayout, type ControllerNode, type ControllerSession } from './controller/index.js';
 import { adapterFor, type NodeAddress } from './installers/index.js';
 import type { Ledger } from './ledger.js';
 
@@ -78,6 +79,8 @@ export interface EnvironmentContext {
   logger: (component: string) => Logger;
   /** Resolves a host name (the local installer's DNS fallback). */
   resolveHost: (name: string) => Promise<string>;
+  /** A session on a node (an installer's node, for discovery). */
+  session: (node: ControllerNode) => Promise<ControllerSession>;
   /** Sees the embedded cloud once it runs. */
   onLabCloud?: (cloud: LabCloud) => void;
 }
@@ -89,38 +92,42 @@ export async function openEnvironment(ctx: EnvironmentContext): Promise<Environm
   const credentials = config.cloud.credentials;
   ctx.ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: false, ...(config.cloud.cloudName ? { cloudName: config.cloud.cloudName } : {}) });
   const auth = sshAuthOf(config);
-  const sharedClock = isLoopback(new URL(credentials.authUrl).hostname);
-  if (config.labStateDir) {
-    const state = readState(config.labStateDir);
-    if (!state) throw new ConfigError('labStateDir', `no lab hosts at ${config.labStateDir} (its lab.json is missing): bring the lab up again, or drop the setting`);
-    const ctl = state.controller;
-    const node = ctl ? { name: ctl.name, ip: ctl.hostIp, ssh: { target: { host: ctl.hostIp, username: config.ssh.user }, auth } } : undefined;
-    return {
-      // Namespace hosts share this machine's clock, wherever their addresses are.
-      name: 'all-in-one lab', credentials, cloud: { mode: 'cloud' }, sharedClock: sharedClock || Boolean(ctl),
-      controllers: [{ name: ctl?.name ?? 'controller', ip: ctl?.hostIp ?? new URL(credentials.authUrl).hostname }],
-      ...(node ? { consumerTunnels: [{ name: node.name, ...node.ssh }] } : {}),
-      ...(node && config.controller.setup ? { controllerSetup: { layout: labLayout(config.controller.layout), nodes: [node] } } : {}),
-      ...labHosts(state, auth, config.ssh.user),
-    };
-  }
-  const adapter = adapterFor(config, ctx.resolveHost);
-  const probed = new Set<string>();
+  // Computes that are namespace hosts of ours (the all-in-one lab's): a link comes back at once, probes must use the lab's links.
+  const lab = config.labStateDir ? readState(config.labStateDir) : undefined;
+  if (config.labStateDir && !lab) throw new ConfigError('labStateDir', `no lab hosts at ${config.labStateDir} (its lab.json is missing): bring the lab up again, or drop the setting`);
+  let privateDir: string | undefined;
+  const adapter = adapterFor(config, {
+    resolveHost: ctx.resolveHost, session: ctx.session, auth,
+    privateDir: () => {
+      if (!privateDir) {
+        const dir = mkdtempSync(join(tmpdir(), 'doctor-nodes-'));
+        privateDir = dir;
+        ctx.ledger.add({ kind: 'private-dir', path: dir }); // doctor cleanup removes it after a SIGKILL
+        ctx.teardown.cleanup('removing the nodes\' fetched keys', async () => rmSync(dir, { recursive: true, force: true }));
+      }
+      return privateDir;
+    },
+  });
   const controllers = await adapter.controllers(credentials);
+  const access = (await adapter.nodeAccess?.()) ?? { username: config.ssh.user, auth };
+  const reach = (ip: string) => ({ target: { host: ip, username: access.username }, auth: access.auth });
+  const nodes: ControllerNode[] = controllers.map((c) => ({ ...c, ssh: reach(c.ip) }));
+  const probed = new Set<string>();
+  const labGuard = lab ? labRouteGuard(lab) : undefined;
   return {
-    name: config.installer.type, credentials, cloud: { mode: 'cloud' }, sharedClock, controllers,
-    ...(config.controller.setup && controllers.length ? {
-      controllerSetup: {
-        layout: withOverrides(adapter.layout, config.controller.layout),
-        nodes: controllers.map((c) => ({ ...c, ssh: { target: { host: c.ip, username: config.ssh.user }, auth } })),
-      },
-    } : {}),
+    name: lab ? `${config.installer.type} (lab hosts)` : config.installer.type, credentials, cloud: { mode: 'cloud' }, controllers,
+    // Namespace hosts (a lab controller among them) share this machine's clock, wherever their addresses are.
+    sharedClock: isLoopback(new URL(credentials.authUrl).hostname) || Boolean(lab?.controller),
+    // Aodh on a controller other than this machine cannot call a consumer on its loopback: a reverse tunnel from each.
+    ...(isLoopback(config.consumer.host) ? { consumerTunnels: nodes.filter((n) => !isLoopback(n.ip)).map((n) => ({ name: n.name, ...n.ssh })) } : {}),
+    ...(config.controller.setup && nodes.length ? { controllerSetup: { layout: withOverrides(await adapter.layout(), config.controller.layout), nodes } } : {}),
     async compute(host) {
       const ip = await adapter.computeAddress(host);
       probed.add(ip);
-      return { name: host.name, ip, ssh: { target: { host: ip, username: config.ssh.user }, auth } };
+      return lab ? labCompute(lab, { name: host.name, ip }, reach(ip)) : { name: host.name, ip, ssh: reach(ip) };
     },
     async guard(ip) {
+      if (labGuard) return labGuard(ip);
       if (!probed.has(ip)) throw new HarnessError(`refusing to probe ${ip}: it is not a compute host the ${config.installer.type} installer named`);
     },
   };
@@ -141,51 +148,35 @@ async function embeddedLab(ctx: EnvironmentContext, c: Extract<RunConfig['cloud'
   ctx.onLabCloud?.(cloud);
   const credentials = cloud.credentials();
   ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: true });
+  const ssh = (ip: string) => ({ target: { host: ip, username: config.ssh.user }, auth: { privateKeyPath: state.harnessKey, knownHostsPath: state.knownHosts } });
   return {
     name: 'embedded lab', credentials, cloud: { mode: 'lab', labId: state.labId }, preferHost: state.hosts[0]!.name,
     controllers: [], sharedClock: true, trace: () => cloud.cloud.trace.slice(),
-    ...labHosts(state, { privateKeyPath: state.harnessKey, knownHostsPath: state.knownHosts }, config.ssh.user),
+    guard: labRouteGuard(state),
+    compute: async (host) => labCompute(state, host, ssh(host.ip)),
   };
 }
 
-/** Namespace hosts of this machine: the lab's routes guard the probes, and a link is put back at once. */
-function labHosts(state: LabState, auth: SshAuth, username: string): Pick<Environment, 'compute' | 'guard'> {
-  const guard = labRouteGuard(state);
+/** A compute that is a namespace host of this machine: its link is put back at once, its script's log read here. */
+function labCompute(state: LabState, host: { name: string; ip: string }, ssh: ComputeAccess['ssh']): ComputeAccess {
+  const h = state.hosts.find((x) => x.hostIp === host.ip);
+  if (!h) throw new HarnessError(`the VMs' host ${host.name} (${host.ip}) is not one of the lab hosts (${state.hosts.map((x) => `${x.name}=${x.hostIp}`).join(', ')})`);
   return {
-    guard,
-    async compute(host) {
-      const h = state.hosts.find((x) => x.hostIp === host.ip);
-      if (!h) throw new HarnessError(`the VMs' host ${host.name} (${host.ip}) is not one of the lab hosts (${state.hosts.map((x) => `${x.name}=${x.hostIp}`).join(', ')})`);
-      return {
-        name: host.name, ip: host.ip, ssh: { target: { host: host.ip, username }, auth }, remoteDir: h.dir,
-        restore: {
-          link: async (plan) => {
-            await restoreHostLink(h, { stopping: plan.scriptPath });
-          },
-          readLog: (plan) => {
-            try {
-              return readFileSync(plan.logPath, 'utf8');
-            } finally {
-              for (const f of [plan.scriptPath, plan.logPath]) rmSync(f, { force: true }); // read once (or never started): no trace left on the host
-            }
-          },
-          ledger: { labStateDir: state.stateDir },
-        },
-      };
+    name: host.name, ip: host.ip, ssh, remoteDir: h.dir,
+    restore: {
+      link: async (plan) => {
+        await restoreHostLink(h, { stopping: plan.scriptPath });
+      },
+      readLog: (plan) => {
+        try {
+          return readFileSync(plan.logPath, 'utf8');
+        } finally {
+          for (const f of [plan.scriptPath, plan.logPath]) rmSync(f, { force: true }); // read once (or never started): no trace left on the host
+        }
+      },
+      ledger: { labStateDir: state.stateDir },
     },
   };
-}
-
-/** The all-in-one lab's controller has no installer's layout under it: its doctor.yaml names the whole of it. */
-function labLayout(layout: ControllerLayoutOverrides | undefined): ControllerLayout {
-  const missing: string[] = [
-    ...(['eventPipeline', 'eventDefinitions', 'aodhConf', 'novaConf'] as const).filter((k) => !layout?.[k]),
-    ...(['ceilometer', 'aodh', 'nova'] as const).filter((k) => !layout?.restart?.[k]).map((k) => `restart.${k}`),
-  ];
-  if (missing.length) {
-    throw new ConfigError('controllerLayout', `the all-in-one lab's controller needs its layout (missing: ${missing.join(', ')}): run with the doctor.yaml "doctor lab openstack up" wrote, which names it, or with --skip-controller-setup`);
-  }
-  return layout as ControllerLayout;
 }
 
 function sshAuthOf(config: RunConfig): SshAuth {

@@ -14,6 +14,8 @@ export type LedgerEntry =
   | { kind: 'ended'; at: string }
   /** A fault was started on a host: doctor cleanup puts a lab host's link back at once (a real host's comes back by its own timer, `until`). */
   | { kind: 'fault'; host: string; ip: string; scriptPath: string; logPath: string; until: string; labStateDir?: string }
+  /** A private folder of this machine holding what an installer adapter fetched (the nodes' key): removed with the run. */
+  | { kind: 'private-dir'; path: string }
   /** A controller file the run changed: its backup on the node, how to reach it (key paths, never keys) and what to restart. */
   | {
     kind: 'controller-file'; host: string; ip: string; username: string; keyPath: string; knownHostsPath?: string; insecureSkipHostKeyCheck?: boolean;

@@ -19,14 +19,13 @@ import type { RunConfig } from './config.js';
 import type { ComputeAccess, Environment, TeardownRegistry } from './environment.js';
 import { parseFaultLog, planLinkDown, type LinkDownRequest } from './fault/inject.js';
 import type { ClockOffset } from './fault/clock.js';
-import { restoreController, setUpController, type ControllerFileChange } from './controller/index.js';
+import { asRoot, restoreController, setUpController, type ControllerFileChange } from './controller/index.js';
 import { cloudEntries, type Ledger } from './ledger.js';
 import type { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
 import type { RunEdges } from './edges.js';
 import type { RunDeps, RunResults, VmResult } from './results.js';
 import { removeResources } from './teardown.js';
-import { ReverseTunnel } from './tunnel.js';
 
 type Kind = 'cleanup' | 'measure';
 
@@ -133,7 +132,7 @@ export async function startServices(ctx: RunContext, env: Environment): Promise<
     results.environment = { ...results.environment!, tunnels };
     for (const node of env.consumerTunnels) {
       ctx.progress(`opening a reverse tunnel from ${node.name} (${node.target.host}) to the consumer (127.0.0.1:${port})`);
-      const t = await ReverseTunnel.open({ target: node.target, auth: node.auth, remote: { port }, local: { host: local.hostname, port }, logger: ctx.log });
+      const t = await ctx.edges.tunnel({ target: node.target, auth: node.auth, remote: { port }, local: { host: local.hostname, port }, logger: ctx.log });
       const record = { node: node.name, remote: `127.0.0.1:${port}`, reconnects: 0 };
       tunnels.push(record);
       teardown.cleanup(`closing the tunnel from ${node.name}`, async () => {
@@ -166,7 +165,7 @@ export async function prepareControllers(ctx: RunContext, env: Environment): Pro
       if (!changes.length) return;
       ctx.progress(`restoring ${changes.map((c) => c.path).join(', ')} on ${where}`);
       const t0 = Date.now();
-      const ssh = await ctx.edges.controller(node, ctx.log);
+      const ssh = asRoot(await ctx.edges.controller(node, ctx.log), node.ssh.target.username);
       try {
         record.restored = (await restoreController(ssh, changes, setup.layout.restart)).restored;
         record.restoreMs = Date.now() - t0;
@@ -175,7 +174,7 @@ export async function prepareControllers(ctx: RunContext, env: Environment): Pro
       }
     });
     const t0 = Date.now();
-    const ssh = await ctx.edges.controller(node, ctx.log).catch((err: Error) => {
+    const ssh = await ctx.edges.controller(node, ctx.log).then((x) => asRoot(x, node.ssh.target.username), (err: Error) => {
       throw new HarnessError(
         `cannot set up ${where}: ${err.message}; it needs SSH as ${node.ssh.target.username ?? 'root'} with the compute hosts' key, or --skip-controller-setup when the cloud already publishes events to notifier://?topic=alarm.all with event_alarm_cache_ttl = 0`,
         { cause: err },

@@ -43,6 +43,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     // 1. Where the run happens: credentials, how the computes and controllers are reached.
     const env = await openEnvironment({
       config, ledger: ctx.ledger, teardown: ctx.teardown, progress: ctx.progress, logger: (c) => logs.get(c), resolveHost: ctx.edges.resolveHost,
+      session: (node) => ctx.edges.controller(node, log),
       ...(deps.onLabCloud ? { onLabCloud: deps.onLabCloud } : {}),
     });
     results.cloud = env.cloud; // named at once: a run that fails early still says which lab it had

@@ -71,6 +71,11 @@ export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?
     net, calls,
     edges: {
       openIcmp: async () => net, faults, controller: localController(calls, opts.unreachable),
+      // The simulated Aodh runs here and reaches the consumer directly: a tunnel is only a call to remember.
+      tunnel: async (t) => {
+        calls.push(`tunnel ${t.target.host}:${t.remote.port}`);
+        return { reconnects: 0, close: async () => {} };
+      },
       resolveHost: async (name) => {
         const ip = opts.resolve?.[name];
         if (!ip) throw new Error(`getaddrinfo ENOTFOUND ${name}`);

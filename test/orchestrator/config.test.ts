@@ -24,9 +24,11 @@ describe('run configuration', () => {
     expect(local.ssh.user).toBe('root');
     expect(loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'local', COMPUTE_IP: '10.0.0.5' } }).installer.computeIps).toEqual({ '*': '10.0.0.5' });
     expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'local', COMPUTE_IP: 'cmp1=10.0.0.5,10.0.0.6' } })).toThrow(/^COMPUTE_IP: must be an address, or name=address,name=address/);
-    for (const type of ['apex', 'fuel', 'mcp', 'daisy']) {
-      expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: type } })).toThrow(new RegExp(`^--installer / INSTALLER_TYPE: ${type} is not supported yet: devstack and local are`));
+    for (const type of ['fuel', 'mcp', 'daisy']) {
+      expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: type } })).toThrow(new RegExp(`^--installer / INSTALLER_TYPE: ${type} is not supported yet: devstack, local, apex are`));
     }
+    expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'apex' } })).toThrow(/^--installer-ip \/ INSTALLER_IP: the apex installer needs the undercloud's address/);
+    expect(loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'apex', INSTALLER_IP: '192.0.2.1' } }).installer).toEqual({ type: 'apex', ip: '192.0.2.1' });
   });
 
   it("reads Doctor's variables, and flags win over them, and they over a config file", () => {

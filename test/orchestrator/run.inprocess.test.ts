@@ -5,11 +5,11 @@
  * run fails halfway.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type LabCloud } from '../../src/lab/index.js';
-import { loadConfig, runFaultManagement, type SettingKey } from '../../src/orchestrator/index.js';
+import { loadConfig, runFaultManagement, SERVER_LIST, type SettingKey } from '../../src/orchestrator/index.js';
 import { summary } from '../../src/cli/run.js';
 import { fakeEdges } from '../helpers/fake-edges.js';
 
@@ -58,9 +58,15 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
     const r = await run(config, f.edges);
     expect(r.verdict, r.reason).toBe('PASS');
     expect(r.notifications).toMatchObject({ expected: 3, received: 3 });
-    expect(r.environment).toEqual({ name: 'local', controllers: [{ name: 'controller-1', ip: '198.18.250.10' }, { name: 'controller-2', ip: '198.18.250.11' }] });
+    // Aodh runs on the controllers, which cannot reach this machine's loopback: a reverse tunnel from each to the consumer.
+    const remote = expect.stringMatching(/^127\.0\.0\.1:\d+$/);
+    expect(r.environment).toEqual({
+      name: 'local', controllers: [{ name: 'controller-1', ip: '198.18.250.10' }, { name: 'controller-2', ip: '198.18.250.11' }],
+      tunnels: [{ node: 'controller-1', remote, reconnects: 0 }, { node: 'controller-2', remote, reconnects: 0 }],
+    });
     // The host's own timer brought the link back (nobody here can), and the run waited for it.
-    expect(f.calls).toEqual([`reach ${r.host!.ip}`, `inject ${r.host!.ip}`, `await ${r.host!.ip}`]);
+    expect(f.calls.filter((c) => !c.startsWith('tunnel '))).toEqual([`reach ${r.host!.ip}`, `inject ${r.host!.ip}`, `await ${r.host!.ip}`]);
+    expect(f.calls.filter((c) => c.startsWith('tunnel ')).map((c) => c.split(':')[0])).toEqual(['tunnel 198.18.250.10', 'tunnel 198.18.250.11']);
     expect(r.faultLog!.upAt).toBeGreaterThanOrEqual(r.faultLog!.downAt!);
     expect([...f.net.probed]).toEqual([r.host!.ip]); // only the VMs' host was probed
     expect(r.cleanup).toEqual({ ok: true, errors: [] });
@@ -155,12 +161,26 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
         changed: [{ path: join(ctl, 'event_pipeline.yaml'), what: 'the notifier://?topic=alarm.all event sink' }, { path: join(ctl, 'aodh.conf'), what: 'event_alarm_cache_ttl = 0' }],
       }]);
       expect(lines).toContain('restarting ceilometer, aodh on controller-1 (198.18.250.10)');
-      expect(summary(r).filter((l) => l.includes('controller-1'))).toEqual([expect.stringMatching(/^ {2}controller-1: set up 2 file\(s\) \(restarted ceilometer, aodh\) in [\d.]+ s; put back 2 of 2 in [\d.]+ s$/)]);
+      expect(summary(r).filter((l) => l.startsWith('  controller-1:'))).toEqual([expect.stringMatching(/^ {2}controller-1: set up 2 file\(s\) \(restarted ceilometer, aodh\) in [\d.]+ s; put back 2 of 2 in [\d.]+ s$/)]);
       // Back as they were, no backup or staged file left; each service restarted once for the set-up, once for the restore.
       expect(files()).toEqual(STOCK);
       expect(restarts()).toEqual(['aodh', 'aodh', 'ceilometer', 'ceilometer']);
       expect(f.calls.filter((c) => c.startsWith('controller'))).toEqual(['controller 198.18.250.10', 'controller 198.18.250.10']);
       expectCloudAsFound(r.runId);
+    });
+
+    it('as a user other than root, through sudo: the same changes, and every file back with its mode', async () => {
+      const f = fakeEdges();
+      const seen: Record<string, string> = {};
+      const config = configWith({ vmCount: 1, skipControllerSetup: false, controllerLayout: layout, sshUser: 'stack' }, { INSTALLER_TYPE: 'local', COMPUTE_IP: HOSTS[0]!.ip, CONTROLLER_IPS: '198.18.250.10' });
+      const r = await run(config, f.edges, { progress: (l) => l.startsWith('provisioning ') && Object.assign(seen, files()) });
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(seen['aodh.conf']).toMatch(/^event_alarm_cache_ttl = 0$/m);
+      expect(r.environment?.controllerSetup?.[0]).toMatchObject({ restarted: ['ceilometer', 'aodh'], restored: [join(ctl, 'aodh.conf'), join(ctl, 'event_pipeline.yaml')] });
+      expect(files()).toEqual(STOCK);
+      expect(statSync(join(ctl, 'aodh.conf')).mode & 0o777).toBe(0o640);
+      expect(restarts()).toEqual(['aodh', 'aodh', 'ceilometer', 'ceilometer']);
+      expect(readdirSync('/tmp').filter((x) => x.startsWith('doctor-upload-'))).toEqual([]); // sudo's uploads are gone
     });
 
     it('a controller already set up is left alone, and the run says so', async () => {
@@ -207,6 +227,88 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       expect(files()).toEqual(rest);
       expect(restarts()).toEqual([]);
       expectCloudAsFound(r.runId);
+    });
+  });
+
+  describe('apex installer (an undercloud that answers as TripleO\'s does)', () => {
+    const UNDERCLOUD = '192.0.2.1';
+    /** The overcloud the undercloud lists: Nova knows its computes by their internal_api address. */
+    const OVERCLOUD = [
+      { ID: 'e50c4323-fd15-4a7e-8a40-f7b678f45d40', Name: 'overcloud-controller-0', Status: 'ACTIVE', Networks: { ctlplane: ['192.0.2.10'] }, Image: 'overcloud-full', Flavor: 'control' },
+      { ID: '902f4f5f-01f2-40c9-bd93-0ecf16a53d82', Name: 'overcloud-novacompute-0', Status: 'ACTIVE', Networks: { ctlplane: ['192.0.2.20'], internal_api: [HOSTS[0]!.ip] }, Image: 'overcloud-full', Flavor: 'compute' },
+      { ID: '1c69cb21-532b-423d-8833-eaa65688f2c6', Name: 'overcloud-novacompute-1', Status: 'ACTIVE', Networks: { ctlplane: ['192.0.2.21'], internal_api: [HOSTS[1]!.ip] }, Image: 'overcloud-full', Flavor: 'compute' },
+    ];
+    /** An undercloud session answering the commands the adapter runs; `commands` records them. */
+    function undercloud(opts: { servers?: unknown[]; serverList?: { code: number; stderr: string } } = {}) {
+      const commands: string[] = [];
+      const session = {
+        async exec(command: string) {
+          commands.push(command);
+          if (command === SERVER_LIST) return opts.serverList ? { stdout: '', ...opts.serverList } : { stdout: JSON.stringify(opts.servers ?? OVERCLOUD), stderr: '', code: 0 };
+          if (command.startsWith('ssh-keyscan ')) return { stdout: '192.0.2.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOvjbUqmdI7aGBd0+3PJFuIkRzRaK+YlgwJiHx2uGmNT\n', stderr: '', code: 0 };
+          if (command.startsWith('grep -qs docker')) return { stdout: '', stderr: '', code: 0 };
+          return { stdout: '', stderr: `unexpected: ${command}`, code: 127 };
+        },
+        readFile: async (path: string) => (path === '.ssh/id_rsa' ? '-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n-----END OPENSSH PRIVATE KEY-----' : Promise.reject(new Error('No such file'))),
+        writeFile: async () => {},
+        close() {},
+      };
+      return { session, commands };
+    }
+    const apexRun = (uc: ReturnType<typeof undercloud> | 'unreachable', f = fakeEdges(), flags: Partial<Record<SettingKey, string | number | boolean>> = {}) => {
+      const seen: Array<{ user?: string; key: string; knownHosts?: string; keyText: string }> = [];
+      const edges = {
+        ...f.edges,
+        controller: async (node: Parameters<NonNullable<typeof f.edges.controller>>[0], log: Parameters<NonNullable<typeof f.edges.controller>>[1]) => {
+          if (node.ip !== UNDERCLOUD) return f.edges.controller!(node, log);
+          if (uc === 'unreachable') throw new Error(`SSH to stack@${UNDERCLOUD}:22 failed: connect ETIMEDOUT`);
+          expect(node.ssh.target.username).toBe('stack');
+          return uc.session;
+        },
+        faults: {
+          ...f.edges.faults!,
+          async reach(compute: Parameters<NonNullable<typeof f.edges.faults>['reach']>[0], log: Parameters<NonNullable<typeof f.edges.faults>['reach']>[1]) {
+            const { privateKeyPath, knownHostsPath } = compute.ssh.auth;
+            seen.push({ user: compute.ssh.target.username, key: privateKeyPath, keyText: readFileSync(privateKeyPath, 'utf8'), ...(knownHostsPath ? { knownHosts: readFileSync(knownHostsPath, 'utf8') } : {}) });
+            return f.edges.faults!.reach(compute, log);
+          },
+        },
+      };
+      const config = configWith({ vmCount: 1, ...flags }, { INSTALLER_TYPE: 'apex', INSTALLER_IP: UNDERCLOUD });
+      return run(config, edges).then((r) => ({ r, seen, f }));
+    };
+
+    it('finds the overcloud on the undercloud, reaches the VMs\' compute at its ctlplane address as heat-admin with the undercloud\'s key, and passes', async () => {
+      const uc = undercloud();
+      const { r, seen, f } = await apexRun(uc);
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(r.environment).toMatchObject({ name: 'apex', controllers: [{ name: 'overcloud-controller-0', ip: '192.0.2.10' }], tunnels: [{ node: 'overcloud-controller-0', reconnects: 0 }] });
+      // Nova names compute-N at its internal_api address; the node is reached on ctlplane.
+      const node = OVERCLOUD.find((n) => n.Networks.internal_api?.includes(HOSTS.find((h) => h.name === r.host!.name)!.ip))!;
+      expect(r.host).toEqual({ name: expect.stringMatching(/^compute-\d$/), ip: node.Networks.ctlplane[0] });
+      expect([...f.net.probed]).toEqual([node.Networks.ctlplane[0]]);
+      expect(seen).toEqual([{ user: 'heat-admin', key: expect.stringMatching(/\/doctor-nodes-\w+\/overcloud-key$/), keyText: expect.stringContaining('not a real key'), knownHosts: expect.stringMatching(/^192\.0\.2\.10 ssh-ed25519 /) }]);
+      expect(existsSync(seen[0]!.key)).toBe(false); // the fetched key went with the run
+      expect(uc.commands[0]).toBe(SERVER_LIST);
+      expect(uc.commands.find((c) => c.startsWith('ssh-keyscan '))).toBe("ssh-keyscan -T 5 '192.0.2.10' '192.0.2.20' '192.0.2.21' 2>/dev/null; true");
+      expect(r.cleanup).toEqual({ ok: true, errors: [] });
+      expectCloudAsFound(r.runId);
+    });
+
+    it('says what is wrong with the undercloud: unreachable, no openstack client, no compute, or not the compute Nova names', async () => {
+      const cases: Array<[ReturnType<typeof undercloud> | 'unreachable', RegExp]> = [
+        ['unreachable', /^cannot reach the apex undercloud as stack@192\.0\.2\.1 \(INSTALLER_IP, SSH_KEY\): SSH to stack@192\.0\.2\.1:22 failed: connect ETIMEDOUT$/],
+        [undercloud({ serverList: { code: 127, stderr: 'sh: 1: openstack: not found' } }), /^"\. ~\/stackrc && openstack server list -f json" on the undercloud \(stack@192\.0\.2\.1\) failed \(exit 127\) listing the overcloud: sh: 1: openstack: not found$/],
+        [undercloud({ servers: OVERCLOUD.slice(0, 1) }), /^the undercloud at 192\.0\.2\.1 lists no compute node \(names ending -novacompute-N or -compute-N\): overcloud-controller-0$/],
+        [undercloud({ servers: OVERCLOUD.map((n) => ({ ...n, Networks: { ctlplane: n.Networks.ctlplane } })) }), /^Nova's compute compute-\d \(198\.18\.250\.\d\) is not among the compute nodes the undercloud at 192\.0\.2\.1 lists \(overcloud-novacompute-0=192\.0\.2\.20, overcloud-novacompute-1=192\.0\.2\.21\)$/],
+      ];
+      for (const [uc, reason] of cases) {
+        const { r } = await apexRun(uc);
+        expect(r.verdict).toBe('ERROR');
+        expect(r.reason).toMatch(reason);
+        expect(r.cleanup).toEqual({ ok: true, errors: [] });
+        expectCloudAsFound(r.runId);
+      }
     });
   });
 });

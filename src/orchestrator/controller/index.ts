@@ -1,11 +1,11 @@
 /** Controller set-up and restore (Ceilometer's event sink and definitions, Aodh's cache TTL, Nova's state notifications). */
 import { SshSession } from '../fault/ssh.js';
 import type { LedgerEntry } from '../ledger.js';
-import { restoreController, type ControllerService } from './setup.js';
+import { asRoot, restoreController, type ControllerService } from './setup.js';
 
 export { ALARM_SINK, INSTANCE_TRAITS, withAlarmSink, withIniValue, withInstanceUpdateTraits } from './edits.js';
 export {
-  controllerLayoutSchema, DEVSTACK_LAYOUT, restoreController, setUpController, withOverrides,
+  asRoot, controllerLayoutSchema, DEVSTACK_LAYOUT, restoreController, setUpController, throughSudo, withOverrides,
   type ControllerFileChange, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode, type ControllerService, type ControllerSession,
 } from './setup.js';
 
@@ -24,7 +24,7 @@ export async function restoreControllersFromLedger(entries: LedgerEntry[]): Prom
       });
       try {
         const restart = Object.fromEntries(files.map((f) => [f.service, f.restart])) as Partial<Record<ControllerService, string>>;
-        await restoreController(ssh, files.map((f) => ({ path: f.path, backup: f.backup, service: f.service as ControllerService })), restart);
+        await restoreController(asRoot(ssh, first.username), files.map((f) => ({ path: f.path, backup: f.backup, service: f.service as ControllerService })), restart);
       } finally {
         ssh.close();
       }

@@ -4,6 +4,7 @@
  * after a SIGKILL), only the services whose files changed restarted; restore puts every file back byte
  * for byte (cp -p from its backup) and restarts those services again.
  */
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { HarnessError, shellQuote } from '../../shared/index.js';
 import type { SshAuth, SshSession, SshTarget } from '../fault/ssh.js';
@@ -87,6 +88,35 @@ function editsFor(layout: ControllerLayout): Edit[] {
 }
 
 const q = shellQuote;
+
+/**
+ * The session as root, through sudo, for a node reached as another user (devstack's stack, TripleO's
+ * heat-admin): each command runs in `sudo -n sh -c`, files are read with `sudo cat` and written through a
+ * private upload in /tmp. `-n`: a sudo that wants a password fails at once instead of hanging.
+ */
+export function throughSudo(s: ControllerSession): ControllerSession {
+  const run = async (command: string, timeoutMs?: number) => s.exec(`sudo -n sh -c ${q(command)}`, timeoutMs);
+  return {
+    exec: run,
+    async readFile(path) {
+      const r = await run(`cat -- ${q(path)}`);
+      if (r.code !== 0) throw new HarnessError((r.stderr || r.stdout).trim() || `sudo cat exited ${r.code}`);
+      return r.stdout;
+    },
+    async writeFile(path, data, mode) {
+      const upload = `/tmp/doctor-upload-${randomBytes(6).toString('hex')}`;
+      await s.writeFile(upload, data, 0o600);
+      const r = await s.exec(`sudo -n sh -c ${q(`cat -- ${q(upload)} > ${q(path)} && chmod ${mode.toString(8)} -- ${q(path)}`)}; st=$?; rm -f -- ${q(upload)}; exit $st`);
+      if (r.code !== 0) throw new HarnessError(`cannot write ${path} through sudo: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
+    },
+    close: () => s.close(),
+  };
+}
+
+/** A session on a node, as root: directly when the user is root, else through sudo. */
+export function asRoot(s: ControllerSession, username: string | undefined): ControllerSession {
+  return (username ?? 'root') === 'root' ? s : throughSudo(s);
+}
 
 /**
  * Applies what is missing. `record` is called for each file before it is touched (the ledger), so a run

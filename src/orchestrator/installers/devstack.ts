@@ -8,7 +8,7 @@ import type { InstallerAdapter } from './types.js';
 export function devstack(): InstallerAdapter {
   return {
     computeAddress: async (host) => host.ip,
-    layout: DEVSTACK_LAYOUT,
+    layout: async () => DEVSTACK_LAYOUT,
     controllers: async (credentials) => [{ name: 'controller', ip: new URL(credentials.authUrl).hostname.replace(/^\[(.*)\]$/, '$1') }],
   };
 }

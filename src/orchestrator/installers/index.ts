@@ -1,24 +1,28 @@
 /**
  * Installer adapters: how a configured cloud's nodes are found and reached, as each installer's own
- * tooling finds them (reference/doctor.md §3). devstack and local exist; apex and fuel/mcp come with
- * "Real deployments, part 2", and config refuses them until then.
+ * tooling finds them (reference/doctor.md §3): devstack, local and apex (TripleO); fuel/mcp comes with
+ * "Real deployments, part 2", and config refuses it until then.
  */
 import { ConfigError } from '../../shared/index.js';
+import { apex } from './apex.js';
 import { devstack } from './devstack.js';
 import { local } from './local.js';
-import type { InstallerAdapter, InstallerConfig } from './types.js';
+import type { AdapterDeps, InstallerAdapter, InstallerConfig } from './types.js';
 
-export type { InstallerAdapter, InstallerConfig, NodeAddress } from './types.js';
+export { APEX_CONTAINER_LAYOUT, APEX_LAYOUT, SERVER_LIST } from './apex.js';
+export type { AdapterDeps, InstallerAdapter, InstallerConfig, NodeAddress } from './types.js';
 
 /** The installer types that have an adapter. */
-export const INSTALLERS = ['devstack', 'local'] as const;
+export const INSTALLERS = ['devstack', 'local', 'apex'] as const;
 
-export function adapterFor(config: { installer: InstallerConfig }, resolveHost: (name: string) => Promise<string>): InstallerAdapter {
+export function adapterFor(config: { installer: InstallerConfig }, deps: AdapterDeps): InstallerAdapter {
   switch (config.installer.type) {
     case 'devstack':
       return devstack();
     case 'local':
-      return local(config.installer, resolveHost);
+      return local(config.installer, deps.resolveHost);
+    case 'apex':
+      return apex(config.installer, deps);
     default:
       throw new ConfigError('INSTALLER_TYPE', `${config.installer.type} has no adapter yet (${INSTALLERS.join(', ')} do)`);
   }

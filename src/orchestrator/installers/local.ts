@@ -21,7 +21,7 @@ export function local(installer: InstallerConfig, resolveHost: (name: string) =>
         );
       }
     },
-    layout: DEVSTACK_LAYOUT,
+    layout: async () => DEVSTACK_LAYOUT,
     controllers: async () => (installer.controllerIps ?? []).map((ip, i) => ({ name: `controller-${i + 1}`, ip })),
   };
 }
