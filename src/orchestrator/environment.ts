@@ -162,7 +162,8 @@ function labCompute(state: LabState, host: { name: string; ip: string }, ssh: Co
   const h = state.hosts.find((x) => x.hostIp === host.ip);
   if (!h) throw new HarnessError(`the VMs' host ${host.name} (${host.ip}) is not one of the lab hosts (${state.hosts.map((x) => `${x.name}=${x.hostIp}`).join(', ')})`);
   return {
-    name: host.name, ip: host.ip, ssh, remoteDir: h.dir,
+    // The host's folder is root's: another user (heat-admin) writes the script to /tmp, which the host shares with this machine.
+    name: host.name, ip: host.ip, ssh, ...((ssh.target.username ?? 'root') === 'root' ? { remoteDir: h.dir } : {}),
     restore: {
       link: async (plan) => {
         await restoreHostLink(h, { stopping: plan.scriptPath });

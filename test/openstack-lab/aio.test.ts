@@ -24,6 +24,7 @@ import {
 } from '../../src/orchestrator/index.js';
 import { runCleanup } from '../../src/cli/run.js';
 import { eventually } from '../helpers/lab.js';
+import { apexUndercloud } from '../helpers/roleplay.js';
 import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { recordingServer } from '../helpers/http.js';
 import { labLeftovers, NOTHING_LEFT, testLabId } from '../helpers/hosts.js';
@@ -245,6 +246,34 @@ describe('the OpenStack all-in-one lab', () => {
     expect(controllerFiles()).toEqual(before);
     expect(leftovers()).toEqual([]);
     expect(Object.values(openstackStatus(stateDir).services).every(Boolean)).toBe(true);
+  }, 300_000);
+
+  it('passes doctor run with INSTALLER_TYPE=apex: the nodes from a role-play undercloud, reached as heat-admin with its key, the controller set up through sudo', async () => {
+    const uc = await apexUndercloud(readState(state.hostsDir)!);
+    try {
+      const before = controllerFiles();
+      const config = loadConfig({
+        env: { ...env(), INSTALLER_TYPE: 'apex', INSTALLER_IP: uc.ip }, configFile: state.runConfig, readFile: read, cwd: work,
+        // The undercloud's access (SSH_KEY): the nodes' key comes from there.
+        flags: { vmCount: 2, sshKey: uc.sshKey, knownHosts: uc.knownHosts, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
+      });
+      const r = await runFaultManagement(config, { signal: new AbortController().signal, ledgerDir: join(work, 'ledgers'), progress: () => {} });
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(r.environment).toMatchObject({
+        name: 'apex (lab hosts)', controllers: [{ name: 'overcloud-controller-0', ip: state.address }],
+        tunnels: [{ node: 'overcloud-controller-0', reconnects: 0 }],
+        controllerSetup: [{ node: 'overcloud-controller-0', restarted: ['ceilometer', 'aodh'], restored: [layout().aodhConf, layout().eventPipeline] }],
+      });
+      expect(readState(state.hostsDir)!.hosts.map((h) => h.hostIp)).toContain(r.host!.ip);
+      expect(r.notifications!.received).toBe(2);
+      expect(r.cleanup).toEqual({ ok: true, errors: [] });
+      expect(controllerFiles()).toEqual(before);
+      expect(leftovers()).toEqual([]);
+      expect(readdirSync('/tmp').filter((f) => f.startsWith('doctor-upload-') || f.startsWith('doctor-nodes-'))).toEqual([]);
+      expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
+    } finally {
+      await uc.remove();
+    }
   }, 300_000);
 
   it('after a SIGKILL halfway through the run, doctor cleanup puts the controller\'s files back and clears the cloud', async () => {
