@@ -117,9 +117,10 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
 
   const installerType = c.installerType ?? (wantsLab ? 'lab' : 'devstack');
   if (!wantsLab && !(INSTALLERS as readonly string[]).includes(installerType)) {
-    throw new ConfigError(`${flagOf('installerType')} / INSTALLER_TYPE`, `${installerType} is not supported yet: ${INSTALLERS.join(', ')} are (fuel/mcp is planned); for another installer use local with COMPUTE_IP and CONTROLLER_IPS`);
+    throw new ConfigError(`${flagOf('installerType')} / INSTALLER_TYPE`, `${installerType} is not supported yet: ${INSTALLERS.join(', ')} are; for another installer use local with COMPUTE_IP and CONTROLLER_IPS`);
   }
   if (installerType === 'apex' && !c.installerIp) throw new ConfigError(`${flagOf('installerIp')} / INSTALLER_IP`, 'the apex installer needs the undercloud\'s address: the run lists the overcloud there as stack');
+  if ((installerType === 'fuel' || installerType === 'mcp') && !c.installerIp) throw new ConfigError(`${flagOf('installerIp')} / INSTALLER_IP`, `the ${installerType} installer needs the salt master's address: the run reads the nodes' addresses there as ubuntu`);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
   const config: RunConfig = {
     runId,
@@ -137,7 +138,8 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     ssh: {
       // devstack's computes are reached as its stack user; lab hosts (and Doctor's other installers) as root.
       user: c.sshUser ?? (installerType === 'devstack' && !c.labStateDir ? 'stack' : 'root'),
-      ...(c.sshKey ? { keyPath: c.sshKey } : {}),
+      // Doctor's key for MCP's salt master and nodes.
+      ...(c.sshKey ? { keyPath: c.sshKey } : installerType === 'fuel' || installerType === 'mcp' ? { keyPath: '/var/lib/opnfv/mcp.rsa' } : {}),
       ...(c.knownHosts ? { knownHostsPath: c.knownHosts } : {}),
       insecureSkipHostKeyCheck: c.insecureSkipHostKeyCheck ?? false,
     },

@@ -44,7 +44,7 @@ const SPECS = {
     flag: 'installer', value: 'type', env: 'INSTALLER_TYPE', schema: lower(['lab', 'devstack', 'local', 'apex', 'fuel', 'mcp', 'daisy']),
     shownDefault: 'lab (no cloud) / devstack', help: '`lab`, `devstack`, `local`, `apex`, `fuel`, `mcp`, `daisy`',
   },
-  installerIp: { flag: 'installer-ip', value: 'ip', env: 'INSTALLER_IP', schema: z.string().min(1), help: 'installer address' },
+  installerIp: { flag: 'installer-ip', value: 'ip', env: 'INSTALLER_IP', schema: z.string().min(1), help: 'the installer\'s node: apex\'s undercloud, fuel/mcp\'s salt master' },
   computeIp: {
     flag: 'compute-ip', value: 'list', env: 'COMPUTE_IP', schema: z.string().regex(/^([^=,\s]+|[^=,\s]+=[^=,\s]+(,[^=,\s]+=[^=,\s]+)*)$/, 'must be an address, or name=address,name=address'),
     shownDefault: '(by name)', help: 'installer `local`: the compute hosts\' addresses (one for any host, or `name=address,...`); a host not named is looked up by its name',
@@ -59,7 +59,10 @@ const SPECS = {
   },
   testCase: { env: 'TEST_CASE', schema: lower(['fault_management'], 'only fault_management is built in so far'), default: 'fault_management', help: 'only `fault_management` so far' },
   profilerType: { env: 'PROFILER_TYPE', schema: lower(['poc', 'none']), default: 'poc', help: '`poc`: build the eleven-checkpoint profile; `none`: skip it (Doctor\'s values)' },
-  sshKey: { flag: 'ssh-key', value: 'path', env: 'SSH_KEY', schema: z.string().min(1), shownDefault: '(lab key)', help: 'private key for the compute hosts' },
+  sshKey: {
+    flag: 'ssh-key', value: 'path', env: 'SSH_KEY', schema: z.string().min(1), shownDefault: '(lab key; fuel/mcp: /var/lib/opnfv/mcp.rsa)',
+    help: 'private key for the compute hosts (apex, fuel/mcp: for the installer\'s node, the undercloud or the salt master)',
+  },
   knownHosts: { flag: 'known-hosts', value: 'path', schema: z.string().min(1), shownDefault: '(lab\'s)', help: 'known_hosts to verify the compute hosts\' SSH keys' },
   insecureSkipHostKeyCheck: { flag: 'insecure-skip-host-key-check', schema: booleanSetting, shownDefault: 'off', help: 'do not verify SSH host keys (explicit opt-out)' },
   sshUser: {

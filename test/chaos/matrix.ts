@@ -167,7 +167,8 @@ async function inProcess(e: Env, name: string, kind: 'cloud' | 'ssh', flags: Rec
   before?.();
   const config = loadConfig({
     env: e.env, cwd: e.work, readFile: (p) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined),
-    flags: { sshKey: e.state.harnessKey, knownHosts: e.state.knownHosts, labStateDir: e.state.stateDir, inspectorPort: 0, consumerPort: 0, resultsDir: join(e.work, 'results'), ...flags },
+    // The simulated cloud has no controller files to set up.
+    flags: { sshKey: e.state.harnessKey, knownHosts: e.state.knownHosts, labStateDir: e.state.stateDir, inspectorPort: 0, consumerPort: 0, resultsDir: join(e.work, 'results'), skipControllerSetup: true, ...flags },
   });
   let r: RunResults | undefined;
   let detail: string | undefined;
@@ -190,7 +191,7 @@ async function asProcess(e: Env, where: CaseResult['where'], sig: NodeJS.Signals
   const args = ['run', '--inspector-port', '0', '--consumer-port', '0', '--results-dir', join(e.work, 'cli-results'), '--notify-timeout', '5'];
   let env: NodeJS.ProcessEnv = { ...e.env, OS_CLOUD: '', OS_AUTH_URL: '' };
   if (where === 'simulated cloud') {
-    args.push('--ssh-key', e.state.harnessKey, '--known-hosts', e.state.knownHosts, '--lab-state-dir', e.state.stateDir);
+    args.push('--ssh-key', e.state.harnessKey, '--known-hosts', e.state.knownHosts, '--lab-state-dir', e.state.stateDir, '--skip-controller-setup');
     env = e.env;
   } else if (openstack) {
     args.push('--config', openstack.runConfig);

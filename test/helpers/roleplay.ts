@@ -1,27 +1,29 @@
 /**
- * Role-play installers: a namespace host with sshd that plays a TripleO undercloud for the multi-node
- * lab. Its user `stack` has `~/stackrc`, `~/.ssh/id_rsa` (the key the lab's hosts accept) and an
- * `openstack` first in PATH that answers `server list -f json` as python-openstackclient does, listing the
- * lab's controller as overcloud-controller-0 and its computes as overcloud-novacompute-N (ctlplane = their
- * lab address); `ssh-keyscan` there prints the lab hosts' keys, as the real one would over ctlplane. The
- * nodes are reached as `heat-admin` with sudo, as on an overcloud. Users, sudoers and the host are removed
- * by `remove`. Needs root.
+ * Role-play installers: a namespace host with sshd that plays an installer's node for the multi-node
+ * lab, its commands (first in PATH) answering in the real tools' output formats and listing the lab's
+ * controller and computes.
+ * - apex: a TripleO undercloud. `stack` has `~/stackrc`, `~/.ssh/id_rsa` (the key the lab's hosts accept)
+ *   and an `openstack` that answers `server list -f json` as python-openstackclient does (the controller as
+ *   overcloud-controller-0, the computes as overcloud-novacompute-N, ctlplane = their lab address); the
+ *   nodes are reached as `heat-admin` with sudo.
+ * - mcp: a salt master. `ubuntu` runs `sudo salt '*' --out yaml pillar.get _param:single_address`, answered
+ *   as salt does (ctl01, cmp001…, cfg01 itself); the nodes take the same key, as `ubuntu` with sudo.
+ * On both, `ssh-keyscan` prints the lab hosts' keys, as the real one would over the nodes' network. The
+ * users, their sudoers file and the host are removed by `remove`. Needs root.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { LabState } from '../../src/lab/index.js';
+import type { LabHostState, LabState } from '../../src/lab/index.js';
 import { temporaryLab } from './hosts.js';
 
-export interface Undercloud {
+export interface InstallerHost {
   ip: string;
-  /** What the run logs in to the undercloud with (SSH_KEY, --known-hosts). */
+  /** What the run logs in to the installer's node with (SSH_KEY, --known-hosts). */
   sshKey: string;
   knownHosts: string;
   remove(): Promise<void>;
 }
-
-const USERS = ['stack', 'heat-admin'] as const;
 
 function userExists(name: string): boolean {
   try {
@@ -39,11 +41,18 @@ function traversable(path: string): void {
   }
 }
 
-export async function apexUndercloud(overcloud: LabState): Promise<Undercloud> {
-  const clash = USERS.filter(userExists);
-  if (clash.length) throw new Error(`the role-play undercloud needs its own users, and ${clash.join(', ')} already exist on this machine`);
-  const lab = await temporaryLab(1, 'doctor-undercloud-');
+const script = (lines: string[]) => `${['#!/bin/sh', ...lines].join('\n')}\n`;
+
+/**
+ * The installer's host and its users (each with sudo, its home on the host); `play` writes what the
+ * installer's node holds into the host's bin/ and the users' homes.
+ */
+async function installerHost(overcloud: LabState, users: string[], play: (host: LabHostState, home: (u: string) => string, uid: (u: string) => number) => void): Promise<InstallerHost> {
+  const clash = users.filter(userExists);
+  if (clash.length) throw new Error(`the role-play installer needs its own users, and ${clash.join(', ')} already exist on this machine`);
+  const lab = await temporaryLab(1, 'doctor-installer-');
   const host = lab.state.hosts[0]!;
+  const bin = join(host.dir, 'bin');
   const sudoers = `/etc/sudoers.d/doctor-roleplay-${lab.state.labId}`;
   const created: string[] = [];
   const remove = async () => {
@@ -53,24 +62,42 @@ export async function apexUndercloud(overcloud: LabState): Promise<Undercloud> {
   };
   try {
     const home = (u: string) => join(host.dir, 'home', u);
-    for (const u of USERS) {
+    for (const u of users) {
       mkdirSync(join(home(u), '.ssh'), { recursive: true });
       execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', home(u), '--shell', '/bin/sh', u]);
       created.push(u);
       // sshd without PAM refuses a locked account ("!"); "*" has no password and is not locked.
       execFileSync('usermod', ['-p', '*', u]);
+      traversable(join(home(u), '.ssh'));
     }
-    writeFileSync(sudoers, USERS.map((u) => `${u} ALL=(ALL) NOPASSWD: ALL\n`).join(''), { mode: 0o440 });
+    // sudo finds the installer's tools (salt) in the host's bin/ first, as the real node has them installed.
+    writeFileSync(sudoers, users.map((u) => `Defaults:${u} secure_path="${bin}:/usr/sbin:/usr/bin:/sbin:/bin"\n${u} ALL=(ALL) NOPASSWD: ALL\n`).join(''), { mode: 0o440 });
+    mkdirSync(bin, { recursive: true });
+    const keys = [overcloud.controller!, ...overcloud.hosts].map((h) => `${h.hostIp} ${h.hostKey}`);
+    writeFileSync(join(bin, 'ssh-keyscan'), script(['# role-play of ssh-keyscan over the nodes\' network: their host keys', `cat <<'EOF'\n${keys.join('\n')}\nEOF`]), { mode: 0o755 });
+    play(host, home, (u) => Number(execFileSync('id', ['-u', u], { encoding: 'utf8' }).trim()));
+    // The nodes' users log in with the lab's key: sshd reads authorized_keys as the user.
+    for (const h of [host, overcloud.controller!, ...overcloud.hosts]) {
+      traversable(h.dir);
+      if (existsSync(join(h.dir, 'authorized_keys'))) chmodSync(join(h.dir, 'authorized_keys'), 0o644);
+    }
+    traversable(bin);
+    return { ip: host.hostIp, sshKey: lab.state.harnessKey, knownHosts: lab.state.knownHosts, remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
 
-    // stack's home on the undercloud: its credentials file, the overcloud's key, how the overcloud was deployed.
+/** A TripleO undercloud listing the lab's hosts as its overcloud. */
+export function apexUndercloud(overcloud: LabState): Promise<InstallerHost> {
+  return installerHost(overcloud, ['stack', 'heat-admin'], (host, home, uid) => {
     const stack = home('stack');
     writeFileSync(join(stack, 'stackrc'), '# the undercloud\'s credentials (role-play: the openstack command below needs none)\nexport OS_CLOUD=undercloud\n');
     writeFileSync(join(stack, 'deploy_command'), 'openstack overcloud deploy --templates -e network-environment.yaml\n');
     copyFileSync(overcloud.harnessKey, join(stack, '.ssh', 'id_rsa'));
     chmodSync(join(stack, '.ssh', 'id_rsa'), 0o600);
-    const uid = Number(execFileSync('id', ['-u', 'stack'], { encoding: 'utf8' }).trim());
-    for (const f of [stack, join(stack, '.ssh'), join(stack, '.ssh', 'id_rsa'), join(stack, 'stackrc'), join(stack, 'deploy_command')]) chownSync(f, uid, 0);
-
+    for (const f of [stack, join(stack, '.ssh'), join(stack, '.ssh', 'id_rsa'), join(stack, 'stackrc'), join(stack, 'deploy_command')]) chownSync(f, uid('stack'), 0);
     const ctl = overcloud.controller!;
     const servers = [
       { ID: '7d3e1a52-0000-4000-8000-000000000001', Name: 'overcloud-controller-0', Status: 'ACTIVE', Networks: { ctlplane: [ctl.hostIp] }, Image: 'overcloud-full', Flavor: 'control' },
@@ -78,30 +105,29 @@ export async function apexUndercloud(overcloud: LabState): Promise<Undercloud> {
         ID: `7d3e1a52-0000-4000-8000-00000000001${i}`, Name: `overcloud-novacompute-${i}`, Status: 'ACTIVE', Networks: { ctlplane: [h.hostIp] }, Image: 'overcloud-full', Flavor: 'compute',
       })),
     ];
-    const bin = join(host.dir, 'bin');
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(join(bin, 'openstack'), [
-      '#!/bin/sh', '# role-play of python-openstackclient on a TripleO undercloud: only `server list -f json`',
+    writeFileSync(join(host.dir, 'bin', 'openstack'), script([
+      '# role-play of python-openstackclient on a TripleO undercloud: only `server list -f json`',
       'if [ "$*" = "server list -f json" ]; then', `  cat <<'EOF'\n${JSON.stringify(servers, null, 2)}\nEOF`, '  exit 0', 'fi',
-      'echo "openstack: the role-play undercloud answers only \'server list -f json\' (got: $*)" >&2', 'exit 2', '',
-    ].join('\n'), { mode: 0o755 });
-    const keys = [ctl, ...overcloud.hosts].map((h) => `${h.hostIp} ${h.hostKey}`);
-    writeFileSync(join(bin, 'ssh-keyscan'), [
-      '#!/bin/sh', '# role-play of ssh-keyscan over the ctlplane: the overcloud nodes\' host keys', `cat <<'EOF'\n${keys.join('\n')}\nEOF`, '',
-    ].join('\n'), { mode: 0o755 });
+      'echo "openstack: the role-play undercloud answers only \'server list -f json\' (got: $*)" >&2', 'exit 2',
+    ]), { mode: 0o755 });
+  });
+}
 
-    // heat-admin on the overcloud nodes: sshd reads their authorized_keys as the user.
-    for (const h of [ctl, ...overcloud.hosts]) {
-      traversable(h.dir);
-      if (existsSync(join(h.dir, 'authorized_keys'))) chmodSync(join(h.dir, 'authorized_keys'), 0o644);
-    }
-    traversable(home('heat-admin'));
-    chmodSync(join(host.dir, 'authorized_keys'), 0o644); // stack's, on the undercloud
-    traversable(join(stack, '.ssh'));
-    traversable(bin);
-    return { ip: host.hostIp, sshKey: lab.state.harnessKey, knownHosts: lab.state.knownHosts, remove };
-  } catch (err) {
-    await remove();
-    throw err;
-  }
+/** An MCP salt master whose minions are the lab's hosts; it and they take the lab's key, as ubuntu. */
+export async function mcpSaltMaster(overcloud: LabState): Promise<InstallerHost> {
+  const master = await installerHost(overcloud, ['ubuntu'], (host) => {
+    appendFileSync(join(host.dir, 'authorized_keys'), readFileSync(`${overcloud.harnessKey}.pub`, 'utf8'));
+    const domain = 'mcp-pike-ovs-ha.local';
+    const minions = [
+      `cfg01.${domain}: ${host.hostIp}`, `ctl01.${domain}: ${overcloud.controller!.hostIp}`,
+      ...overcloud.hosts.map((h, i) => `cmp${String(i + 1).padStart(3, '0')}.${domain}: ${h.hostIp}`), `prx01.${domain}: ''`,
+    ];
+    writeFileSync(join(host.dir, 'bin', 'salt'), script([
+      '# role-play of salt on an MCP salt master: only `salt \'*\' --out yaml pillar.get _param:single_address`',
+      '[ "$(id -u)" -eq 0 ] || { echo "salt: must run as root (sudo)" >&2; exit 1; }',
+      'if [ "$*" = "* --out yaml pillar.get _param:single_address" ]; then', `  cat <<'EOF'\n${minions.join('\n')}\nEOF`, '  exit 0', 'fi',
+      'echo "salt: the role-play salt master answers only pillar.get _param:single_address (got: $*)" >&2', 'exit 2',
+    ]), { mode: 0o755 });
+  });
+  return { ...master, sshKey: overcloud.harnessKey }; // one key for the master and the nodes
 }

@@ -11,7 +11,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -24,7 +24,7 @@ import {
 } from '../../src/orchestrator/index.js';
 import { runCleanup } from '../../src/cli/run.js';
 import { eventually } from '../helpers/lab.js';
-import { apexUndercloud } from '../helpers/roleplay.js';
+import { apexUndercloud, mcpSaltMaster } from '../helpers/roleplay.js';
 import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { recordingServer } from '../helpers/http.js';
 import { labLeftovers, NOTHING_LEFT, testLabId } from '../helpers/hosts.js';
@@ -248,33 +248,49 @@ describe('the OpenStack all-in-one lab', () => {
     expect(Object.values(openstackStatus(stateDir).services).every(Boolean)).toBe(true);
   }, 300_000);
 
-  it('passes doctor run with INSTALLER_TYPE=apex: the nodes from a role-play undercloud, reached as heat-admin with its key, the controller set up through sudo', async () => {
-    const uc = await apexUndercloud(readState(state.hostsDir)!);
-    try {
-      const before = controllerFiles();
-      const config = loadConfig({
-        env: { ...env(), INSTALLER_TYPE: 'apex', INSTALLER_IP: uc.ip }, configFile: state.runConfig, readFile: read, cwd: work,
-        // The undercloud's access (SSH_KEY): the nodes' key comes from there.
-        flags: { vmCount: 2, sshKey: uc.sshKey, knownHosts: uc.knownHosts, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
-      });
-      const r = await runFaultManagement(config, { signal: new AbortController().signal, ledgerDir: join(work, 'ledgers'), progress: () => {} });
-      expect(r.verdict, r.reason).toBe('PASS');
-      expect(r.environment).toMatchObject({
-        name: 'apex (lab hosts)', controllers: [{ name: 'overcloud-controller-0', ip: state.address }],
-        tunnels: [{ node: 'overcloud-controller-0', reconnects: 0 }],
-        controllerSetup: [{ node: 'overcloud-controller-0', restarted: ['ceilometer', 'aodh'], restored: [layout().aodhConf, layout().eventPipeline] }],
-      });
-      expect(readState(state.hostsDir)!.hosts.map((h) => h.hostIp)).toContain(r.host!.ip);
-      expect(r.notifications!.received).toBe(2);
-      expect(r.cleanup).toEqual({ ok: true, errors: [] });
-      expect(controllerFiles()).toEqual(before);
-      expect(leftovers()).toEqual([]);
-      expect(readdirSync('/tmp').filter((f) => f.startsWith('doctor-upload-') || f.startsWith('doctor-nodes-'))).toEqual([]);
-      expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
-    } finally {
-      await uc.remove();
-    }
-  }, 300_000);
+  const installers = [
+    { type: 'apex', play: apexUndercloud, controller: 'overcloud-controller-0', what: 'the nodes from a role-play undercloud, reached as heat-admin with its key' },
+    { type: 'mcp', play: mcpSaltMaster, controller: 'ctl01', what: 'the nodes from a role-play salt master\'s pillar, reached as ubuntu' },
+  ];
+  for (const { type, play, controller, what } of installers) {
+    it(`passes doctor run with INSTALLER_TYPE=${type}: ${what}, the controller set up through sudo`, async () => {
+      const node = await play(readState(state.hostsDir)!);
+      try {
+        const before = controllerFiles();
+        const config = loadConfig({
+          env: { ...env(), INSTALLER_TYPE: type, INSTALLER_IP: node.ip }, configFile: state.runConfig, readFile: read, cwd: work,
+          // The installer's node's access (SSH_KEY): the nodes are found, and their access learnt, there.
+          flags: { vmCount: 2, sshKey: node.sshKey, knownHosts: node.knownHosts, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
+        });
+        const r = await runFaultManagement(config, { signal: new AbortController().signal, ledgerDir: join(work, 'ledgers'), progress: () => {} });
+        expect(r.verdict, r.reason).toBe('PASS');
+        expect(r.environment).toMatchObject({
+          name: `${type} (lab hosts)`, controllers: [{ name: controller, ip: state.address }],
+          tunnels: [{ node: controller, reconnects: 0 }],
+          controllerSetup: [{ node: controller, restarted: ['ceilometer', 'aodh'], restored: [layout().aodhConf, layout().eventPipeline] }],
+        });
+        expect(readState(state.hostsDir)!.hosts.map((h) => h.hostIp)).toContain(r.host!.ip);
+        expect(r.notifications!.received).toBe(2);
+        expect(r.cleanup).toEqual({ ok: true, errors: [] });
+        expect(controllerFiles()).toEqual(before);
+        expect(leftovers()).toEqual([]);
+        expect(readdirSync('/tmp').filter((f) => f.startsWith('doctor-upload-') || f.startsWith('doctor-nodes-'))).toEqual([]);
+        expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
+        mkdirSync(join(work, type));
+        writeFileSync(join(work, type, 'results.json'), JSON.stringify(r));
+      } finally {
+        await node.remove();
+      }
+    }, 300_000);
+  }
+
+  it('doctor report --compare shows where an apex-mode run and an mcp-mode run differ', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bin/doctor.js'), 'report', '--compare', join(work, 'apex', 'results.json'), join(work, 'mcp', 'results.json')], { encoding: 'utf8' });
+    expect(stdout).toMatch(/installer +apex +mcp/);
+    expect(stdout).toMatch(/VMs +2 +2/);
+    expect(stdout).toMatch(/notification last +[\d.]+ ms +[\d.]+ ms/);
+    for (const c of ['monitor', 'inspector', 'consumer']) expect(stdout).toMatch(new RegExp(`${c} [^\n]*[\\d.]+ ms \\([\\d.]+ %\\) +[\\d.]+ ms \\([\\d.]+ %\\)`));
+  });
 
   it('after a SIGKILL halfway through the run, doctor cleanup puts the controller\'s files back and clears the cloud', async () => {
     const before = controllerFiles();

@@ -24,8 +24,12 @@ describe('run configuration', () => {
     expect(local.ssh.user).toBe('root');
     expect(loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'local', COMPUTE_IP: '10.0.0.5' } }).installer.computeIps).toEqual({ '*': '10.0.0.5' });
     expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'local', COMPUTE_IP: 'cmp1=10.0.0.5,10.0.0.6' } })).toThrow(/^COMPUTE_IP: must be an address, or name=address,name=address/);
-    for (const type of ['fuel', 'mcp', 'daisy']) {
-      expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: type } })).toThrow(new RegExp(`^--installer / INSTALLER_TYPE: ${type} is not supported yet: devstack, local, apex are`));
+    expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'daisy' } })).toThrow(/^--installer \/ INSTALLER_TYPE: daisy is not supported yet: devstack, local, apex, fuel, mcp are/);
+    for (const type of ['fuel', 'mcp']) {
+      expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: type } })).toThrow(new RegExp(`^--installer-ip / INSTALLER_IP: the ${type} installer needs the salt master's address`));
+      // Doctor's key for the salt master, unless SSH_KEY says otherwise.
+      expect(loadConfig({ ...base, env: { ...cloudEnv, SSH_KEY: undefined, INSTALLER_TYPE: type, INSTALLER_IP: '10.20.0.2' } }).ssh.keyPath).toBe('/var/lib/opnfv/mcp.rsa');
+      expect(loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: type, INSTALLER_IP: '10.20.0.2' } }).ssh.keyPath).toBe('/root/.ssh/id');
     }
     expect(() => loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'apex' } })).toThrow(/^--installer-ip \/ INSTALLER_IP: the apex installer needs the undercloud's address/);
     expect(loadConfig({ ...base, env: { ...cloudEnv, INSTALLER_TYPE: 'apex', INSTALLER_IP: '192.0.2.1' } }).installer).toEqual({ type: 'apex', ip: '192.0.2.1' });

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type LabCloud } from '../../src/lab/index.js';
-import { loadConfig, runFaultManagement, SERVER_LIST, type SettingKey } from '../../src/orchestrator/index.js';
+import { loadConfig, PILLAR_ADDRESSES, runFaultManagement, SERVER_LIST, type SettingKey } from '../../src/orchestrator/index.js';
 import { summary } from '../../src/cli/run.js';
 import { fakeEdges } from '../helpers/fake-edges.js';
 
@@ -23,6 +23,7 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
     work = mkdtempSync(join(tmpdir(), 'doctor-inproc-'));
     cloud = await startCloud({ hosts: HOSTS, buildDelayMs: 5 });
     writeFileSync(join(work, 'clouds.yaml'), cloud.cloudsYaml('inproc'), { mode: 0o600 });
+    writeFileSync(join(work, 'no-key-needed'), 'not a key\n', { mode: 0o600 });
   });
   afterEach(() => cloud.cloud.faults.reset());
   afterAll(async () => {
@@ -239,11 +240,12 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       { ID: '1c69cb21-532b-423d-8833-eaa65688f2c6', Name: 'overcloud-novacompute-1', Status: 'ACTIVE', Networks: { ctlplane: ['192.0.2.21'], internal_api: [HOSTS[1]!.ip] }, Image: 'overcloud-full', Flavor: 'compute' },
     ];
     /** An undercloud session answering the commands the adapter runs; `commands` records them. */
-    function undercloud(opts: { servers?: unknown[]; serverList?: { code: number; stderr: string } } = {}) {
+    function undercloud(opts: { servers?: unknown[]; serverList?: { code: number; stderr: string }; answers?: Record<string, string> } = {}) {
       const commands: string[] = [];
       const session = {
         async exec(command: string) {
           commands.push(command);
+          if (opts.answers?.[command] !== undefined) return { stdout: opts.answers[command]!, stderr: '', code: 0 };
           if (command === SERVER_LIST) return opts.serverList ? { stdout: '', ...opts.serverList } : { stdout: JSON.stringify(opts.servers ?? OVERCLOUD), stderr: '', code: 0 };
           if (command.startsWith('ssh-keyscan ')) return { stdout: '192.0.2.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOvjbUqmdI7aGBd0+3PJFuIkRzRaK+YlgwJiHx2uGmNT\n', stderr: '', code: 0 };
           if (command.startsWith('grep -qs docker')) return { stdout: '', stderr: '', code: 0 };
@@ -255,14 +257,14 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       };
       return { session, commands };
     }
-    const apexRun = (uc: ReturnType<typeof undercloud> | 'unreachable', f = fakeEdges(), flags: Partial<Record<SettingKey, string | number | boolean>> = {}) => {
+    const apexRun = (uc: ReturnType<typeof undercloud> | 'unreachable', f = fakeEdges(), installer: { type: string; user: string } = { type: 'apex', user: 'stack' }) => {
       const seen: Array<{ user?: string; key: string; knownHosts?: string; keyText: string }> = [];
       const edges = {
         ...f.edges,
         controller: async (node: Parameters<NonNullable<typeof f.edges.controller>>[0], log: Parameters<NonNullable<typeof f.edges.controller>>[1]) => {
           if (node.ip !== UNDERCLOUD) return f.edges.controller!(node, log);
-          if (uc === 'unreachable') throw new Error(`SSH to stack@${UNDERCLOUD}:22 failed: connect ETIMEDOUT`);
-          expect(node.ssh.target.username).toBe('stack');
+          if (uc === 'unreachable') throw new Error(`SSH to ${installer.user}@${UNDERCLOUD}:22 failed: connect ETIMEDOUT`);
+          expect(node.ssh.target.username).toBe(installer.user);
           return uc.session;
         },
         faults: {
@@ -274,7 +276,7 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
           },
         },
       };
-      const config = configWith({ vmCount: 1, ...flags }, { INSTALLER_TYPE: 'apex', INSTALLER_IP: UNDERCLOUD });
+      const config = configWith({ vmCount: 1 }, { INSTALLER_TYPE: installer.type, INSTALLER_IP: UNDERCLOUD });
       return run(config, edges).then((r) => ({ r, seen, f }));
     };
 
@@ -298,7 +300,7 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
     it('says what is wrong with the undercloud: unreachable, no openstack client, no compute, or not the compute Nova names', async () => {
       const cases: Array<[ReturnType<typeof undercloud> | 'unreachable', RegExp]> = [
         ['unreachable', /^cannot reach the apex undercloud as stack@192\.0\.2\.1 \(INSTALLER_IP, SSH_KEY\): SSH to stack@192\.0\.2\.1:22 failed: connect ETIMEDOUT$/],
-        [undercloud({ serverList: { code: 127, stderr: 'sh: 1: openstack: not found' } }), /^"\. ~\/stackrc && openstack server list -f json" on the undercloud \(stack@192\.0\.2\.1\) failed \(exit 127\) listing the overcloud: sh: 1: openstack: not found$/],
+        [undercloud({ serverList: { code: 127, stderr: 'sh: 1: openstack: not found' } }), /^"\. ~\/stackrc && openstack server list -f json" on the apex undercloud \(stack@192\.0\.2\.1\) failed \(exit 127\) listing the overcloud: sh: 1: openstack: not found$/],
         [undercloud({ servers: OVERCLOUD.slice(0, 1) }), /^the undercloud at 192\.0\.2\.1 lists no compute node \(names ending -novacompute-N or -compute-N\): overcloud-controller-0$/],
         [undercloud({ servers: OVERCLOUD.map((n) => ({ ...n, Networks: { ctlplane: n.Networks.ctlplane } })) }), /^Nova's compute compute-\d \(198\.18\.250\.\d\) is not among the compute nodes the undercloud at 192\.0\.2\.1 lists \(overcloud-novacompute-0=192\.0\.2\.20, overcloud-novacompute-1=192\.0\.2\.21\)$/],
       ];
@@ -309,6 +311,23 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
         expect(r.cleanup).toEqual({ ok: true, errors: [] });
         expectCloudAsFound(r.runId);
       }
+    });
+
+    it('mcp: the salt master\'s pillar gives the nodes, reached as ubuntu with the same key; a master without compute minions is a clear error', async () => {
+      const pillar = ['cfg01.mcp.local: 192.0.2.1', 'ctl01.mcp.local: 192.0.2.10', ...HOSTS.map((h, i) => `cmp00${i + 1}.mcp.local: ${h.ip}`), ''].join('\n');
+      const master = undercloud({ answers: { [PILLAR_ADDRESSES]: pillar } });
+      const { r, seen } = await apexRun(master, fakeEdges(), { type: 'mcp', user: 'ubuntu' });
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(r.environment).toMatchObject({ name: 'mcp', controllers: [{ name: 'ctl01', ip: '192.0.2.10' }] });
+      expect(HOSTS.map((h) => h.ip)).toContain(r.host!.ip); // Nova's compute-N matched by address (single_address)
+      expect(seen).toEqual([{ user: 'ubuntu', key: join(work, 'no-key-needed'), keyText: 'not a key\n', knownHosts: expect.stringMatching(/^192\.0\.2\.10 ssh-ed25519 /) }]);
+      expect(master.commands[0]).toBe(PILLAR_ADDRESSES);
+      expectCloudAsFound(r.runId);
+
+      const bare = await apexRun(undercloud({ answers: { [PILLAR_ADDRESSES]: 'cfg01.mcp.local: 192.0.2.1\nctl01.mcp.local: 192.0.2.10\n' } }), fakeEdges(), { type: 'mcp', user: 'ubuntu' });
+      expect(bare.r.verdict).toBe('ERROR');
+      expect(bare.r.reason).toBe('the salt master at 192.0.2.1 knows no compute minion (cmp*): cfg01.mcp.local, ctl01.mcp.local');
+      expectCloudAsFound(bare.r.runId);
     });
   });
 });

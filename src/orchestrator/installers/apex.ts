@@ -2,14 +2,14 @@
  * apex (TripleO): the undercloud at INSTALLER_IP knows the overcloud. As Doctor's apex installer did, the
  * run logs in there as `stack` (SSH_KEY), lists the nodes (`openstack server list` with the undercloud's
  * stackrc), takes the key the undercloud reaches them with (`~/.ssh/id_rsa`) and reaches them as
- * `heat-admin`, with sudo. Their host keys are read through the undercloud (`ssh-keyscan` there, over a
- * connection whose own host key was verified): the installer vouches for its nodes.
+ * `heat-admin`, with sudo. Their host keys are read through the undercloud (remote.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, HarnessError, shellQuote } from '../../shared/index.js';
-import type { ControllerLayout, ControllerNode, ControllerSession } from '../controller/index.js';
+import { ConfigError, HarnessError } from '../../shared/index.js';
+import type { ControllerLayout, ControllerNode } from '../controller/index.js';
 import type { SshAuth } from '../fault/ssh.js';
+import { installerNode, nodesAuth } from './remote.js';
 import { nodeForHost, parseServerList, type OvercloudNode } from './tripleo.js';
 import type { AdapterDeps, InstallerAdapter, InstallerConfig } from './types.js';
 
@@ -72,37 +72,21 @@ export function apex(installer: InstallerConfig, deps: AdapterDeps): InstallerAd
 const names = (nodes: OvercloudNode[], role: OvercloudNode['role']) => nodes.filter((n) => n.role === role).map((n) => `${n.name}=${n.ip}`).join(', ') || 'none';
 
 async function discover(undercloud: ControllerNode, deps: AdapterDeps): Promise<Overcloud> {
-  const where = `stack@${undercloud.ip}`;
-  const session: ControllerSession = await deps.session(undercloud).catch((err: Error) => {
-    throw new HarnessError(`cannot reach the apex undercloud as ${where} (INSTALLER_IP, SSH_KEY): ${err.message}`, { cause: err });
-  });
+  const uc = await installerNode(deps, undercloud, 'apex undercloud', 'INSTALLER_IP, SSH_KEY');
   try {
-    const must = async (command: string, what: string) => {
-      const r = await session.exec(command, 60_000);
-      if (r.code !== 0) throw new HarnessError(`"${command}" on the undercloud (${where}) failed (exit ${r.code}) ${what}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ') || '(no output)'}`);
-      return r.stdout;
-    };
-    const nodes = parseServerList(await must(SERVER_LIST, 'listing the overcloud'), `"${SERVER_LIST}" on ${where}`);
+    const nodes = parseServerList(await uc.must(SERVER_LIST, 'listing the overcloud'), `"${SERVER_LIST}" on ${uc.where}`);
     if (!nodes.some((n) => n.role === 'compute')) throw new HarnessError(`the undercloud at ${undercloud.ip} lists no compute node (names ending -novacompute-N or -compute-N): ${nodes.map((n) => n.name).join(', ') || 'no node at all'}`);
     if (!nodes.some((n) => n.role === 'controller')) throw new HarnessError(`the undercloud at ${undercloud.ip} lists no controller node (names ending -controller-N): ${nodes.map((n) => n.name).join(', ')}`);
-    const key = await session.readFile('.ssh/id_rsa').catch((err: Error) => {
-      throw new HarnessError(`cannot read ~/.ssh/id_rsa on the undercloud (${where}), the key its overcloud nodes accept: ${err.message}`, { cause: err });
+    const key = await uc.session.readFile('.ssh/id_rsa').catch((err: Error) => {
+      throw new HarnessError(`cannot read ~/.ssh/id_rsa on the undercloud (${uc.where}), the key its overcloud nodes accept: ${err.message}`, { cause: err });
     });
-    const dir = deps.privateDir();
-    const keyPath = join(dir, 'overcloud-key');
+    const keyPath = join(deps.privateDir(), 'overcloud-key');
     writeFileSync(keyPath, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 });
-    const auth: SshAuth = { privateKeyPath: keyPath, ...(deps.auth.insecureSkipHostKeyCheck ? { insecureSkipHostKeyCheck: true } : {}) };
-    if (!deps.auth.insecureSkipHostKeyCheck) {
-      const ips = [...new Set(nodes.filter((n) => n.role !== 'other').map((n) => n.ip))];
-      const scanned = await must(`ssh-keyscan -T 5 ${ips.map(shellQuote).join(' ')} 2>/dev/null; true`, 'reading the nodes\' host keys');
-      const knownHostsPath = join(dir, 'overcloud-known_hosts');
-      writeFileSync(knownHostsPath, scanned, { mode: 0o600 });
-      auth.knownHostsPath = knownHostsPath;
-    }
+    const auth = await nodesAuth(uc, deps, nodes.filter((n) => n.role !== 'other').map((n) => n.ip), keyPath);
     // Doctor's test: a deployment made with docker has containerised services.
-    const containers = (await session.exec('grep -qs docker ~/deploy_command', 30_000)).code === 0;
+    const containers = (await uc.session.exec('grep -qs docker ~/deploy_command', 30_000)).code === 0;
     return { nodes, access: { username: 'heat-admin', auth }, containers };
   } finally {
-    session.close();
+    uc.session.close();
   }
 }

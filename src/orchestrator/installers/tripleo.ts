@@ -62,10 +62,10 @@ export function parseServerList(text: string, source: string): OvercloudNode[] {
 
 /**
  * The node Nova calls `host` (its hypervisor's service host, e.g. `overcloud-novacompute-0.localdomain`):
- * by name first (TripleO's node names are the overcloud's short host names), then by the address Nova
- * reports (host_ip is on internal_api, not ctlplane, on most deployments).
+ * by short name first (TripleO's node names and salt's minion ids are the hosts' names), then by the
+ * address Nova reports (TripleO's host_ip is on internal_api, not ctlplane, on most deployments).
  */
-export function nodeForHost(nodes: OvercloudNode[], host: { name: string; ip: string }): OvercloudNode | undefined {
-  const short = host.name.split('.')[0];
-  return nodes.find((n) => n.name === host.name || n.name === short) ?? nodes.find((n) => Object.values(n.networks).some((a) => a.includes(host.ip)));
+export function nodeForHost<T extends Pick<OvercloudNode, 'name' | 'networks'>>(nodes: T[], host: { name: string; ip: string }): T | undefined {
+  const short = (name: string) => name.split('.')[0];
+  return nodes.find((n) => short(n.name) === short(host.name)) ?? nodes.find((n) => Object.values(n.networks).some((a) => a.includes(host.ip)));
 }

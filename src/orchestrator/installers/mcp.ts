@@ -1,0 +1,101 @@
+/**
+ * fuel / mcp (Mirantis Cloud Platform): the salt master at INSTALLER_IP knows every node. As Doctor's
+ * mcp installer did, the run logs in there as `ubuntu` (SSH_KEY, by default Doctor's
+ * /var/lib/opnfv/mcp.rsa), reads each minion's address from the pillar (`salt '*' --out yaml pillar.get
+ * _param:single_address`; minions `ctl*` are controllers, `cmp*` computes) and reaches the nodes as
+ * `ubuntu` with the same key, with sudo; their host keys are read through the salt master (remote.ts).
+ */
+import { isMap, isScalar, parseDocument } from 'yaml';
+import { ConfigError, HarnessError } from '../../shared/index.js';
+import type { ControllerLayout, ControllerNode } from '../controller/index.js';
+import type { SshAuth } from '../fault/ssh.js';
+import { installerNode, nodesAuth } from './remote.js';
+import { nodeForHost, type NodeRole } from './tripleo.js';
+import type { AdapterDeps, InstallerAdapter, InstallerConfig } from './types.js';
+
+/** MCP's services, from Ubuntu's packages. */
+export const MCP_LAYOUT: ControllerLayout = {
+  eventPipeline: '/etc/ceilometer/event_pipeline.yaml',
+  eventDefinitions: '/etc/ceilometer/event_definitions.yaml',
+  aodhConf: '/etc/aodh/aodh.conf',
+  novaConf: '/etc/nova/nova.conf',
+  restart: {
+    ceilometer: 'sudo systemctl restart ceilometer-agent-notification',
+    aodh: 'sudo systemctl restart aodh-listener',
+    nova: 'sudo systemctl restart nova-api',
+  },
+};
+
+/** The command that lists the nodes' addresses, as the salt master's ubuntu user runs it. */
+export const PILLAR_ADDRESSES = "sudo salt '*' --out yaml pillar.get _param:single_address";
+
+export interface SaltNode {
+  /** The minion id (cmp001.mcp-pike-ovs-ha.local). */
+  name: string;
+  role: NodeRole;
+  ip: string;
+  networks: Record<string, string[]>;
+}
+
+/** A minion's role from its id, as MCP names them: ctlNN controllers, cmpNNN computes. */
+export function minionRole(id: string): NodeRole {
+  const short = id.split('.')[0]!;
+  return /^ctl\d*$/.test(short) ? 'controller' : /^cmp\d*$/.test(short) ? 'compute' : 'other';
+}
+
+/**
+ * The `--out yaml` answer: one `minion: value` line per minion that returned. A minion without the
+ * parameter answers '' and one that did not return says so in its value: neither has an address.
+ */
+export function parsePillarAddresses(text: string, source: string): SaltNode[] {
+  const doc = parseDocument(text, { uniqueKeys: false });
+  if (doc.errors.length || !isMap(doc.contents)) {
+    throw new HarnessError(`${source} did not print salt's YAML (one "minion: address" line per minion): ${text.trim().slice(0, 200) || '(nothing)'}`);
+  }
+  return doc.contents.items.flatMap((pair): SaltNode[] => {
+    const id = isScalar(pair.key) ? String(pair.key.value) : '';
+    const value = isScalar(pair.value) ? String(pair.value.value ?? '') : '';
+    if (!id || !/^[0-9a-fA-F.:]+$/.test(value)) return [];
+    return [{ name: id, role: minionRole(id), ip: value, networks: { single_address: [value] } }];
+  });
+}
+
+interface Deployment {
+  nodes: SaltNode[];
+  access: { username: string; auth: SshAuth };
+}
+
+export function mcp(installer: InstallerConfig, deps: AdapterDeps): InstallerAdapter {
+  const ip = installer.ip;
+  if (!ip) throw new ConfigError('INSTALLER_IP', `the ${installer.type} installer needs the salt master's address (INSTALLER_IP or --installer-ip)`);
+  const master: ControllerNode = { name: 'salt master', ip, ssh: { target: { host: ip, username: 'ubuntu' }, auth: deps.auth } };
+  let found: Promise<Deployment> | undefined;
+  const deployment = () => (found ??= discover(master, deps));
+  return {
+    async computeAddress(host) {
+      const { nodes } = await deployment();
+      const computes = nodes.filter((n) => n.role === 'compute');
+      const node = nodeForHost(computes, host);
+      if (!node) throw new HarnessError(`Nova's compute ${host.name} (${host.ip}) is not among the compute minions the salt master at ${ip} knows (${computes.map((n) => `${n.name}=${n.ip}`).join(', ')})`);
+      return node.ip;
+    },
+    controllers: async () => (await deployment()).nodes.filter((n) => n.role === 'controller').map((n) => ({ name: n.name.split('.')[0]!, ip: n.ip })),
+    layout: async () => MCP_LAYOUT,
+    nodeAccess: async () => (await deployment()).access,
+  };
+}
+
+async function discover(master: ControllerNode, deps: AdapterDeps): Promise<Deployment> {
+  const salt = await installerNode(deps, master, 'salt master', 'INSTALLER_IP, SSH_KEY');
+  try {
+    const nodes = parsePillarAddresses(await salt.must(PILLAR_ADDRESSES, 'reading the nodes\' addresses'), `"${PILLAR_ADDRESSES}" on ${salt.where}`);
+    const ids = nodes.map((n) => n.name).join(', ') || 'no minion with an address';
+    if (!nodes.some((n) => n.role === 'compute')) throw new HarnessError(`the salt master at ${master.ip} knows no compute minion (cmp*): ${ids}`);
+    if (!nodes.some((n) => n.role === 'controller')) throw new HarnessError(`the salt master at ${master.ip} knows no controller minion (ctl*): ${ids}`);
+    // The nodes take the key the salt master takes, as ubuntu.
+    const auth = await nodesAuth(salt, deps, nodes.filter((n) => n.role !== 'other').map((n) => n.ip), deps.auth.privateKeyPath);
+    return { nodes, access: { username: 'ubuntu', auth } };
+  } finally {
+    salt.session.close();
+  }
+}
