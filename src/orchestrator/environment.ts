@@ -1,8 +1,9 @@
 /**
  * Where the run happens (DESIGN §8): one seam that answers what the scenario needs from its surroundings,
- * so the run never asks "is this the lab?". Three kinds: the embedded lab (namespace hosts and the
- * simulated cloud, started here), the all-in-one lab (a real OpenStack whose computes are namespace hosts,
- * `labStateDir`), and a configured cloud reached through an installer adapter (src/orchestrator/installers).
+ * so the run never asks "is this the lab?". Two kinds: the embedded lab (namespace hosts and the simulated
+ * cloud, started here), and a configured cloud whose nodes its installer's adapter finds
+ * (src/orchestrator/installers). `labStateDir` adds that the computes are namespace hosts of ours (the
+ * all-in-one lab's): their link is put back at once, and probes must use the lab's links.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +40,7 @@ export interface ComputeAccess {
 }
 
 export interface Environment {
-  /** What it is, for people: "embedded lab", "all-in-one lab", "devstack", "local". */
+  /** What it is, for people: "embedded lab", or the installer ("devstack", "local", "apex", "mcp"), "(lab hosts)" when the computes are lab hosts of ours. */
   name: string;
   credentials: CloudCredentials;
   /** What results.json says of the cloud. */
