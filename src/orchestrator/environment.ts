@@ -64,6 +64,8 @@ export interface Environment {
   sharedClock: boolean;
   /** The controllers whose files the run sets up (and restores), and where those files are; none: left alone. */
   controllerSetup?: { layout: ControllerLayout; nodes: ControllerNode[] };
+  /** Where the controllers' services log what the profile reads (checkpoint 7), and how to reach them. */
+  serviceLogs?: { aodhListener: string; nodes: ControllerNode[] };
 }
 
 /** Teardown steps, run in reverse order of registration; see TeardownList. */
@@ -121,7 +123,7 @@ export async function openEnvironment(ctx: EnvironmentContext): Promise<Environm
     sharedClock: isLoopback(new URL(credentials.authUrl).hostname) || Boolean(lab?.controller),
     // Aodh on a controller other than this machine cannot call a consumer on its loopback: a reverse tunnel from each.
     ...(isLoopback(config.consumer.host) ? { consumerTunnels: nodes.filter((n) => !isLoopback(n.ip)).map((n) => ({ name: n.name, ...n.ssh })) } : {}),
-    ...(config.controller.setup && nodes.length ? { controllerSetup: { layout: withOverrides(await adapter.layout(), config.controller.layout), nodes } } : {}),
+    ...(nodes.length ? controllerSide(config, await adapter.layout(), nodes) : {}),
     async compute(host) {
       const ip = await adapter.computeAddress(host);
       probed.add(ip);
@@ -155,6 +157,15 @@ async function embeddedLab(ctx: EnvironmentContext, c: Extract<RunConfig['cloud'
     controllers: [], sharedClock: true, trace: () => cloud.cloud.trace.slice(),
     guard: labRouteGuard(state),
     compute: async (host) => labCompute(state, host, ssh(host.ip)),
+  };
+}
+
+/** The controllers' set-up (unless skipped) and the service logs their layout names. */
+function controllerSide(config: RunConfig, installerLayout: ControllerLayout, nodes: ControllerNode[]): Pick<Environment, 'controllerSetup' | 'serviceLogs'> {
+  const layout = withOverrides(installerLayout, config.controller.layout);
+  return {
+    ...(config.controller.setup ? { controllerSetup: { layout, nodes } } : {}),
+    ...(layout.logs?.aodhListener ? { serviceLogs: { aodhListener: layout.logs.aodhListener, nodes } } : {}),
   };
 }
 

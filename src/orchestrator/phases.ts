@@ -6,10 +6,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FaultInjectionError, HarnessError, listen, type Logger, mapLimit, preciseNow, within } from '../shared/index.js';
+import { FaultInjectionError, HarnessError, listen, type Logger, mapLimit, preciseNow, shellQuote, within } from '../shared/index.js';
 import {
   buildProfile, cloudInstantsFromTrace, type EnergyRecorder, fetchTrace, firedFromHistory, junitFor, pushResult, renderHtml, resetSpan, round,
-  type ClockReading, type CloudInstants, type Profile,
+  triggeredFromAodhLog, type ClockReading, type CloudInstants, type Profile, type RemoteInstant,
 } from '../profiler/index.js';
 import { createOpenStackClient, newTraceId, type OpenStackClient } from '../openstack/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
@@ -375,12 +375,17 @@ async function observeCloud(ctx: RunContext, env: Environment, vms: Array<{ vmId
       log.warn({ alarm: v.alarmId, err: (err as Error).message }, 'could not read the alarm history');
     }
   });
+  // 7: Aodh's listener logs each alarm it triggers (at INFO), on the controllers; Ceilometer logs nothing per event.
+  if (env.serviceLogs) {
+    await triggeredFromLogs(ctx, env, env.serviceLogs, vms, clock);
+    seen.cloudMissing = 'not observable from outside this cloud: no log line at INFO and no OSProfiler span marks it (Ceilometer logs nothing per event; Aodh\'s listener log gives 7)';
+  }
   // OSProfiler: nova-api's span of each reset request (under 4); the notification (5) leaves inside it, unmarked.
   if (results.osprofiler && config.osprofilerConnection) {
     try {
       const spans = await fetchTrace(results.osprofiler.traceId, config.osprofilerConnection, ctx.edges.runProcess);
       results.osprofiler.spans = spans.length;
-      seen.cloudMissing = 'not observable from outside this cloud: no OSProfiler span marks it (ceilometer and aodh\'s evaluation are not traced) and service logs are not read';
+      if (!env.serviceLogs) seen.cloudMissing = 'not observable from outside this cloud: no OSProfiler span marks it (ceilometer and aodh\'s evaluation are not traced) and service logs are not read';
       for (const v of vms) {
         const span = resetSpan(spans, v.vmId);
         if (span?.startedAt === undefined || span.finishedAt === undefined) continue;
@@ -393,6 +398,37 @@ async function observeCloud(ctx: RunContext, env: Environment, vms: Array<{ vmId
       results.osprofiler.error = (err as Error).message;
       log.warn({ err: (err as Error).message }, 'could not fetch the OSProfiler trace');
     }
+  }
+}
+
+/** Checkpoint 7 of each VM from Aodh's listener log on every controller (the first trigger of its alarm). */
+async function triggeredFromLogs(
+  ctx: RunContext, env: Environment, logs: NonNullable<Environment['serviceLogs']>, vms: Array<{ vmId: string; alarmId: string }>, clock: { name: string; offsetMs?: number; uncertaintyMs?: number },
+): Promise<void> {
+  const byAlarm = new Map(vms.map((v) => [v.alarmId, v.vmId]));
+  const found = new Map<string, RemoteInstant>();
+  await Promise.all(logs.nodes.map(async (node) => {
+    try {
+      const ssh = asRoot(await ctx.edges.controller(node, ctx.log), node.ssh.target.username);
+      try {
+        const zone = (await ssh.exec('date +%z')).stdout.trim();
+        const lines = await ssh.exec(`grep -h -- 'Triggering the alarm' ${shellQuote(logs.aodhListener)} | tail -n 5000`, 30_000);
+        // On one clock with this machine (a lab controller), else on the node's own, named after it.
+        const on = env.sharedClock ? clock : { name: node.name };
+        for (const [alarm, at] of triggeredFromAodhLog(lines.stdout, zone, on)) {
+          const earlier = found.get(alarm);
+          if (byAlarm.has(alarm) && (!earlier || at.at < earlier.at)) found.set(alarm, at);
+        }
+      } finally {
+        ssh.close();
+      }
+    } catch (err) {
+      ctx.log.warn({ node: node.name, log: logs.aodhListener, err: (err as Error).message }, 'could not read Aodh\'s listener log');
+    }
+  }));
+  for (const [alarm, at] of found) {
+    const vmId = byAlarm.get(alarm)!;
+    ctx.seen.cloudInstants.set(vmId, { ...ctx.seen.cloudInstants.get(vmId), 7: at });
   }
 }
 

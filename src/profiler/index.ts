@@ -5,5 +5,6 @@ export * from './render.js';
 export * from './junit.js';
 export * from './html.js';
 export * from './osprofiler.js';
+export * from './service-logs.js';
 export * from './testapi.js';
 export * from './energy.js';

@@ -217,6 +217,11 @@ describe('the OpenStack all-in-one lab', () => {
       expect(t.checkpoints[5]!.missing).toMatch(/sent inside nova's reset request, which osprofiler .* shows answered [\d.]+ ms after 4/);
       expect(t.checkpoints[8]).toMatchObject({ source: 'aodh alarm history', clock: 'this machine' });
       expect(t.checkpoints[6]!.missing).toMatch(/not observable/);
+      // 7 from Aodh's listener log on the controller, between the reset request (4) and the fired alarm (8).
+      const [c4, c7, c8] = [t.checkpoints[4]!, t.checkpoints[7]!, t.checkpoints[8]!];
+      expect(c7).toMatchObject({ source: 'aodh-listener log (Triggering the alarm)', clock: 'this machine' });
+      expect(c7.at!).toBeGreaterThan(c4.at!);
+      expect(c7.at!).toBeLessThanOrEqual(c8.at! + 1);
     }
     return { r, lines };
   }

@@ -78,6 +78,7 @@ export function writeControllerLayout(s: OpenStackLabState): string {
   const layout = {
     ...telemetryFiles(s), novaConf: join(serviceDir(s, 'nova'), 'nova.conf'),
     restart: { ceilometer: restart('ceilometer'), aodh: restart('aodh-listener'), nova: restart('nova-api') },
+    logs: { aodhListener: join(s.stateDir, 'aodh', 'aodh-listener.log') },
   };
   writeFileSync(path, `# Where doctor run finds this lab's controller files and how it restarts their services.\n${stringify(layout, { lineWidth: 0 })}`, { mode: 0o600 });
   return path;

@@ -20,18 +20,21 @@ export interface ControllerLayout {
   novaConf: string;
   /** A shell command per service (run as the SSH user; sudo in it where needed). */
   restart: Record<ControllerService, string>;
+  /** Service logs the profile reads its cloud checkpoints from (none: not read). */
+  logs?: { aodhListener?: string };
 }
 
 /** A controllerLayout file: any of the layout's keys, over the installer's. */
 export const controllerLayoutSchema = z.object({
   eventPipeline: z.string().min(1), eventDefinitions: z.string().min(1), aodhConf: z.string().min(1), novaConf: z.string().min(1),
   restart: z.object({ ceilometer: z.string().min(1), aodh: z.string().min(1), nova: z.string().min(1) }).partial().strict(),
+  logs: z.object({ aodhListener: z.string().min(1) }).partial().strict(),
 }).partial().strict();
 export type ControllerLayoutOverrides = z.output<typeof controllerLayoutSchema>;
 
 /** The installer's layout with the user's keys over it. */
 export function withOverrides(base: ControllerLayout, over: ControllerLayoutOverrides | undefined): ControllerLayout {
-  return { ...base, ...over, restart: { ...base.restart, ...over?.restart } };
+  return { ...base, ...over, restart: { ...base.restart, ...over?.restart }, logs: { ...base.logs, ...over?.logs } };
 }
 
 /** A controller as the set-up reaches it. */

@@ -24,6 +24,7 @@ export const APEX_CONTAINER_LAYOUT: ControllerLayout = {
     aodh: 'sudo docker restart aodh_listener',
     nova: 'sudo docker restart nova_api',
   },
+  logs: { aodhListener: '/var/log/containers/aodh/aodh-listener.log' },
 };
 
 /** TripleO's services on the host (RDO's units). */
@@ -37,6 +38,7 @@ export const APEX_LAYOUT: ControllerLayout = {
     aodh: 'sudo systemctl restart openstack-aodh-listener',
     nova: 'sudo systemctl restart openstack-nova-api',
   },
+  logs: { aodhListener: '/var/log/aodh/listener.log' },
 };
 
 /** The command that lists the overcloud, as the undercloud's stack user runs it. */

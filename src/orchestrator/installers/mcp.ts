@@ -24,6 +24,7 @@ export const MCP_LAYOUT: ControllerLayout = {
     aodh: 'sudo systemctl restart aodh-listener',
     nova: 'sudo systemctl restart nova-api',
   },
+  logs: { aodhListener: '/var/log/aodh/aodh-listener.log' },
 };
 
 /** The command that lists the nodes' addresses, as the salt master's ubuntu user runs it. */
