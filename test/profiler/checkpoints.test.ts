@@ -1,6 +1,6 @@
 /** Component costs from partial checkpoints, Aodh history timestamps, JUnit escaping, report input errors. */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { componentCosts, firedFromHistory, missing, parseUtc, resetSpan, seen, spansOf, timelineSvg, toJUnit } from '../../src/profiler/index.js';
@@ -78,12 +78,16 @@ describe('JUnit XML', () => {
 describe('doctor report input', () => {
   it('names the file and what is wrong with it, and the format flag', () => {
     const dir = mkdtempSync(join(tmpdir(), 'doctor-report-'));
-    writeFileSync(join(dir, 'bad.json'), '{"runId": 1}');
-    writeFileSync(join(dir, 'text.json'), 'not json');
-    expect(() => runReport(join(dir, 'none.json'), 'text', () => {})).toThrow(/RESULTS: cannot read .*none\.json/);
-    expect(() => runReport(join(dir, 'text.json'), 'text', () => {})).toThrow(/RESULTS: .*text\.json is not JSON/);
-    expect(() => runReport(join(dir, 'bad.json'), 'text', () => {})).toThrow(/is not a doctor run's results\.json/);
-    expect(() => runReport(join(dir, 'bad.json'), 'pdf', () => {})).toThrow(/--format: must be one of text, junit, json, html/);
+    try {
+      writeFileSync(join(dir, 'bad.json'), '{"runId": 1}');
+      writeFileSync(join(dir, 'text.json'), 'not json');
+      expect(() => runReport(join(dir, 'none.json'), 'text', () => {})).toThrow(/RESULTS: cannot read .*none\.json/);
+      expect(() => runReport(join(dir, 'text.json'), 'text', () => {})).toThrow(/RESULTS: .*text\.json is not JSON/);
+      expect(() => runReport(join(dir, 'bad.json'), 'text', () => {})).toThrow(/is not a doctor run's results\.json/);
+      expect(() => runReport(join(dir, 'bad.json'), 'pdf', () => {})).toThrow(/--format: must be one of text, junit, json, html/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true }); // a test leaves nothing behind
+    }
   });
 });
 
