@@ -119,8 +119,9 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
   if (!wantsLab && !(INSTALLERS as readonly string[]).includes(installerType)) {
     throw new ConfigError(`${flagOf('installerType')} / INSTALLER_TYPE`, `${installerType} is not supported yet: ${INSTALLERS.join(', ')} are; for another installer use local with COMPUTE_IP and CONTROLLER_IPS`);
   }
-  if (installerType === 'apex' && !c.installerIp) throw new ConfigError(`${flagOf('installerIp')} / INSTALLER_IP`, 'the apex installer needs the undercloud\'s address: the run lists the overcloud there as stack');
-  if ((installerType === 'fuel' || installerType === 'mcp') && !c.installerIp) throw new ConfigError(`${flagOf('installerIp')} / INSTALLER_IP`, `the ${installerType} installer needs the salt master's address: the run reads the nodes' addresses there as ubuntu`);
+  // The installers whose node knows the deployment: the run logs in there first.
+  const installerNode = ({ apex: 'the undercloud\'s address: the run lists the overcloud there as stack', fuel: 'the salt master\'s address: the run reads the nodes\' addresses there as ubuntu' } as Record<string, string>)[installerType === 'mcp' ? 'fuel' : installerType];
+  if (installerNode && !c.installerIp) throw new ConfigError(`${flagOf('installerIp')} / INSTALLER_IP`, `the ${installerType} installer needs ${installerNode}`);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
   const config: RunConfig = {
     runId,

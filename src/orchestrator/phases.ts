@@ -19,7 +19,7 @@ import type { RunConfig } from './config.js';
 import type { ComputeAccess, Environment, TeardownRegistry } from './environment.js';
 import { parseFaultLog, planLinkDown, type LinkDownRequest } from './fault/inject.js';
 import type { ClockOffset } from './fault/clock.js';
-import { asRoot, restoreController, setUpController, type ControllerFileChange } from './controller/index.js';
+import { asRoot, restoreController, setUpController, type ControllerFileChange, type ControllerNode, type ControllerSession } from './controller/index.js';
 import { cloudEntries, type Ledger } from './ledger.js';
 import type { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
@@ -145,6 +145,11 @@ export async function startServices(ctx: RunContext, env: Environment): Promise<
   return { admin, consumer, consumerUrl, ...(traceId ? { traceId } : {}) };
 }
 
+/** A session on a controller, as root (through sudo for another user). */
+async function controllerSession(ctx: RunContext, node: ControllerNode): Promise<ControllerSession> {
+  return asRoot(await ctx.edges.controller(node, ctx.log), node.ssh.target.username);
+}
+
 /**
  * 2b. What the scenario needs of each controller's configuration (the alarm sink, the traits, the cache
  * TTL), only the services whose files changed restarted; every file is put back at teardown, and each is
@@ -165,7 +170,7 @@ export async function prepareControllers(ctx: RunContext, env: Environment): Pro
       if (!changes.length) return;
       ctx.progress(`restoring ${changes.map((c) => c.path).join(', ')} on ${where}`);
       const t0 = Date.now();
-      const ssh = asRoot(await ctx.edges.controller(node, ctx.log), node.ssh.target.username);
+      const ssh = await controllerSession(ctx, node);
       try {
         record.restored = (await restoreController(ssh, changes, setup.layout.restart)).restored;
         record.restoreMs = Date.now() - t0;
@@ -174,7 +179,7 @@ export async function prepareControllers(ctx: RunContext, env: Environment): Pro
       }
     });
     const t0 = Date.now();
-    const ssh = await ctx.edges.controller(node, ctx.log).then((x) => asRoot(x, node.ssh.target.username), (err: Error) => {
+    const ssh = await controllerSession(ctx, node).catch((err: Error) => {
       throw new HarnessError(
         `cannot set up ${where}: ${err.message}; it needs SSH as ${node.ssh.target.username ?? 'root'} with the compute hosts' key, or --skip-controller-setup when the cloud already publishes events to notifier://?topic=alarm.all with event_alarm_cache_ttl = 0`,
         { cause: err },
@@ -409,13 +414,14 @@ async function triggeredFromLogs(
   const found = new Map<string, RemoteInstant>();
   await Promise.all(logs.nodes.map(async (node) => {
     try {
-      const ssh = asRoot(await ctx.edges.controller(node, ctx.log), node.ssh.target.username);
+      const ssh = await controllerSession(ctx, node);
       try {
-        const zone = (await ssh.exec('date +%z')).stdout.trim();
-        const lines = await ssh.exec(`grep -h -- 'Triggering the alarm' ${shellQuote(logs.aodhListener)} | tail -n 5000`, 30_000);
+        // One round trip: the node's zone on the first line, then the lines that mark 7.
+        const r = await ssh.exec(`date +%z; grep -h -- 'Triggering the alarm' ${shellQuote(logs.aodhListener)} | tail -n 5000`, 30_000);
+        const [zone = '', ...lines] = r.stdout.split('\n');
         // On one clock with this machine (a lab controller), else on the node's own, named after it.
         const on = env.sharedClock ? clock : { name: node.name };
-        for (const [alarm, at] of triggeredFromAodhLog(lines.stdout, zone, on)) {
+        for (const [alarm, at] of triggeredFromAodhLog(lines.join('\n'), zone, on)) {
           const earlier = found.get(alarm);
           if (byAlarm.has(alarm) && (!earlier || at.at < earlier.at)) found.set(alarm, at);
         }

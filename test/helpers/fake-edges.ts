@@ -41,12 +41,15 @@ export interface FakeEdges {
   edges: Partial<RunEdges>;
   /** Every call the fault injector took, in order. */
   calls: string[];
+  /** Every command run on a controller, as it reached the controller's shell. */
+  commands: string[];
 }
 
 /** `unreachable`: hosts (computes, controllers) that cannot be reached over SSH (refused, as SSH would). */
 export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?: string[] } = {}): FakeEdges {
   const net = new FakeNetwork();
   const calls: string[] = [];
+  const commands: string[] = [];
   const downAt = new Map<string, number>();
   const faults: FaultInjector = {
     async reach(compute) {
@@ -68,9 +71,9 @@ export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?
     },
   };
   return {
-    net, calls,
+    net, calls, commands,
     edges: {
-      openIcmp: async () => net, faults, controller: localController(calls, opts.unreachable),
+      openIcmp: async () => net, faults, controller: localController(calls, opts.unreachable, commands),
       // The simulated Aodh runs here and reaches the consumer directly: a tunnel is only a call to remember.
       tunnel: async (t) => {
         calls.push(`tunnel ${t.target.host}:${t.remote.port}`);
@@ -89,12 +92,13 @@ export function fakeEdges(opts: { resolve?: Record<string, string>; unreachable?
  * A controller that is this machine: its commands run in a local shell, its files are local files (a test
  * keeps them in a temporary folder through its controllerLayout). Each session opened is a call.
  */
-export function localController(calls: string[], unreachable: string[] = []): RunEdges['controller'] {
+export function localController(calls: string[], unreachable: string[] = [], commands: string[] = []): RunEdges['controller'] {
   return async (node) => {
     calls.push(`controller ${node.ip}`);
     if (unreachable.includes(node.ip)) throw new Error(`SSH to root@${node.ip}:22 failed: connect ECONNREFUSED ${node.ip}:22`);
     return {
       exec: (command, timeoutMs = 30_000) => new Promise((resolve) => {
+        commands.push(command);
         execFile('sh', ['-c', command], { timeout: timeoutMs }, (err, stdout, stderr) => {
           resolve({ stdout, stderr, code: err ? (typeof err.code === 'number' ? err.code : 1) : 0 });
         });

@@ -167,6 +167,7 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       expect(files()).toEqual(STOCK);
       expect(restarts()).toEqual(['aodh', 'aodh', 'ceilometer', 'ceilometer']);
       expect(f.calls.filter((c) => c.startsWith('controller'))).toEqual(['controller 198.18.250.10', 'controller 198.18.250.10']);
+      expect(f.commands.some((c) => c.startsWith('sudo'))).toBe(false); // root needs no sudo
       expectCloudAsFound(r.runId);
     });
 
@@ -182,6 +183,11 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       expect(statSync(join(ctl, 'aodh.conf')).mode & 0o777).toBe(0o640);
       expect(restarts()).toEqual(['aodh', 'aodh', 'ceilometer', 'ceilometer']);
       expect(readdirSync('/tmp').filter((x) => x.startsWith('doctor-upload-'))).toEqual([]); // sudo's uploads are gone
+      // This test runs as root, so the commands would work without sudo too: what matters is that every one went through it,
+      // file reads and writes included (sudo cat, the upload written through sudo).
+      expect(f.commands.length).toBeGreaterThan(8);
+      expect(f.commands.filter((c) => !c.startsWith('sudo -n sh -c '))).toEqual([]);
+      expect(f.commands.some((c) => c.startsWith(`sudo -n sh -c 'cat -- '\\''${join(ctl, 'aodh.conf')}`))).toBe(true);
     });
 
     it('a controller already set up is left alone, and the run says so', async () => {
@@ -326,7 +332,7 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
 
       const bare = await apexRun(undercloud({ answers: { [PILLAR_ADDRESSES]: 'cfg01.mcp.local: 192.0.2.1\nctl01.mcp.local: 192.0.2.10\n' } }), fakeEdges(), { type: 'mcp', user: 'ubuntu' });
       expect(bare.r.verdict).toBe('ERROR');
-      expect(bare.r.reason).toBe('the salt master at 192.0.2.1 knows no compute minion (cmp*): cfg01.mcp.local, ctl01.mcp.local');
+      expect(bare.r.reason).toBe('the salt master at 192.0.2.1 lists no compute node (minions cmp*): cfg01.mcp.local, ctl01.mcp.local');
       expectCloudAsFound(bare.r.runId);
     });
   });

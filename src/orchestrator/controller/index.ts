@@ -5,7 +5,7 @@ import { asRoot, restoreController, type ControllerService } from './setup.js';
 
 export { ALARM_SINK, INSTANCE_TRAITS, withAlarmSink, withIniValue, withInstanceUpdateTraits } from './edits.js';
 export {
-  asRoot, controllerLayoutSchema, DEVSTACK_LAYOUT, restoreController, setUpController, throughSudo, withOverrides,
+  asRoot, controllerLayoutSchema, DEVSTACK_LAYOUT, ETC_FILES, restoreController, setUpController, throughSudo, withOverrides,
   type ControllerFileChange, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode, type ControllerService, type ControllerSession,
 } from './setup.js';
 

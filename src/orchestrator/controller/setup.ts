@@ -48,11 +48,16 @@ export interface ControllerNode {
 export type ControllerSession = Pick<SshSession, 'exec' | 'readFile' | 'writeFile' | 'close'>;
 
 /** devstack's files and its systemd units. */
-export const DEVSTACK_LAYOUT: ControllerLayout = {
+/** Where the distributions' packages put the files (devstack, RDO, Ubuntu's): the layouts differ in how they restart. */
+export const ETC_FILES: Pick<ControllerLayout, 'eventPipeline' | 'eventDefinitions' | 'aodhConf' | 'novaConf'> = {
   eventPipeline: '/etc/ceilometer/event_pipeline.yaml',
   eventDefinitions: '/etc/ceilometer/event_definitions.yaml',
   aodhConf: '/etc/aodh/aodh.conf',
   novaConf: '/etc/nova/nova.conf',
+};
+
+export const DEVSTACK_LAYOUT: ControllerLayout = {
+  ...ETC_FILES,
   restart: {
     ceilometer: 'sudo systemctl restart devstack@ceilometer-anotification.service',
     aodh: 'sudo systemctl restart devstack@aodh-listener.service',

@@ -6,19 +6,15 @@
  * `ubuntu` with the same key, with sudo; their host keys are read through the salt master (remote.ts).
  */
 import { isMap, isScalar, parseDocument } from 'yaml';
-import { ConfigError, HarnessError } from '../../shared/index.js';
-import type { ControllerLayout, ControllerNode } from '../controller/index.js';
-import type { SshAuth } from '../fault/ssh.js';
-import { installerNode, nodesAuth } from './remote.js';
-import { nodeForHost, type NodeRole } from './tripleo.js';
+import { HarnessError } from '../../shared/index.js';
+import { ETC_FILES, type ControllerLayout, type ControllerNode } from '../controller/index.js';
+import { discoveredAdapter, installerNode, nodesAuth, type Discovered } from './remote.js';
+import type { NodeRole } from './tripleo.js';
 import type { AdapterDeps, InstallerAdapter, InstallerConfig } from './types.js';
 
 /** MCP's services, from Ubuntu's packages. */
 export const MCP_LAYOUT: ControllerLayout = {
-  eventPipeline: '/etc/ceilometer/event_pipeline.yaml',
-  eventDefinitions: '/etc/ceilometer/event_definitions.yaml',
-  aodhConf: '/etc/aodh/aodh.conf',
-  novaConf: '/etc/nova/nova.conf',
+  ...ETC_FILES,
   restart: {
     ceilometer: 'sudo systemctl restart ceilometer-agent-notification',
     aodh: 'sudo systemctl restart aodh-listener',
@@ -61,41 +57,20 @@ export function parsePillarAddresses(text: string, source: string): SaltNode[] {
   });
 }
 
-interface Deployment {
-  nodes: SaltNode[];
-  access: { username: string; auth: SshAuth };
-}
-
+/** INSTALLER_IP is the salt master (loadConfig requires it). */
 export function mcp(installer: InstallerConfig, deps: AdapterDeps): InstallerAdapter {
-  const ip = installer.ip;
-  if (!ip) throw new ConfigError('INSTALLER_IP', `the ${installer.type} installer needs the salt master's address (INSTALLER_IP or --installer-ip)`);
+  const ip = installer.ip!;
   const master: ControllerNode = { name: 'salt master', ip, ssh: { target: { host: ip, username: 'ubuntu' }, auth: deps.auth } };
-  let found: Promise<Deployment> | undefined;
-  const deployment = () => (found ??= discover(master, deps));
-  return {
-    async computeAddress(host) {
-      const { nodes } = await deployment();
-      const computes = nodes.filter((n) => n.role === 'compute');
-      const node = nodeForHost(computes, host);
-      if (!node) throw new HarnessError(`Nova's compute ${host.name} (${host.ip}) is not among the compute minions the salt master at ${ip} knows (${computes.map((n) => `${n.name}=${n.ip}`).join(', ')})`);
-      return node.ip;
-    },
-    controllers: async () => (await deployment()).nodes.filter((n) => n.role === 'controller').map((n) => ({ name: n.name.split('.')[0]!, ip: n.ip })),
-    layout: async () => MCP_LAYOUT,
-    nodeAccess: async () => (await deployment()).access,
-  };
+  return discoveredAdapter(`the salt master at ${ip}`, { compute: 'minions cmp*', controller: 'minions ctl*' }, () => discover(master, deps));
 }
 
-async function discover(master: ControllerNode, deps: AdapterDeps): Promise<Deployment> {
+async function discover(master: ControllerNode, deps: AdapterDeps): Promise<Discovered> {
   const salt = await installerNode(deps, master, 'salt master', 'INSTALLER_IP, SSH_KEY');
   try {
     const nodes = parsePillarAddresses(await salt.must(PILLAR_ADDRESSES, 'reading the nodes\' addresses'), `"${PILLAR_ADDRESSES}" on ${salt.where}`);
-    const ids = nodes.map((n) => n.name).join(', ') || 'no minion with an address';
-    if (!nodes.some((n) => n.role === 'compute')) throw new HarnessError(`the salt master at ${master.ip} knows no compute minion (cmp*): ${ids}`);
-    if (!nodes.some((n) => n.role === 'controller')) throw new HarnessError(`the salt master at ${master.ip} knows no controller minion (ctl*): ${ids}`);
     // The nodes take the key the salt master takes, as ubuntu.
     const auth = await nodesAuth(salt, deps, nodes.filter((n) => n.role !== 'other').map((n) => n.ip), deps.auth.privateKeyPath);
-    return { nodes, access: { username: 'ubuntu', auth } };
+    return { nodes, access: { username: 'ubuntu', auth }, layout: MCP_LAYOUT };
   } finally {
     salt.session.close();
   }

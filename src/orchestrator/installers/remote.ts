@@ -1,10 +1,14 @@
-/** What the apex and mcp adapters share: a session on the installer's node, its commands, the nodes' host keys read there. */
+/**
+ * What the apex and mcp adapters share: a session on the installer's node, its commands, the nodes' host keys
+ * read there, and the adapter itself once the node list is known (discovered once, on first use).
+ */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HarnessError, shellQuote } from '../../shared/index.js';
-import type { ControllerNode, ControllerSession } from '../controller/index.js';
+import type { ControllerLayout, ControllerNode, ControllerSession } from '../controller/index.js';
 import type { SshAuth } from '../fault/ssh.js';
-import type { AdapterDeps } from './types.js';
+import { nodeForHost, type NodeRole } from './tripleo.js';
+import type { AdapterDeps, InstallerAdapter } from './types.js';
 
 export interface InstallerNode {
   session: ControllerSession;
@@ -41,4 +45,37 @@ export async function nodesAuth(installer: InstallerNode, deps: AdapterDeps, ips
   const knownHostsPath = join(deps.privateDir(), 'nodes-known_hosts');
   writeFileSync(knownHostsPath, scanned, { mode: 0o600 });
   return { privateKeyPath, knownHostsPath };
+}
+
+/** What an installer's node says of the deployment. */
+export interface Discovered {
+  nodes: Array<{ name: string; role: NodeRole; ip: string; networks: Record<string, string[]> }>;
+  access: { username: string; auth: SshAuth };
+  layout: ControllerLayout;
+}
+
+/**
+ * The adapter of an installer that lists its nodes (`source`: "the undercloud at 192.0.2.1"; `hint`: how it
+ * names each role). Discovery runs once; a deployment without a compute or a controller is refused.
+ */
+export function discoveredAdapter(source: string, hint: { compute: string; controller: string }, discover: () => Promise<Discovered>): InstallerAdapter {
+  let found: Promise<Discovered> | undefined;
+  const deployment = () => (found ??= discover().then((d) => {
+    const names = d.nodes.map((n) => n.name).join(', ') || 'no node at all';
+    for (const role of ['compute', 'controller'] as const) {
+      if (!d.nodes.some((n) => n.role === role)) throw new HarnessError(`${source} lists no ${role} node (${hint[role]}): ${names}`);
+    }
+    return d;
+  }));
+  return {
+    async computeAddress(host) {
+      const computes = (await deployment()).nodes.filter((n) => n.role === 'compute');
+      const node = nodeForHost(computes, host);
+      if (!node) throw new HarnessError(`Nova's compute ${host.name} (${host.ip}) is not among the compute nodes ${source} lists (${computes.map((n) => `${n.name}=${n.ip}`).join(', ')})`);
+      return node.ip;
+    },
+    controllers: async () => (await deployment()).nodes.filter((n) => n.role === 'controller').map((n) => ({ name: n.name.split('.')[0]!, ip: n.ip })),
+    layout: async () => (await deployment()).layout,
+    nodeAccess: async () => (await deployment()).access,
+  };
 }
