@@ -20,20 +20,28 @@ export interface ClockOffset {
 export async function measureClockOffset(session: Pick<SshSession, 'interact'>, samples = 8, now: Clock = preciseNow): Promise<ClockOffset> {
   // One shell on the host answers each line with its clock: a round trip per sample, not a login.
   const probe = await session.interact('while read -r _; do date +%s.%N; done');
-  let best: { offset: number; rtt: number } | undefined;
   try {
-    for (let i = 0; i < samples + 1; i++) {
-      const before = now();
-      const out = await probe.ask('t');
-      const after = now();
-      const remote = parseEpoch(out);
-      if (remote === undefined) throw new FaultInjectionError(`reading the host's clock failed: "date +%s.%N" printed ${JSON.stringify(out.trim())}`);
-      if (i === 0) continue; // the first answer pays for the shell's start
-      const rtt = after - before;
-      if (!best || rtt < best.rtt) best = { offset: remote - (before + rtt / 2), rtt };
-    }
+    return await clockOffsetFrom(() => probe.ask('t'), samples, now);
   } finally {
     probe.close();
+  }
+}
+
+/**
+ * The same from any way of reading the remote `date +%s.%N` (one exec per sample on a session that has
+ * no interactive shell: a wider round trip, so a wider bound, honestly stated).
+ */
+export async function clockOffsetFrom(read: () => Promise<string>, samples = 8, now: Clock = preciseNow): Promise<ClockOffset> {
+  let best: { offset: number; rtt: number } | undefined;
+  for (let i = 0; i < samples + 1; i++) {
+    const before = now();
+    const out = await read();
+    const after = now();
+    const remote = parseEpoch(out);
+    if (remote === undefined) throw new FaultInjectionError(`reading the host's clock failed: "date +%s.%N" printed ${JSON.stringify(out.trim())}`);
+    if (i === 0) continue; // the first answer pays for the shell's (or channel's) start
+    const rtt = after - before;
+    if (!best || rtt < best.rtt) best = { offset: remote - (before + rtt / 2), rtt };
   }
   return { offsetMs: round(best!.offset), uncertaintyMs: round(best!.rtt / 2), samples, bestRoundTripMs: round(best!.rtt) };
 }
