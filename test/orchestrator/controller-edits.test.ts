@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ALARM_SINK, withAlarmSink, withIniValue, withInstanceUpdateTraits } from '../../src/orchestrator/index.js';
+import { ALARM_SINK, AMQP_LOGGER, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from '../../src/orchestrator/index.js';
 
 // Shaped as Ceilometer ships them (pipeline/data/): a document marker, 4-space lists, anchors and << merges.
 const PIPELINE = `---
@@ -82,5 +82,17 @@ describe('controller edits', () => {
       .toBe('[DEFAULT]\ndebug = true\n\n[notifications]\nnotify_on_state_change = vm_and_task_state\n');
     // The same key in another section is not this one.
     expect(withIniValue('[other]\nkey = 1\n[DEFAULT]\n', 'DEFAULT', 'key', '2')).toBe('[other]\nkey = 1\n[DEFAULT]\nkey = 2\n');
+  });
+
+  it("lets oslo.messaging's driver log at DEBUG and nothing else more: the file's own levels kept, else the service's defaults (SQLAlchemy stays at WARN)", () => {
+    const entry = `${AMQP_LOGGER}=DEBUG`;
+    const bare = '[DEFAULT]\ntransport_url = rabbit://x\n\n[api]\nport = 1\n';
+    const set = withDebugLogger(bare, AMQP_LOGGER, ['sqlalchemy=WARN', 'oslo_messaging=INFO']);
+    expect(set).toBe(`[DEFAULT]\ntransport_url = rabbit://x\ndefault_log_levels = sqlalchemy=WARN,oslo_messaging=INFO,${entry}\n\n[api]\nport = 1\n`);
+    expect(withDebugLogger(set, AMQP_LOGGER, ['ignored=INFO'])).toBe(set); // a second run changes nothing
+    // The operator's own list stays, ours appended; `debug` is left as it is.
+    const own = '[DEFAULT]\ndebug = false\ndefault_log_levels = amqp=WARN, keystonemiddleware=INFO\n';
+    expect(withDebugLogger(own, AMQP_LOGGER, ['ignored=INFO'])).toBe(`[DEFAULT]\ndebug = false\ndefault_log_levels = amqp=WARN, keystonemiddleware=INFO,${entry}\n`);
+    expect(withDebugLogger(`[DEFAULT]\ndefault_log_levels = a=WARN, ${entry}\n`, AMQP_LOGGER, [])).toBe(`[DEFAULT]\ndefault_log_levels = a=WARN, ${entry}\n`);
   });
 });

@@ -36,7 +36,7 @@ describe('controller set-up and restore', () => {
     etc = join(c.dir, 'etc');
     layout = {
       eventPipeline: join(etc, 'ceilometer/event_pipeline.yaml'), eventDefinitions: join(etc, 'ceilometer/event_definitions.yaml'),
-      aodhConf: join(etc, 'aodh/aodh.conf'), novaConf: join(etc, 'nova/nova.conf'),
+      aodhConf: join(etc, 'aodh/aodh.conf'), novaConf: join(etc, 'nova/nova.conf'), ceilometerConf: join(etc, 'ceilometer/ceilometer.conf'), // no logs: never read
       restart: Object.fromEntries(['ceilometer', 'aodh', 'nova'].map((s) => [s, `echo ${s} >> ${join(etc, 'restarts.log')}`])) as ControllerLayout['restart'],
     };
     ssh = await SshSession.connect({ host: c.hostIp, username: 'root' }, { privateKeyPath: lab.state.harnessKey, knownHostsPath: lab.state.knownHosts });

@@ -76,9 +76,13 @@ export function writeControllerLayout(s: OpenStackLabState): string {
   const restart = (svc: string) => [process.execPath, DOCTOR_BIN, 'lab', 'openstack', 'restart', svc, '--state-dir', s.stateDir].map(shellQuote).join(' ');
   const path = join(s.stateDir, 'controller-layout.yaml');
   const layout = {
-    ...telemetryFiles(s), novaConf: join(serviceDir(s, 'nova'), 'nova.conf'),
+    ...telemetryFiles(s), novaConf: join(serviceDir(s, 'nova'), 'nova.conf'), ceilometerConf: join(serviceDir(s, 'ceilometer'), 'ceilometer.conf'),
     restart: { ceilometer: restart('ceilometer'), aodh: restart('aodh-listener'), nova: restart('nova-api') },
-    logs: { aodhListener: join(s.stateDir, 'aodh', 'aodh-listener.log') },
+    logs: {
+      novaApi: join(serviceDir(s, 'nova'), 'nova-api-wsgi.log'),
+      ceilometerNotification: join(serviceDir(s, 'ceilometer'), 'ceilometer-agent-notification.log'),
+      aodhListener: join(s.stateDir, 'aodh', 'aodh-listener.log'),
+    },
   };
   writeFileSync(path, `# Where doctor run finds this lab's controller files and how it restarts their services.\n${stringify(layout, { lineWidth: 0 })}`, { mode: 0o600 });
   return path;

@@ -60,7 +60,10 @@ export function withInstanceUpdateTraits(text: string, path = 'event_definitions
  * An oslo.config INI file with `key` of `[section]` set to `value`, unless `acceptable(current)` says the
  * value it has will do. Comments, order and spacing of everything else stay as they were.
  */
-export function withIniValue(text: string, section: string, key: string, value: string, acceptable: (current: string) => boolean = (c) => c === value): string {
+export function withIniValue(
+  text: string, section: string, key: string, value: string | ((current: string | undefined) => string), acceptable: (current: string) => boolean = (c) => c === value,
+): string {
+  const valueFor = (current: string | undefined) => (typeof value === 'string' ? value : value(current));
   const lines = text.split('\n');
   let inSection = false;
   let sectionAt = -1;
@@ -80,18 +83,18 @@ export function withIniValue(text: string, section: string, key: string, value: 
     const kv = /^(\s*)([\w.-]+)(\s*=\s*)(.*?)\s*$/.exec(lines[i]!);
     if (kv && kv[2] === key) {
       if (acceptable(kv[4]!)) return text;
-      lines[i] = `${kv[1]}${key}${kv[3]}${value}`;
+      lines[i] = `${kv[1]}${key}${kv[3]}${valueFor(kv[4])}`;
       return lines.join('\n');
     }
   }
   if (sectionAt < 0) {
     const tail = text.length === 0 || text.endsWith('\n') ? '' : '\n';
-    return `${text}${tail}${text.length ? '\n' : ''}[${section}]\n${key} = ${value}\n`;
+    return `${text}${tail}${text.length ? '\n' : ''}[${section}]\n${key} = ${valueFor(undefined)}\n`;
   }
   // After the section's last setting, before the blank lines and comments that lead into the next one.
   let at = endAt;
   while (at > sectionAt + 1 && /^\s*(#.*)?$/.test(lines[at - 1]!)) at -= 1;
-  lines.splice(at, 0, `${key} = ${value}`);
+  lines.splice(at, 0, `${key} = ${valueFor(undefined)}`);
   return lines.join('\n');
 }
 
@@ -104,4 +107,34 @@ function globMatch(pattern: string, type: string): boolean {
   if (pattern.startsWith('!')) return false;
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
   return re.test(type);
+}
+
+/** The oslo.messaging logger whose DEBUG lines mark each message a service sends (CAST … NOTIFY) and receives. */
+export const AMQP_LOGGER = 'oslo_messaging._drivers.amqpdriver';
+
+/**
+ * oslo.log's own default_log_levels (oslo_log/_options.py) and what each service adds at start-up
+ * (nova/config.py, ceilometer/service.py): setting the option replaces them all, so a file that does not
+ * set it gets them back with our entry, or SQLAlchemy would log every statement.
+ */
+const OSLO_LOG_LEVELS = [
+  'amqp=WARN', 'amqplib=WARN', 'boto=WARN', 'qpid=WARN', 'sqlalchemy=WARN', 'suds=INFO', 'oslo.messaging=INFO', 'oslo_messaging=INFO',
+  'iso8601=WARN', 'requests.packages.urllib3.connectionpool=WARN', 'urllib3.connectionpool=WARN', 'websocket=WARN',
+  'requests.packages.urllib3.util.retry=WARN', 'urllib3.util.retry=WARN', 'keystonemiddleware=WARN', 'routes.middleware=WARN',
+  'stevedore=WARN', 'taskflow=WARN', 'keystoneauth=WARN', 'oslo.cache=INFO', 'oslo_policy=INFO', 'dogpile.core.dogpile=INFO',
+];
+export const SERVICE_LOG_LEVELS = {
+  nova: [...OSLO_LOG_LEVELS, 'glanceclient=WARN', 'oslo.privsep.daemon=INFO'],
+  ceilometer: [...OSLO_LOG_LEVELS, 'futurist=INFO', 'neutronclient=INFO', 'keystoneclient=INFO'],
+} as const;
+
+/**
+ * An oslo.config file whose `[DEFAULT] default_log_levels` lets `logger` log at DEBUG, and nothing else
+ * more than before (`debug` stays as it is): appended to the file's own list, or to the service's
+ * defaults when the file has none.
+ */
+export function withDebugLogger(text: string, logger: string, defaults: readonly string[]): string {
+  const entry = `${logger}=DEBUG`;
+  return withIniValue(text, 'DEFAULT', 'default_log_levels', (current) => (current === undefined ? [...defaults, entry] : [current, entry]).join(','),
+    (current) => current.split(',').map((s) => s.trim()).includes(entry));
 }

@@ -3,10 +3,10 @@ import { SshSession } from '../fault/ssh.js';
 import type { LedgerEntry } from '../ledger.js';
 import { asRoot, restoreController, type ControllerService } from './setup.js';
 
-export { ALARM_SINK, INSTANCE_TRAITS, withAlarmSink, withIniValue, withInstanceUpdateTraits } from './edits.js';
+export { ALARM_SINK, AMQP_LOGGER, INSTANCE_TRAITS, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from './edits.js';
 export {
   asRoot, controllerLayoutSchema, DEVSTACK_LAYOUT, ETC_FILES, restoreController, setUpController, throughSudo, withOverrides,
-  type ControllerFileChange, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode, type ControllerService, type ControllerSession,
+  type ControllerFileChange, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode, type ControllerService, type ControllerSession, type ServiceLogs,
 } from './setup.js';
 
 type FileEntry = Extract<LedgerEntry, { kind: 'controller-file' }>;

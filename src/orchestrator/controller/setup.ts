@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { HarnessError, shellQuote } from '../../shared/index.js';
 import type { SshAuth, SshSession, SshTarget } from '../fault/ssh.js';
-import { withAlarmSink, withIniValue, withInstanceUpdateTraits } from './edits.js';
+import { AMQP_LOGGER, SERVICE_LOG_LEVELS, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from './edits.js';
 
 export type ControllerService = 'ceilometer' | 'aodh' | 'nova';
 
@@ -18,17 +18,27 @@ export interface ControllerLayout {
   eventDefinitions: string;
   aodhConf: string;
   novaConf: string;
+  ceilometerConf: string;
   /** A shell command per service (run as the SSH user; sudo in it where needed). */
   restart: Record<ControllerService, string>;
-  /** Service logs the profile reads its cloud checkpoints from (none: not read). */
-  logs?: { aodhListener?: string };
+  /**
+   * Service logs the profile reads its cloud checkpoints from (none: not read): nova-api's (5) and the
+   * notification agent's (6) once the set-up has their message logger at DEBUG, Aodh's listener's (7).
+   */
+  logs?: ServiceLogs;
+}
+
+export interface ServiceLogs {
+  novaApi?: string;
+  ceilometerNotification?: string;
+  aodhListener?: string;
 }
 
 /** A controllerLayout file: any of the layout's keys, over the installer's. */
 export const controllerLayoutSchema = z.object({
-  eventPipeline: z.string().min(1), eventDefinitions: z.string().min(1), aodhConf: z.string().min(1), novaConf: z.string().min(1),
+  eventPipeline: z.string().min(1), eventDefinitions: z.string().min(1), aodhConf: z.string().min(1), novaConf: z.string().min(1), ceilometerConf: z.string().min(1),
   restart: z.object({ ceilometer: z.string().min(1), aodh: z.string().min(1), nova: z.string().min(1) }).partial().strict(),
-  logs: z.object({ aodhListener: z.string().min(1) }).partial().strict(),
+  logs: z.object({ novaApi: z.string().min(1), ceilometerNotification: z.string().min(1), aodhListener: z.string().min(1) }).partial().strict(),
 }).partial().strict();
 export type ControllerLayoutOverrides = z.output<typeof controllerLayoutSchema>;
 
@@ -49,11 +59,12 @@ export type ControllerSession = Pick<SshSession, 'exec' | 'readFile' | 'writeFil
 
 /** devstack's files and its systemd units. */
 /** Where the distributions' packages put the files (devstack, RDO, Ubuntu's): the layouts differ in how they restart. */
-export const ETC_FILES: Pick<ControllerLayout, 'eventPipeline' | 'eventDefinitions' | 'aodhConf' | 'novaConf'> = {
+export const ETC_FILES: Pick<ControllerLayout, 'eventPipeline' | 'eventDefinitions' | 'aodhConf' | 'novaConf' | 'ceilometerConf'> = {
   eventPipeline: '/etc/ceilometer/event_pipeline.yaml',
   eventDefinitions: '/etc/ceilometer/event_definitions.yaml',
   aodhConf: '/etc/aodh/aodh.conf',
   novaConf: '/etc/nova/nova.conf',
+  ceilometerConf: '/etc/ceilometer/ceilometer.conf',
 };
 
 export const DEVSTACK_LAYOUT: ControllerLayout = {
@@ -92,6 +103,15 @@ function editsFor(layout: ControllerLayout): Edit[] {
       path: layout.novaConf, service: 'nova', what: 'notify_on_state_change = vm_and_task_state',
       apply: (t) => withIniValue(t, 'notifications', 'notify_on_state_change', 'vm_and_task_state', (c) => c === 'vm_state' || c === 'vm_and_task_state'),
     },
+    // Checkpoints 5 and 6 are lines only oslo.messaging's driver writes, at DEBUG: only where they are read.
+    ...(layout.logs?.novaApi ? [{
+      path: layout.novaConf, service: 'nova' as const, what: `${AMQP_LOGGER}=DEBUG (checkpoint 5 from ${layout.logs.novaApi})`,
+      apply: (t: string) => withDebugLogger(t, AMQP_LOGGER, SERVICE_LOG_LEVELS.nova),
+    }] : []),
+    ...(layout.logs?.ceilometerNotification ? [{
+      path: layout.ceilometerConf, service: 'ceilometer' as const, what: `${AMQP_LOGGER}=DEBUG (checkpoint 6 from ${layout.logs.ceilometerNotification})`,
+      apply: (t: string) => withDebugLogger(t, AMQP_LOGGER, SERVICE_LOG_LEVELS.ceilometer),
+    }] : []),
   ];
 }
 

@@ -18,12 +18,17 @@ export const APEX_CONTAINER_LAYOUT: ControllerLayout = {
   eventDefinitions: '/var/lib/config-data/puppet-generated/ceilometer/etc/ceilometer/event_definitions.yaml',
   aodhConf: '/var/lib/config-data/puppet-generated/aodh/etc/aodh/aodh.conf',
   novaConf: '/var/lib/config-data/puppet-generated/nova/etc/nova/nova.conf',
+  ceilometerConf: '/var/lib/config-data/puppet-generated/ceilometer/etc/ceilometer/ceilometer.conf',
   restart: {
     ceilometer: 'sudo docker restart ceilometer_agent_notification',
     aodh: 'sudo docker restart aodh_listener',
     nova: 'sudo docker restart nova_api',
   },
-  logs: { aodhListener: '/var/log/containers/aodh/aodh-listener.log' },
+  logs: {
+    novaApi: '/var/log/containers/nova/nova-api.log',
+    ceilometerNotification: '/var/log/containers/ceilometer/agent-notification.log',
+    aodhListener: '/var/log/containers/aodh/aodh-listener.log',
+  },
 };
 
 /** TripleO's services on the host (RDO's units). */
@@ -34,7 +39,7 @@ export const APEX_LAYOUT: ControllerLayout = {
     aodh: 'sudo systemctl restart openstack-aodh-listener',
     nova: 'sudo systemctl restart openstack-nova-api',
   },
-  logs: { aodhListener: '/var/log/aodh/listener.log' },
+  logs: { novaApi: '/var/log/nova/nova-api.log', ceilometerNotification: '/var/log/ceilometer/agent-notification.log', aodhListener: '/var/log/aodh/listener.log' },
 };
 
 /** The command that lists the overcloud, as the undercloud's stack user runs it. */

@@ -20,7 +20,7 @@ export const MCP_LAYOUT: ControllerLayout = {
     aodh: 'sudo systemctl restart aodh-listener',
     nova: 'sudo systemctl restart nova-api',
   },
-  logs: { aodhListener: '/var/log/aodh/aodh-listener.log' },
+  logs: { novaApi: '/var/log/nova/nova-api.log', ceilometerNotification: '/var/log/ceilometer/ceilometer-agent-notification.log', aodhListener: '/var/log/aodh/aodh-listener.log' },
 };
 
 /** The command that lists the nodes' addresses, as the salt master's ubuntu user runs it. */
