@@ -7,7 +7,7 @@ import { toCloudsYaml } from '../../openstack/index.js';
 import { database, redis, glancePrepare, glanceStart, keystonePrepare, keystoneStart, mariadb, placementPrepare, placementStart, rabbit } from './base.js';
 import { computesStart, neutronPrepare, neutronStart, novaPrepare, novaStart } from './compute.js';
 import {
-  adminCredentials, DEFAULT_PORTS, keystoneUrl, labOn, osprofilerConnection, readOpenStackState, registerServices, saveState, type OpenStackLabState, type PortName,
+  adminCredentials, DEFAULT_PORTS, keystoneUrl, labOn, must, osprofilerConnection, readOpenStackState, registerServices, saveState, type Lab, type OpenStackLabState, type PortName,
 } from './context.js';
 import { stopTagged, taggedProcesses } from './procs.js';
 import { isCompute, isRunning, service, SERVICES, type ServiceKey } from './services.js';
@@ -115,6 +115,7 @@ export async function openstackUp(opts: OpenStackLabOptions): Promise<OpenStackL
     s.controllerNamespace = hosts.controller!.namespace;
     saveState(s);
     const lab = labOn(s, run, say);
+    await reservePorts(lab);
     const broker = step('RabbitMQ', rabbit(lab));
     const spans = step('Redis', redis(lab));
     spans.catch(() => {});
@@ -223,4 +224,15 @@ export function openstackStatus(stateDir: string): OpenStackLabStatus {
     } else services[x.key] = procs.some(x.is);
   }
   return { state: s, services };
+}
+
+/**
+ * The services' ports are reserved in the controller's namespace: a port picked free on this machine
+ * (tests, a second lab) may lie in the kernel's ephemeral range, and a client connection of another
+ * service (a database or broker connection made while nova-api restarts) could take it as its local
+ * port, so the restarted service would not bind again.
+ */
+async function reservePorts(lab: Lab): Promise<void> {
+  const ports = [...Object.values(lab.s.ports), lab.s.ports.rabbit + 1, lab.s.ports.rabbit + 2]; // and RabbitMQ's epmd and distribution ports
+  await must(lab.run, 'sh', ['-c', `echo ${ports.sort((a, b) => a - b).join(',')} > /proc/sys/net/ipv4/ip_local_reserved_ports`]);
 }

@@ -4,14 +4,14 @@
  * (`doctor lab openstack restart <service>`, run on the controller over SSH, like devstack's
  * `systemctl restart devstack@…`).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { HarnessError, type Runner, runProcess, shellQuote } from '../../shared/index.js';
 import { rabbitctl } from './base.js';
 import { startNovaApi } from './compute.js';
-import { labOn, readOpenStackState, serviceDir, waitFor, waitForHttp, type Lab, type OpenStackLabState } from './context.js';
+import { labOn, readOpenStackState, serviceDir, waitFor, type Lab, type OpenStackLabState } from './context.js';
 import { stopTagged } from './procs.js';
 import { service, type ServiceKey } from './services.js';
 import { startAodh, startCeilometer, telemetryFiles } from './telemetry.js';
@@ -40,6 +40,29 @@ async function consumers(lab: Lab, queue: string): Promise<string[]> {
   return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[0] === queue && f[1]).map((f) => f[1]!);
 }
 
+async function answers(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Running (not exited, not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The sockets on `port` in the controller's namespace other than TIME-WAIT ones, with their processes (ss), on one line. */
+async function portHolders(lab: Lab, port: number): Promise<string> {
+  const r = await lab.run('ss', ['-Htanp', 'state', 'all', `( sport = :${port} )`], { timeoutMs: 10_000 });
+  return r.stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l && !l.startsWith('TIME-WAIT')).slice(0, 5).join('; ');
+}
+
 /** Stops one of the lab's services and starts it again on its files as they are; returns once it works again. */
 export async function openstackRestart(opts: { stateDir: string; service: string; progress?: (line: string) => void; run?: Runner }): Promise<{ pid: number; ms: number }> {
   const r = RESTARTABLE[opts.service];
@@ -56,10 +79,30 @@ export async function openstackRestart(opts: { stateDir: string; service: string
   say(`stopping ${svc.label}`);
   await stopTagged(s.stateDir, svc.is, svc.graceMs);
   say(`starting ${svc.label}`);
-  const pid = r.start(lab);
+  let pid = r.start(lab);
   lab.started(r.key, pid);
   if (queue) await waitFor(async () => (await consumers(lab, queue)).some((c) => !before.has(c)), `${svc.label} (a new consumer on RabbitMQ's ${queue} queue)`, r.log(s));
-  else if ('http' in r.ready) await waitForHttp(r.ready.http(s), [200], svc.label, r.log(s));
+  else if ('http' in r.ready) {
+    // A server that could not bind its port (something still held it as the old one went) exits at once: start it again, saying what held the port.
+    const url = r.ready.http(s);
+    let startedAt = Date.now();
+    let held = '';
+    try {
+      await waitFor(async () => {
+        if (await answers(url)) return true;
+        if (!alive(pid) && Date.now() - startedAt > 1_000) {
+          held = await portHolders(lab, Number(new URL(url).port));
+          say(`${svc.label} (PID ${pid}) exited while starting${held ? `; its port: ${held}` : ''}; starting it again`);
+          pid = r.start(lab);
+          lab.started(r.key, pid);
+          startedAt = Date.now();
+        }
+        return false;
+      }, svc.label, r.log(s));
+    } catch (err) {
+      throw held ? new HarnessError(`${(err as Error).message}; its port was held by: ${held}`, { cause: err }) : err;
+    }
+  }
   const ms = Date.now() - t0;
   say(`${svc.label} restarted in ${(ms / 1000).toFixed(1)} s (PID ${pid})`);
   return { pid, ms };
