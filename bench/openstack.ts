@@ -6,15 +6,21 @@
  * BENCH_VMS (default 1,10,50), and prints one JSON document with the
  * notification times (first/last, ms). Takes the lab down at the end, whatever
  * happens. Bounded: at most 50 VMs per run, runs one after the other.
+ * BENCH_SHORTCUT=1: each repetition runs twice, with and without Doctor's
+ * message-bus shortcut, in alternating order, on a controller set up once
+ * beforehand (so no run restarts a service), and records the duplicates.
  */
 import { mkdtempSync, readFileSync, existsSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeLabPorts, openstackDown, openstackUp } from '../src/lab/index.js';
 import { taggedProcesses } from '../src/lab/openstack/procs.js';
-import { loadConfig, runFaultManagement } from '../src/orchestrator/index.js';
+import { readState } from '../src/lab/index.js';
+import { loadConfig, restoreController, runFaultManagement, setUpController, SshSession, type ControllerFileChange, type ControllerLayout } from '../src/orchestrator/index.js';
+import { parse as parseYaml } from 'yaml';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
+const shortcutToo = ['1', 'yes', 'true'].includes(process.env['BENCH_SHORTCUT'] ?? '');
 const vmCounts = (process.env['BENCH_VMS'] ?? '1,10,50').split(',').map(Number).filter((n) => n >= 1 && n <= 50);
 const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Number((ms / 1000).toFixed(1)));
@@ -50,16 +56,31 @@ try {
   out['pss_mib_3_computes'] = labPssMiB(stateDir);
 
   const results: Array<Record<string, unknown>> = [];
+  // With the shortcut compared, the controller is set up once (as an installer leaves it): no run restarts a service.
+  const hosts = readState(state.hostsDir)!;
+  const node = { target: { host: state.address, username: 'root' }, auth: { privateKeyPath: hosts.harnessKey, knownHostsPath: hosts.knownHosts } };
+  const layout = parseYaml(readFileSync(join(stateDir, 'controller-layout.yaml'), 'utf8')) as ControllerLayout;
+  let setUp: ControllerFileChange[] = [];
+  if (shortcutToo) {
+    const ssh = await SshSession.connect(node.target, node.auth);
+    try {
+      setUp = (await setUpController(ssh, layout, 'bench', () => {})).changed;
+    } finally {
+      ssh.close();
+    }
+  }
+  const modes = (i: number) => (!shortcutToo ? [false] : i % 2 ? [true, false] : [false, true]);
   for (const vmCount of vmCounts) {
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < runs; i++) for (const shortcut of modes(i)) {
       const config = loadConfig({
         env: { OS_CLIENT_CONFIG_FILE: state.cloudsYaml, OS_CLOUD: 'doctor-openstack' }, configFile: state.runConfig, readFile: read, cwd: work,
-        flags: { vmCount, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), activeTimeoutS: 600 },
+        flags: { vmCount, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), activeTimeoutS: 600, ...(shortcut ? { shortcut: true } : {}) },
       });
       const started = performance.now();
       const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: (l) => process.stderr.write(`  ${l}\n`), ledgerDir: join(work, 'ledgers') });
       results.push({
-        vms: vmCount, verdict: r.verdict, reason: r.reason, received: r.notifications?.received,
+        vms: vmCount, ...(shortcutToo ? { shortcut: shortcut } : {}), verdict: r.verdict, reason: r.reason, received: r.notifications?.received,
+        duplicated_alarms: r.notifications?.perVm.filter((v) => v.duplicates > 0).length, duplicate_posts: r.notifications?.perVm.reduce((n, v) => n + v.duplicates, 0),
         detection_ms: r.detection?.detectionMs, first_ms: r.notifications?.firstMs, last_ms: r.notifications?.lastMs,
         wall_s: Number(((performance.now() - started) / 1000).toFixed(1)),
         // What the controller set-up and its restore took (restarting Ceilometer's agent and Aodh's listener).
@@ -69,6 +90,17 @@ try {
     }
   }
   out['runs_detail'] = results;
+  if (shortcutToo) {
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+    out['last_ms_median'] = Object.fromEntries(vmCounts.map((n) => [n, Object.fromEntries([false, true].map((sc) => [sc ? 'shortcut' : 'plain',
+      median(results.filter((r) => r['vms'] === n && r['shortcut'] === sc && typeof r['last_ms'] === 'number').map((r) => r['last_ms'] as number))]))]));
+    const ssh = await SshSession.connect(node.target, node.auth);
+    try {
+      await restoreController(ssh, setUp, layout.restart);
+    } finally {
+      ssh.close();
+    }
+  }
 } finally {
   const t = performance.now();
   await openstackDown({ stateDir });

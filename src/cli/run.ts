@@ -5,7 +5,7 @@ import { createOpenStackClient, loadCredentials, type CloudCredentials } from '.
 import { HarnessError, InternalError } from '../shared/index.js';
 import { labDown, readState, restoreHostLink } from '../lab/index.js';
 import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, restoreControllersFromLedger, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
-import { renderProfile } from '../profiler/index.js';
+import { renderProfile, shortcutLine } from '../profiler/index.js';
 import { historyFile, recordRun } from './history.js';
 
 export function ledgerDir(env: NodeJS.ProcessEnv): string {
@@ -94,6 +94,7 @@ export function summary(r: RunResults): string[] {
       ? `  ${c.node}: set up ${c.changed.length} file(s) (restarted ${c.restarted.join(', ')})${secs(c.setupMs)}; put back ${c.restored.length} of ${c.changed.length}${secs(c.restoreMs)}`
       : `  ${c.node}: already set up, nothing changed`);
   }
+  if (r.shortcut) out.push(`  ${shortcutLine(r.shortcut)}`);
   for (const t of r.environment?.tunnels ?? []) out.push(`  alarms through a reverse tunnel from ${t.node}${t.reconnects ? ` (reconnected ${t.reconnects}×)` : ''}`);
   if (r.profile) out.push(...renderProfile(r.profile));
   if (!r.cleanup.ok) out.push(`  cleanup incomplete: ${r.cleanup.errors.join('; ')} — run doctor cleanup`);

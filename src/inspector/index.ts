@@ -6,3 +6,7 @@
 export { Inspector, type InspectorOptions, type HostHandling, type VmAction } from './inspector.js';
 export { createInspectorApp, type InspectorAppOptions } from './app.js';
 export { parseDoctorEvents, parseVitrageEvent, HOST_DOWN, type InspectorEvent } from './events.js';
+export {
+  instanceUpdateMessage, MessageBusShortcut, NOVA_BUS_TARGET, parseTransportUrl, shownTransportUrl,
+  type BusTarget, type MessageBusOptions, type ShortcutSend, type ShortcutVm, type TransportUrl,
+} from './shortcut.js';

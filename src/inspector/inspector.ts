@@ -1,5 +1,6 @@
 import { type Clock, type Logger, mapLimit, preciseNow, silentLogger } from '../shared/index.js';
 import type { ComputeClient, Server } from '../openstack/index.js';
+import type { ShortcutSend, ShortcutVm } from './shortcut.js';
 
 export interface InspectorOptions {
   /** cache: VMs per host from a cache refreshed on a miss and after `cacheTtlMs`; event: list at event time. */
@@ -7,6 +8,8 @@ export interface InspectorOptions {
   cacheTtlMs?: number;
   /** Reset-state calls in flight at once. */
   concurrency?: number;
+  /** Doctor's shortcut: also publish each VM's compute.instance.update (state error) on the message bus. */
+  shortcut?: { publish(vms: ShortcutVm[]): Promise<ShortcutSend[]> };
   now?: Clock;
   logger?: Logger;
 }
@@ -19,6 +22,8 @@ export interface VmAction {
   /** When Nova answered it. */
   resetAt?: number;
   error?: string;
+  /** The shortcut's message for this VM: its unique id and when it was published. */
+  shortcut?: { uniqueId: string; sentAt?: number; error?: string };
 }
 
 /** What the inspector did for one host, with the profiler's checkpoints (DESIGN.md §5: 2, 3, 4). */
@@ -130,7 +135,10 @@ export class Inspector {
     }
     r.foundAffectedAt = this.now();
     this.log.info({ host: r.host, vms: found.vms.length, fromCache: found.fromCache }, 'host down: forcing nova-compute down and resetting its VMs');
+    // The shortcut's messages leave alongside the resets (Doctor ran them as threads side by side).
+    const published = this.publish(r, found.vms);
     await this.reset(r, found.vms);
+    await published;
     if (found.fromCache) {
       // The cache may predate a VM booted onto this host since: Nova's own list decides, and any VM
       // the cache did not know is reset too (after the others, so the common case pays nothing).
@@ -141,7 +149,7 @@ export class Inspector {
         const late = fresh.filter((v) => !known.has(v.id));
         if (late.length) {
           this.log.info({ host: r.host, vms: late.map((v) => v.id) }, 'VMs the cache did not know: resetting them too');
-          await this.reset(r, late);
+          await Promise.all([this.publish(r, late), this.reset(r, late)]);
         }
       } catch (err) {
         r.errors.push(`checking the VMs on ${r.host} against Nova failed: ${(err as Error).message}`);
@@ -168,6 +176,23 @@ export class Inspector {
         r.errors.push(`resetting ${vm.name} (${vm.id}) to error failed: ${vm.error}`);
       }
     });
+  }
+
+  private async publish(r: HostHandling, vms: Server[]): Promise<void> {
+    if (!this.opts.shortcut || !vms.length) return;
+    let sends: ShortcutSend[];
+    try {
+      sends = await this.opts.shortcut.publish(vms.map((v) => ({ id: v.id, ...(v.projectId ? { projectId: v.projectId } : {}) })));
+    } catch (err) {
+      sends = vms.map((v) => ({ vmId: v.id, uniqueId: '', error: (err as Error).message }));
+    }
+    const byId = new Map(sends.map((s) => [s.vmId, s]));
+    for (const vm of r.vms) {
+      const s = byId.get(vm.id);
+      if (!s) continue;
+      vm.shortcut = { uniqueId: s.uniqueId, ...(s.sentAt !== undefined ? { sentAt: s.sentAt } : {}), ...(s.error ? { error: s.error } : {}) };
+      if (s.error) r.errors.push(`publishing ${vm.name}'s compute.instance.update on the message bus failed: ${s.error}`);
+    }
   }
 
   private serviceIdOpt(host: string): { serviceId?: string | number } {

@@ -5,6 +5,7 @@ import { BOOLEAN_WORDS, ConfigError, describeIssue, isRecord, parseBoolean, with
 import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } from '../openstack/index.js';
 import { controllerLayoutSchema, type ControllerLayoutOverrides } from './controller/index.js';
 import { INSTALLERS, type InstallerConfig } from './installers/index.js';
+import { parseTransportUrl, shownTransportUrl } from '../inspector/index.js';
 import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
@@ -25,6 +26,8 @@ export interface RunConfig {
   ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
   installer: InstallerConfig;
   profilerType: 'poc' | 'none';
+  /** Doctor's message-bus shortcut: on, with the transport URL given (TRANSPORT_URL) or read from a controller's nova.conf. */
+  shortcut?: { url?: string };
   /** Where the cloud keeps OSProfiler spans (OSPROFILER_CONNECTION_STRING): the run's trace is fetched from there. */
   osprofilerConnection?: string;
   /** lab: the embedded lab; cloud: the cloud in OS_* / clouds.yaml. */
@@ -152,6 +155,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     controller: { setup: !(c.skipControllerSetup ?? false), ...(c.controllerLayout ? { layout: readLayout(resolve(src.cwd, c.controllerLayout), src.readFile) } : {}) },
     profilerType: c.profilerType,
     ...(c.osprofilerConnection ? { osprofilerConnection: c.osprofilerConnection } : {}),
+    ...(c.shortcut || c.transportUrl ? { shortcut: c.transportUrl ? { url: c.transportUrl } : {} } : {}),
     ...(c.labStateDir ? { labStateDir: resolve(src.cwd, c.labStateDir) } : {}),
     cloud,
     resultsDir: join(resolve(src.cwd, c.resultsDir), runId),
@@ -165,6 +169,10 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
       version: src.env['OPNFV_VERSION'] || 'unknown',
     },
   };
+  if (c.transportUrl) parseTransportUrl(c.transportUrl, 'TRANSPORT_URL'); // a malformed one is refused now, not at the fault
+  if (config.shortcut && config.cloud.mode === 'lab') {
+    throw new ConfigError(c.transportUrl ? 'TRANSPORT_URL' : flagOf('shortcut'), 'the embedded lab\'s simulated cloud has no message bus: use the shortcut against a real cloud or the all-in-one lab (doctor lab openstack up)');
+  }
   if (config.cloud.mode === 'cloud' && !config.ssh.keyPath) {
     throw new ConfigError('SSH_KEY', `a real cloud needs the SSH key of the compute hosts (SSH_KEY or ${flagOf('sshKey')}), and ${flagOf('knownHosts')} to verify them`);
   }
@@ -184,7 +192,7 @@ function readLayout(path: string, readFile: ConfigSources['readFile']): Controll
   const r = controllerLayoutSchema.safeParse(doc ?? {});
   if (!r.success) {
     const { field, message } = describeIssue(r.error);
-    throw new ConfigError('controllerLayout', `${path}: ${field} ${message} (keys: eventPipeline, eventDefinitions, aodhConf, novaConf, restart.ceilometer, restart.aodh, restart.nova)`);
+    throw new ConfigError('controllerLayout', `${path}: ${field} ${message} (keys: eventPipeline, eventDefinitions, aodhConf, novaConf, ceilometerConf, restart.ceilometer, restart.aodh, restart.nova, logs.novaApi, logs.ceilometerNotification, logs.aodhListener)`);
   }
   return r.data;
 }
@@ -214,5 +222,6 @@ export function redactedConfig(c: RunConfig): Record<string, unknown> {
   const bare = (u: string | undefined) => (u ? withoutCredentials(u) : u);
   const reporting = { ...rest.reporting, testDbUrl: bare(rest.reporting.testDbUrl), energyRecorderUrl: bare(rest.reporting.energyRecorderUrl) };
   const { token: _token, ...inspector } = rest.inspector;
-  return { ...rest, inspector: { ...inspector, token: rest.inspector.token ? '(set)' : '(random, per run)' }, reporting: Object.fromEntries(Object.entries(reporting).filter(([, v]) => v !== undefined)), cloud: shown };
+  const shortcut = rest.shortcut ? { shortcut: { transportUrl: rest.shortcut.url ? shownTransportUrl(parseTransportUrl(rest.shortcut.url, 'TRANSPORT_URL')) : '(from the first controller\'s nova.conf)' } } : {};
+  return { ...rest, ...shortcut, inspector: { ...inspector, token: rest.inspector.token ? '(set)' : '(random, per run)' }, reporting: Object.fromEntries(Object.entries(reporting).filter(([, v]) => v !== undefined)), cloud: shown };
 }

@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, HarnessError, type Logger } from '../shared/index.js';
 import type { CloudCredentials } from '../openstack/index.js';
-import { labDown, labRouteGuard, labUp, readState, restoreHostLink, startCloud, type LabCloud, type LabState, type TracePoint } from '../lab/index.js';
+import { labDown, labRouteGuard, labServiceGuard, labUp, readState, restoreHostLink, startCloud, type LabCloud, type LabState, type TracePoint } from '../lab/index.js';
 import type { RunConfig } from './config.js';
 import type { FaultPlan } from './fault/inject.js';
 import type { SshAuth, SshTarget } from './fault/ssh.js';
-import { withOverrides, type ControllerLayout, type ControllerNode, type ControllerSession } from './controller/index.js';
+import { withOverrides, type ControllerLayout, type ControllerNode, type ControllerSession, type ServiceLogs } from './controller/index.js';
 import { adapterFor, type NodeAddress } from './installers/index.js';
 import type { Ledger } from './ledger.js';
 
@@ -64,8 +64,12 @@ export interface Environment {
   sharedClock: boolean;
   /** The controllers whose files the run sets up (and restores), and where those files are; none: left alone. */
   controllerSetup?: { layout: ControllerLayout; nodes: ControllerNode[] };
-  /** Where the controllers' services log what the profile reads (checkpoint 7), and how to reach them. */
-  serviceLogs?: { aodhListener: string; nodes: ControllerNode[] };
+  /** Where the controllers' services log what the profile reads (checkpoints 5–7), and how to reach them. */
+  serviceLogs?: { logs: ServiceLogs; nodes: ControllerNode[] };
+  /** Where the controllers' nova.conf is (the shortcut's transport URL), and how to reach them. */
+  novaConf?: { path: string; nodes: ControllerNode[] };
+  /** Refuses a cloud service address the harness must not connect to (lab hosts: only through a lab link). */
+  guardService(ip: string): Promise<void>;
 }
 
 /** Teardown steps, run in reverse order of registration; see TeardownList. */
@@ -129,6 +133,7 @@ export async function openEnvironment(ctx: EnvironmentContext): Promise<Environm
       probed.add(ip);
       return lab ? labCompute(lab, { name: host.name, ip }, reach(ip)) : { name: host.name, ip, ssh: reach(ip) };
     },
+    guardService: lab ? labServiceGuard(lab) : async () => {},
     async guard(ip) {
       if (labGuard) return labGuard(ip);
       if (!probed.has(ip)) throw new HarnessError(`refusing to probe ${ip}: it is not a compute host the ${config.installer.type} installer named`);
@@ -156,16 +161,18 @@ async function embeddedLab(ctx: EnvironmentContext, c: Extract<RunConfig['cloud'
     name: 'embedded lab', credentials, cloud: { mode: 'lab', labId: state.labId }, preferHost: state.hosts[0]!.name,
     controllers: [], sharedClock: true, trace: () => cloud.cloud.trace.slice(),
     guard: labRouteGuard(state),
+    guardService: labServiceGuard(state),
     compute: async (host) => labCompute(state, host, ssh(host.ip)),
   };
 }
 
 /** The controllers' set-up (unless skipped) and the service logs their layout names. */
-function controllerSide(config: RunConfig, installerLayout: ControllerLayout, nodes: ControllerNode[]): Pick<Environment, 'controllerSetup' | 'serviceLogs'> {
+function controllerSide(config: RunConfig, installerLayout: ControllerLayout, nodes: ControllerNode[]): Pick<Environment, 'controllerSetup' | 'serviceLogs' | 'novaConf'> {
   const layout = withOverrides(installerLayout, config.controller.layout);
   return {
     ...(config.controller.setup ? { controllerSetup: { layout, nodes } } : {}),
-    ...(layout.logs?.aodhListener ? { serviceLogs: { aodhListener: layout.logs.aodhListener, nodes } } : {}),
+    ...(layout.logs && Object.values(layout.logs).some(Boolean) ? { serviceLogs: { logs: layout.logs, nodes } } : {}),
+    novaConf: { path: layout.novaConf, nodes },
   };
 }
 

@@ -16,6 +16,7 @@ export { verifyHostKey, parseKnownHosts, hostToken, type HostKeyVerdict } from '
 export { openEnvironment, type ComputeAccess, type Environment, type EnvironmentContext } from './environment.js';
 export { DEFAULT_EDGES, sshFaults, type FaultInjector, type RunEdges } from './edges.js';
 export { TeardownList } from './phases.js';
+export { cloudFromLogs, type CloudFromLogs } from './cloud-logs.js';
 export { adapterFor, APEX_CONTAINER_LAYOUT, APEX_LAYOUT, INSTALLERS, MCP_LAYOUT, PILLAR_ADDRESSES, SERVER_LIST, type AdapterDeps, type InstallerAdapter, type InstallerConfig, type NodeAddress } from './installers/index.js';
 export { ReverseTunnel, type TunnelOptions } from './tunnel.js';
 export * from './controller/index.js';

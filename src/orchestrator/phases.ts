@@ -6,10 +6,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FaultInjectionError, HarnessError, listen, type Logger, mapLimit, preciseNow, shellQuote, within } from '../shared/index.js';
+import { FaultInjectionError, HarnessError, listen, type Logger, mapLimit, preciseNow, within } from '../shared/index.js';
 import {
   buildProfile, cloudInstantsFromTrace, type EnergyRecorder, fetchTrace, firedFromHistory, junitFor, pushResult, renderHtml, resetSpan, round,
-  triggeredFromAodhLog, type ClockReading, type CloudInstants, type Profile, type RemoteInstant,
+  type ClockReading, type CloudInstants, type Profile,
 } from '../profiler/index.js';
 import { createOpenStackClient, newTraceId, type OpenStackClient } from '../openstack/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
@@ -21,6 +21,8 @@ import { parseFaultLog, planLinkDown, type LinkDownRequest } from './fault/injec
 import type { ClockOffset } from './fault/clock.js';
 import { asRoot, restoreController, setUpController, type ControllerFileChange, type ControllerNode, type ControllerSession } from './controller/index.js';
 import { cloudEntries, type Ledger } from './ledger.js';
+import { cloudFromLogs } from './cloud-logs.js';
+import { openShortcut } from './shortcut.js';
 import type { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
 import type { RunEdges } from './edges.js';
@@ -73,6 +75,10 @@ export interface Observations {
   hostClock?: ClockOffset;
   cloudInstants: Map<string, CloudInstants>;
   cloudMissing: string;
+  /** Why one cloud checkpoint is missing, where its source says more than cloudMissing. */
+  cloudMissingBy: Partial<Record<5 | 6 | 7 | 8, string>>;
+  /** The controllers' clocks, where their logs gave instants. */
+  cloudClocks: ClockReading[];
   consumerHandled: Map<string, number>;
   resetSpans: Map<string, { startedAt: number; finishedAt: number; source: string; clock: string }>;
   affected: Array<{ vmId: string; name: string; alarmId: string }>;
@@ -235,7 +241,8 @@ export interface Armed {
 export async function armMonitor(ctx: RunContext, env: Environment, s: Services, p: Provisioned): Promise<Armed> {
   const { config, teardown, logs } = ctx;
   ctx.signal.throwIfAborted();
-  const inspector = new Inspector(s.admin.compute, { logger: logs.get('inspector') });
+  const shortcut = config.shortcut ? await openShortcut(ctx, env) : undefined;
+  const inspector = new Inspector(s.admin.compute, { logger: logs.get('inspector'), ...(shortcut ? { shortcut } : {}) });
   await inspector.prime();
   // Only the run's monitor may tell the inspector a host is down: a token it alone knows, unless the user gave one.
   const token = config.inspector.token ?? randomBytes(24).toString('base64url');
@@ -355,6 +362,14 @@ export async function awaitNotifications(ctx: RunContext, env: Environment, s: S
   const times = perVm.flatMap((v) => (v.notificationMs === undefined ? [] : [v.notificationMs])).sort((a, b) => a - b);
   results.notifications = { expected: expected.length, received: times.length, perVm, ...(times.length ? { firstMs: times[0]!, lastMs: times.at(-1)! } : {}) };
   results.inspector = armed.inspector.records()[0];
+  if (results.shortcut) {
+    const vms = results.inspector?.vms ?? [];
+    const dup = perVm.filter((v) => v.duplicates > 0);
+    Object.assign(results.shortcut, {
+      published: vms.filter((v) => v.shortcut?.sentAt !== undefined && !v.shortcut.error).length, failed: vms.filter((v) => v.shortcut?.error).length,
+      duplicatedAlarms: dup.length, duplicatePosts: dup.reduce((n, v) => n + v.duplicates, 0),
+    });
+  }
   seen.affected = expected.map((e) => ({ vmId: e.vm.id, name: e.vm.name, alarmId: e.alarmId }));
   await observeCloud(ctx, env, seen.affected, p.member);
   const rep = await armed.report();
@@ -380,17 +395,22 @@ async function observeCloud(ctx: RunContext, env: Environment, vms: Array<{ vmId
       log.warn({ alarm: v.alarmId, err: (err as Error).message }, 'could not read the alarm history');
     }
   });
-  // 7: Aodh's listener logs each alarm it triggers (at INFO), on the controllers; Ceilometer logs nothing per event.
+  // 5–7 from the services' logs on the controllers (the set-up turned on the DEBUG lines of 5 and 6).
   if (env.serviceLogs) {
-    await triggeredFromLogs(ctx, env, env.serviceLogs, vms, clock);
-    seen.cloudMissing = 'not observable from outside this cloud: no log line at INFO and no OSProfiler span marks it (Ceilometer logs nothing per event; Aodh\'s listener log gives 7)';
+    const shortcut = new Map((results.inspector?.vms ?? []).flatMap((v) => (v.shortcut?.sentAt !== undefined && v.shortcut.uniqueId ? [[v.shortcut.uniqueId, { vmId: v.id, sentAt: v.shortcut.sentAt }] as const] : [])));
+    const got = await cloudFromLogs({
+      ...env.serviceLogs, vms, sharedClock: env.sharedClock, log: ctx.log, session: (node) => ctx.edges.controller(node, ctx.log), ...(shortcut.size ? { shortcut } : {}),
+    });
+    for (const [vmId, c] of got.instants) seen.cloudInstants.set(vmId, { ...seen.cloudInstants.get(vmId), ...c });
+    seen.cloudMissingBy = { ...seen.cloudMissingBy, ...got.missing };
+    seen.cloudClocks.push(...got.clocks);
   }
   // OSProfiler: nova-api's span of each reset request (under 4); the notification (5) leaves inside it, unmarked.
   if (results.osprofiler && config.osprofilerConnection) {
     try {
       const spans = await fetchTrace(results.osprofiler.traceId, config.osprofilerConnection, ctx.edges.runProcess);
       results.osprofiler.spans = spans.length;
-      if (!env.serviceLogs) seen.cloudMissing = 'not observable from outside this cloud: no OSProfiler span marks it (ceilometer and aodh\'s evaluation are not traced) and service logs are not read';
+      seen.cloudMissing = `not observable from outside this cloud: no OSProfiler span marks it (ceilometer and aodh's evaluation are not traced) and ${env.serviceLogs ? 'no service log gives it' : 'service logs are not read'}`;
       for (const v of vms) {
         const span = resetSpan(spans, v.vmId);
         if (span?.startedAt === undefined || span.finishedAt === undefined) continue;
@@ -403,38 +423,6 @@ async function observeCloud(ctx: RunContext, env: Environment, vms: Array<{ vmId
       results.osprofiler.error = (err as Error).message;
       log.warn({ err: (err as Error).message }, 'could not fetch the OSProfiler trace');
     }
-  }
-}
-
-/** Checkpoint 7 of each VM from Aodh's listener log on every controller (the first trigger of its alarm). */
-async function triggeredFromLogs(
-  ctx: RunContext, env: Environment, logs: NonNullable<Environment['serviceLogs']>, vms: Array<{ vmId: string; alarmId: string }>, clock: { name: string; offsetMs?: number; uncertaintyMs?: number },
-): Promise<void> {
-  const byAlarm = new Map(vms.map((v) => [v.alarmId, v.vmId]));
-  const found = new Map<string, RemoteInstant>();
-  await Promise.all(logs.nodes.map(async (node) => {
-    try {
-      const ssh = await controllerSession(ctx, node);
-      try {
-        // One round trip: the node's zone on the first line, then the lines that mark 7.
-        const r = await ssh.exec(`date +%z; grep -h -- 'Triggering the alarm' ${shellQuote(logs.aodhListener)} | tail -n 5000`, 30_000);
-        const [zone = '', ...lines] = r.stdout.split('\n');
-        // On one clock with this machine (a lab controller), else on the node's own, named after it.
-        const on = env.sharedClock ? clock : { name: node.name };
-        for (const [alarm, at] of triggeredFromAodhLog(lines.join('\n'), zone, on)) {
-          const earlier = found.get(alarm);
-          if (byAlarm.has(alarm) && (!earlier || at.at < earlier.at)) found.set(alarm, at);
-        }
-      } finally {
-        ssh.close();
-      }
-    } catch (err) {
-      ctx.log.warn({ node: node.name, log: logs.aodhListener, err: (err as Error).message }, 'could not read Aodh\'s listener log');
-    }
-  }));
-  for (const [alarm, at] of found) {
-    const vmId = byAlarm.get(alarm)!;
-    ctx.seen.cloudInstants.set(vmId, { ...ctx.seen.cloudInstants.get(vmId), 7: at });
   }
 }
 
@@ -473,7 +461,7 @@ export function measure(ctx: RunContext): void {
 
 function profileOf(results: RunResults, seen: Observations): Profile {
   const insp = results.inspector;
-  const clocks: ClockReading[] = [];
+  const clocks: ClockReading[] = [...seen.cloudClocks];
   if (seen.hostClock && results.host) {
     clocks.push({
       clock: results.host.name, offsetMs: seen.hostClock.offsetMs, uncertaintyMs: seen.hostClock.uncertaintyMs,
@@ -501,7 +489,7 @@ function profileOf(results: RunResults, seen: Observations): Profile {
         ...(handled !== undefined ? { handledAt: handled } : {}),
       };
     }),
-    cloudMissing: seen.cloudMissing, clocks,
+    cloudMissing: seen.cloudMissing, cloudMissingBy: seen.cloudMissingBy, clocks,
   });
 }
 

@@ -45,6 +45,11 @@ export interface RunResults {
   faultLog?: Omit<FaultLog, 'raw'> & { restoredAt?: number };
   /** The eleven checkpoints of every affected VM, and where the time went. */
   profile?: Profile;
+  /**
+   * Doctor's message-bus shortcut, when used: where it published and where the URL came from; how many
+   * alarms Aodh POSTed more than once (both the shortcut's and Nova's own notification match an alarm).
+   */
+  shortcut?: { transportUrl: string; from: string; broker: string; exchange: string; routingKey: string; published?: number; failed?: number; duplicatedAlarms?: number; duplicatePosts?: number };
   /** The OSProfiler trace every OpenStack request of the run carried (when a key was set). */
   osprofiler?: { traceId: string; spans?: number; error?: string };
   /** What filing the result in the TestAPI (TEST_DB_URL) gave. */

@@ -33,7 +33,7 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
       runId: config.runId, testCase: config.testCase, verdict: 'ERROR', thresholdMs: config.thresholdMs,
       startedAt: new Date(started).toISOString(), config: redactedConfig(config), cleanup: { ok: true, errors: [] },
     },
-    seen: { cloudInstants: new Map(), cloudMissing: 'no source for the cloud\'s checkpoints', consumerHandled: new Map(), resetSpans: new Map(), affected: [] },
+    seen: { cloudInstants: new Map(), cloudMissing: 'no source for the cloud\'s checkpoints', cloudMissingBy: {}, cloudClocks: [], consumerHandled: new Map(), resetSpans: new Map(), affected: [] },
     ...(energyUrl ? { energy: new EnergyRecorder(energyUrl, config.reporting.podName, { scenario: config.reporting.scenario, logger: log }) } : {}),
   };
   const { results, signal } = ctx;

@@ -71,11 +71,19 @@ const SPECS = {
   },
   controllerLayout: {
     flag: 'controller-layout', value: 'path', schema: z.string().min(1), shownDefault: '(the installer\'s)',
-    help: 'a YAML file with the controllers\' `eventPipeline`, `eventDefinitions`, `aodhConf`, `novaConf` and `restart: {ceilometer, aodh, nova}` commands, over the installer\'s (devstack: /etc/… and its systemd units); the all-in-one lab writes its own',
+    help: 'a YAML file with the controllers\' `eventPipeline`, `eventDefinitions`, `aodhConf`, `novaConf`, `ceilometerConf`, `restart: {ceilometer, aodh, nova}` commands and `logs: {novaApi, ceilometerNotification, aodhListener}` (the logs checkpoints 5, 6, 7 are read from; a log not named is not read), over the installer\'s (devstack: /etc/… and its systemd units, no log files: it logs to journald); the all-in-one lab writes its own',
   },
   skipControllerSetup: {
     flag: 'skip-controller-setup', schema: booleanSetting, shownDefault: 'off',
     help: 'leave the controllers\' files alone (they must already publish events to `notifier://?topic=alarm.all` and have `event_alarm_cache_ttl = 0`)',
+  },
+  shortcut: {
+    flag: 'shortcut', schema: booleanSetting, shownDefault: 'off (on with TRANSPORT_URL)',
+    help: 'Doctor\'s 2018 shortcut: the inspector also publishes each VM\'s `compute.instance.update` (state error) on the message bus; the transport URL from `TRANSPORT_URL`, else from the first controller\'s nova.conf (`[DEFAULT] transport_url`)',
+  },
+  transportUrl: {
+    env: 'TRANSPORT_URL', schema: z.string().regex(/^[a-z][a-z0-9+]*:\/\//, 'must be a transport URL like rabbit://user:password@host:5672/'),
+    help: 'the message bus the shortcut publishes on (`rabbit://user:password@host:5672/`, several brokers comma-separated); turns the shortcut on. Never a flag: it holds a password',
   },
   inspectorHost: { flag: 'inspector-host', value: 'address', schema: z.string().min(1), default: '127.0.0.1', help: 'where the inspector listens' },
   inspectorPort: { flag: 'inspector-port', value: 'n', schema: port, default: 12345, help: 'the inspector\'s port (0 = any free port)' },

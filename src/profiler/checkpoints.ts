@@ -102,9 +102,11 @@ export function componentCosts(checkpoints: Checkpoint[]): { components: Compone
   const rows: Array<Omit<ComponentCost, 'percent'>> = [];
   let start = first;
   let names: string[] = [];
+  // With Doctor's shortcut the message that set the alarm off left the inspector itself, beside Nova's reset.
+  const shortcut = checkpoints.find((c) => c.id === 5)?.source?.startsWith('inspector') ?? false;
   for (const c of COMPONENTS) {
     if (c.to <= first || c.from >= last) continue;
-    names.push(c.name);
+    names.push(shortcut && c.from === 4 ? 'inspector (shortcut, not nova)' : c.name);
     if (at(c.to) === undefined && c.to < last) continue; // its end was not seen: merge with the next
     const end = Math.min(c.to, last);
     const [u1, u2] = [unc(start), unc(end)];

@@ -1,4 +1,5 @@
 import { COMPONENTS, type Timeline } from './checkpoints.js';
+import { shortcutLine, type ShortcutSummary } from './render.js';
 
 /** What the HTML report needs of a run's results. */
 export interface HtmlInput {
@@ -14,6 +15,7 @@ export interface HtmlInput {
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number };
   profile?: { timelines: Timeline[]; slowest?: string; fastest?: string; clocks: Array<{ clock: string; offsetMs: number; uncertaintyMs: number; method: string }> };
   osprofiler?: { traceId: string };
+  shortcut?: ShortcutSummary;
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -85,6 +87,7 @@ export function renderHtml(r: HtmlInput): string {
     ...(n ? [['notification time', `first ${ms(n.firstMs)}, last ${ms(n.lastMs)}; ${n.received}/${n.expected} VMs; pass under ${r.thresholdMs} ms`]] : []),
     ...(p?.clocks ?? []).map((c) => ['clock ' + esc(c.clock), `offset ${c.offsetMs.toFixed(1)} ms ± ${c.uncertaintyMs.toFixed(1)} (${esc(c.method)})`]),
     ...(r.osprofiler ? [['OSProfiler trace', esc(r.osprofiler.traceId)]] : []),
+    ...(r.shortcut ? [['shortcut', esc(shortcutLine(r.shortcut))]] : []),
   ];
   const sections = ordered.map((t) => `<section class="vm"><h2>${esc(t.vmName)} <small>${esc(t.vmId)}${t.vmId === p?.slowest ? ' · slowest alarm' : t.vmId === p?.fastest ? ' · fastest alarm' : ''}</small></h2>${timelineSvg(t)}${componentTable(t)}</section>`);
   return `<!DOCTYPE html>

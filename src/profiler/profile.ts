@@ -36,6 +36,8 @@ export interface ProfileInput {
   }>;
   /** Why the cloud's checkpoints are missing when no source gave them. */
   cloudMissing: string;
+  /** Why one of them is missing, where its own source says more. */
+  cloudMissingBy?: Partial<Record<5 | 6 | 7 | 8, string>>;
   clocks: ClockReading[];
 }
 
@@ -56,7 +58,7 @@ export function buildProfile(input: ProfileInput): Profile {
       if (id === 5 && span && vm.resetRequestedAt !== undefined) {
         return missing(5, `sent inside nova's reset request, which ${span.source} shows answered ${(span.finishedAt - vm.resetRequestedAt).toFixed(1)} ms after 4; no span marks the send`);
       }
-      return missing(id, input.cloudMissing);
+      return missing(id, input.cloudMissingBy?.[id] ?? input.cloudMissing);
     });
     const reset = vm.resetRequestedAt !== undefined ? seen(4, vm.resetRequestedAt, 'inspector') : missing(4, 'the inspector did not reset this VM');
     if (span) reset.spans = [{ name: 'nova-api reset request', ...span }];

@@ -58,3 +58,23 @@ export function renderProfile(p: Profile): string[] {
   for (const c of p.clocks) out.push(`  clock ${c.clock}: offset ${c.offsetMs.toFixed(1)} ms ± ${c.uncertaintyMs.toFixed(1)} (${c.method})`);
   return out;
 }
+
+/** The message-bus shortcut as results.json records it. */
+export interface ShortcutSummary {
+  transportUrl: string;
+  from: string;
+  exchange: string;
+  routingKey: string;
+  published?: number;
+  failed?: number;
+  duplicatedAlarms?: number;
+  duplicatePosts?: number;
+}
+
+/** What the report says of Doctor's message-bus shortcut (console and HTML). */
+export function shortcutLine(s: ShortcutSummary): string {
+  const sent = s.published !== undefined ? `${s.published} compute.instance.update published` : 'used';
+  const failed = s.failed ? `, ${s.failed} failed` : '';
+  const dups = s.duplicatedAlarms ? `; Aodh POSTed ${s.duplicatedAlarms} alarm(s) more than once (${s.duplicatePosts} extra POSTs)` : '; no alarm POSTed twice';
+  return `message-bus shortcut: ${sent}${failed} on ${s.transportUrl} (exchange ${s.exchange}, key ${s.routingKey}; URL from ${s.from})${s.published !== undefined ? dups : ''}`;
+}

@@ -81,6 +81,18 @@ describe('run configuration', () => {
     expect(() => loadConfig({ ...base, env: { ...cloudEnv, OSPROFILER_CONNECTION_STRING: 'localhost:6379' } })).toThrow(/^OSPROFILER_CONNECTION_STRING: must be an OSProfiler connection string/);
   });
 
+  it('turns the shortcut on with --shortcut or TRANSPORT_URL, keeps the URL\'s password out of results, and refuses it where there is no bus', () => {
+    expect(loadConfig({ ...base, env: cloudEnv }).shortcut).toBeUndefined();
+    expect(loadConfig({ ...base, env: cloudEnv, flags: { shortcut: true } }).shortcut).toEqual({});
+    const c = loadConfig({ ...base, env: { ...cloudEnv, TRANSPORT_URL: 'rabbit://nova:bus-secret@10.0.0.5:5672/' } });
+    expect(c.shortcut).toEqual({ url: 'rabbit://nova:bus-secret@10.0.0.5:5672/' });
+    const shown = JSON.stringify(redactedConfig(c));
+    expect(shown).toContain('rabbit://10.0.0.5:5672/');
+    expect(shown).not.toContain('bus-secret');
+    expect(() => loadConfig({ ...base, env: { ...cloudEnv, TRANSPORT_URL: 'kafka://10.0.0.5:9092/' } })).toThrow(/^TRANSPORT_URL: the shortcut publishes on RabbitMQ/);
+    expect(() => loadConfig({ ...base, env: {}, flags: { shortcut: true } })).toThrow(/^--shortcut: the embedded lab's simulated cloud has no message bus/);
+  });
+
   it("reads a controller layout over the installer's, names the key that is wrong, and can skip the set-up", () => {
     const files: Record<string, string> = {
       '/work/layout.yaml': 'aodhConf: /etc/kolla/aodh/aodh.conf\nrestart:\n  aodh: docker restart aodh_listener\n',
@@ -93,7 +105,7 @@ describe('run configuration', () => {
     expect(c.controller).toEqual({ setup: true, layout: { aodhConf: '/etc/kolla/aodh/aodh.conf', restart: { aodh: 'docker restart aodh_listener' } } });
     expect(loadConfig({ ...base, env: cloudEnv }).controller).toEqual({ setup: true });
     expect(loadConfig({ ...base, env: cloudEnv, flags: { skipControllerSetup: true } }).controller).toEqual({ setup: false });
-    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'typo.yaml' } })).toThrow(/^controllerLayout: \/work\/typo\.yaml: restart\.aodh-listener is not a known setting \(keys: eventPipeline, .*restart\.nova\)/);
+    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'typo.yaml' } })).toThrow(/^controllerLayout: \/work\/typo\.yaml: restart\.aodh-listener is not a known setting \(keys: eventPipeline, .*logs\.aodhListener\)/);
     expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'number.yaml' } })).toThrow(/^controllerLayout: \/work\/number\.yaml: novaConf .*string/);
     expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'broken.yaml' } })).toThrow(/^controllerLayout: \/work\/broken\.yaml is not valid YAML/);
     expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'missing.yaml' } })).toThrow(/^controllerLayout: cannot read \/work\/missing\.yaml/);

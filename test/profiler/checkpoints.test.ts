@@ -20,6 +20,15 @@ describe('component costs', () => {
     expect(components[0]!.percent).toBe(41.5);
   });
 
+  it('with the shortcut\'s message first, names 4→5 for the inspector, not Nova', () => {
+    const cps = all([0, 100, 110, 120, 130, 129, 180, 200, 205, 240, 241]);
+    cps[5] = seen(5, 129, 'inspector (message-bus shortcut: compute.instance.update published)');
+    const { components } = componentCosts(cps);
+    expect(components.map((c) => c.component)).toContain('inspector (shortcut, not nova)');
+    expect(components.map((c) => c.component)).not.toContain('controller (nova)');
+    expect(components.find((c) => c.from === 4)!.ms).toBe(-1); // shown as measured: it left before the reset request
+  });
+
   it('merges neighbours over missing checkpoints, so the rows still add up, and never invents a time', () => {
     // A real cloud: 5, 6, 7 not observed; 8 from Aodh's history.
     const { components, totalMs } = componentCosts(all([0, 100, 110, 120, 130, undefined, undefined, undefined, 205, 240, 241]));

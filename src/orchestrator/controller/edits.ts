@@ -56,6 +56,21 @@ export function withInstanceUpdateTraits(text: string, path = 'event_definitions
   return doc.toString();
 }
 
+/** `key` of `[section]` in an oslo.config INI file (the first one; oslo.config takes the last of a repeated key, which we do not need). */
+export function iniValue(text: string, section: string, key: string): string | undefined {
+  let inSection = false;
+  for (const line of text.split('\n')) {
+    const header = /^\s*\[([^\]]+)\]\s*$/.exec(line);
+    if (header) {
+      inSection = header[1] === section;
+      continue;
+    }
+    const kv = inSection ? /^\s*([\w.-]+)\s*=\s*(.*?)\s*$/.exec(line) : null;
+    if (kv && kv[1] === key) return kv[2];
+  }
+  return undefined;
+}
+
 /**
  * An oslo.config INI file with `key` of `[section]` set to `value`, unless `acceptable(current)` says the
  * value it has will do. Comments, order and spacing of everything else stay as they were.
