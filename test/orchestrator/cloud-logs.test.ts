@@ -80,6 +80,39 @@ describe('cloud checkpoints from the controllers\' logs', () => {
     expect(got.missing[5]).toMatch(/cannot be read on ctl02/); // ctl02 has no nova-api log: said, not fatal
   });
 
+  it("with the shortcut, takes 5 from the inspector's publish when Ceilometer published the inspector's message first, and from Nova's log when Nova's came first", async () => {
+    const S = 'bbbb0000000000000000000000000002';
+    const VM2 = '22222222-2222-4222-8222-222222222222';
+    const REQ2 = 'req-6de41856-83e7-4117-b415-9cf3233ab36c';
+    const U2 = 'aaaa0000000000000000000000000003';
+    const S2 = 'bbbb0000000000000000000000000004';
+    const nova = [NOVA,
+      line('10:12:22.800', 'DEBUG', 'oslo_messaging._drivers.amqpdriver', `None ${REQ2} u p - - default default`, `CAST unique_id: ${U2} NOTIFY exchange 'nova' topic 'notifications.info' _send x`),
+      line('10:12:22.830', 'INFO', 'nova.api.openstack.requestlog', `None ${REQ2} u p - - default default`, `198.18.0.253 "POST /v2.1/servers/${VM2}/action" status: 202 len: 0`),
+    ].join('\n');
+    const publish = (t: string, u: string) => [
+      line(t, 'DEBUG', 'oslo_messaging._drivers.amqpdriver', '-', `received message with unique_id: ${u} __call__ x`),
+      line(t, 'DEBUG', 'oslo_messaging._drivers.amqpdriver', '-', `CAST unique_id: ${u.replace(/^..../, 'cccc')} NOTIFY exchange 'ceilometer' topic 'alarm.all.sample' _send x`),
+    ];
+    // VM: the shortcut's message (S) reached the agent before Nova's (U); VM2: Nova's (U2) before the shortcut's (S2).
+    const agent = [...publish('10:12:22.740', S), ...publish('10:12:22.759', U), ...publish('10:12:22.801', U2), ...publish('10:12:22.820', S2)].join('\n');
+    const sentAt = Date.parse('2026-12-02T09:12:22.735Z');
+    const got = await cloudFromLogs({
+      logs: { novaApi: '/n', ceilometerNotification: '/c' }, nodes: [node('controller', '127.0.0.1', 'root')],
+      vms: [{ vmId: VM, alarmId: ALARM }, { vmId: VM2, alarmId: 'other' }], sharedClock: true,
+      session: async () => controller({ '/n': nova, '/c': agent }, []), log: createLogger({ level: 'silent' }),
+      shortcut: new Map([[S, { vmId: VM, sentAt }], [S2, { vmId: VM2, sentAt: sentAt + 80 }]]),
+    });
+    const first = got.instants.get(VM)!;
+    expect(first[5]).toMatchObject({ at: sentAt, clock: 'this machine', source: expect.stringMatching(/^inspector \(message-bus shortcut/) });
+    expect(first[6]!.source).toMatch(/the shortcut's message/);
+    expect(first[6]!.at).toBeCloseTo(Date.parse('2026-12-02T09:12:22.740Z') + 0.5, 3); // a log's millisecond: its middle
+    const second = got.instants.get(VM2)!;
+    expect(second[5]!.source).toMatch(/^nova-api log/);
+    expect(second[6]!.source).not.toMatch(/shortcut/);
+    expect(second[6]!.at).toBeCloseTo(Date.parse('2026-12-02T09:12:22.801Z') + 0.5, 3);
+  });
+
   it('names the layout key to set when a log is not named, and the DEBUG logger when the line is not there', async () => {
     const got = await cloudFromLogs({
       logs: { novaApi: '/var/log/nova/nova-api.log' }, nodes: [node('controller', '127.0.0.1', 'root')], vms: [{ vmId: VM, alarmId: ALARM }], sharedClock: true,
