@@ -19,6 +19,9 @@ export const COMPONENTS = [
   { name: 'consumer', from: 8, to: 10 },
 ] as const;
 
+/** The inspector's row when the shortcut's message set the alarm off (1→5, Nova's reset beside it). */
+export const SHORTCUT_ROW = 'inspector (shortcut)';
+
 export interface Checkpoint {
   id: number;
   name: string;
@@ -102,11 +105,15 @@ export function componentCosts(checkpoints: Checkpoint[]): { components: Compone
   const rows: Array<Omit<ComponentCost, 'percent'>> = [];
   let start = first;
   let names: string[] = [];
-  // With Doctor's shortcut the message that set the alarm off left the inspector itself, beside Nova's reset.
+  // With Doctor's shortcut the message that set the alarm off left the inspector itself: the reset (4)
+  // went to Nova beside it, off the path to the alarm, so the inspector's row runs to 5.
   const shortcut = checkpoints.find((c) => c.id === 5)?.source?.startsWith('inspector') ?? false;
-  for (const c of COMPONENTS) {
+  const chain: ReadonlyArray<{ name: string; from: number; to: number }> = shortcut
+    ? COMPONENTS.flatMap((c) => (c.to === 4 ? [] : c.from === 4 ? [{ name: SHORTCUT_ROW, from: 1, to: 5 }] : [c]))
+    : COMPONENTS;
+  for (const c of chain) {
     if (c.to <= first || c.from >= last) continue;
-    names.push(shortcut && c.from === 4 ? 'inspector (shortcut, not nova)' : c.name);
+    names.push(c.name);
     if (at(c.to) === undefined && c.to < last) continue; // its end was not seen: merge with the next
     const end = Math.min(c.to, last);
     const [u1, u2] = [unc(start), unc(end)];
