@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startCloud, type LabCloud, type StartCloudOptions } from '../../src/lab/index.js';
-import { eventually } from '../helpers/lab.js';
+import { clientFor, eventually } from '../helpers/lab.js';
 import { recordingServer, type RecordingServer } from '../helpers/http.js';
 
 interface Hook extends RecordingServer {
@@ -75,8 +75,8 @@ async function provision(lab: LabCloud, n: number) {
     ids.push(r.body.server.id);
   }
   await eventually(async () => {
-    const list = (await admin.call('GET', '/compute/v2.1/servers/detail?all_tenants=1')).body.servers as Array<{ status: string }>;
-    return list.length === n && list.every((s) => s.status === 'ACTIVE') ? true : undefined;
+    const list = await Promise.all(ids.map(async (id) => (await admin.call('GET', `/compute/v2.1/servers/${id}`)).body.server as { status: string }));
+    return list.every((s) => s.status === 'ACTIVE') ? true : undefined;
   }, 5000, 'servers ACTIVE');
   return { admin, doctor, project, user, ids };
 }
@@ -219,6 +219,27 @@ describe('lab cloud contracts', () => {
     expect(view.status).toBe('BUILD');
     expect(view.host_status).toBe('');
     expect(view.hostId).toBe('');
+  });
+
+  it('pages server lists as Nova does (max_limit, limit, marker, servers_links), and the client reads every page', async () => {
+    await start({ maxLimit: 3 });
+    const { admin, ids } = await provision(lab, 7);
+    const newestFirst = [...ids].reverse(); // Nova sorts by creation, newest first
+    const first = await admin.call('GET', '/compute/v2.1/servers/detail?all_tenants=1');
+    expect(first.body.servers.map((x: { id: string }) => x.id)).toEqual(newestFirst.slice(0, 3));
+    expect(first.body.servers_links).toEqual([{ rel: 'next', href: `${lab.url}/compute/v2.1/servers/detail?all_tenants=1&marker=${newestFirst[2]}` }]);
+    const last = await admin.call('GET', `/compute/v2.1/servers?all_tenants=1&limit=2&marker=${newestFirst[4]}`);
+    expect(last.body.servers.map((x: { id: string }) => x.id)).toEqual(newestFirst.slice(5));
+    expect(last.body.servers_links).toEqual([{ rel: 'next', href: `${lab.url}/compute/v2.1/servers?all_tenants=1&limit=2&marker=${newestFirst[6]}` }]); // full page: linked, as Nova does
+    expect((await admin.call('GET', `/compute/v2.1/servers?all_tenants=1&marker=${newestFirst[6]}`)).body).toEqual({ servers: [] });
+    expect((await admin.call('GET', '/compute/v2.1/servers?all_tenants=1&limit=0')).body.servers).toHaveLength(7);
+    const badMarker = await admin.call('GET', '/compute/v2.1/servers/detail?marker=nope');
+    expect([badMarker.status, badMarker.body.badRequest?.message]).toEqual([400, 'marker [nope] not found']);
+    const badLimit = await admin.call('GET', '/compute/v2.1/servers/detail?limit=-1');
+    expect([badLimit.status, badLimit.body.badRequest?.message]).toEqual([400, "Invalid input for query parameters limit. Value: -1. '-1' does not match '^[0-9]*$'"]);
+    // The inspector's client follows the links: all seven, none twice.
+    const client = clientFor(lab);
+    expect((await client.compute.servers.listDetail({ allTenants: true })).map((x) => x.id)).toEqual(newestFirst);
   });
 
   it('serves hypervisors with host_ip, integer ids below 2.53 and UUIDs from 2.53', async () => {

@@ -62,6 +62,8 @@ export interface CloudOptions {
   controllerHost?: string;
   /** Allow webhooks to non-loopback, non-lab addresses (off: the lab only talks to this machine). */
   allowRemoteWebhooks?: boolean;
+  /** Nova's `[api] max_limit`: the most items a list answers at once (1000). */
+  maxLimit?: number;
   logger?: Logger;
   now?: () => number;
 }
@@ -89,6 +91,7 @@ export class Cloud extends EventEmitter {
   readonly tokenTtlMs: number;
   readonly controllerHost: string;
   readonly allowRemoteWebhooks: boolean;
+  readonly maxLimit: number;
   tenantNetworks: boolean;
   /** Public base URL, set when the server is listening. */
   baseUrl = 'http://127.0.0.1';
@@ -108,6 +111,7 @@ export class Cloud extends EventEmitter {
     this.region = opts.region ?? 'RegionOne';
     this.tokenTtlMs = opts.tokenTtlMs ?? 3_600_000;
     this.controllerHost = opts.controllerHost ?? 'controller';
+    this.maxLimit = opts.maxLimit ?? 1000;
     this.allowRemoteWebhooks = opts.allowRemoteWebhooks ?? false;
     this.tenantNetworks = opts.tenantNetworks ?? true;
 

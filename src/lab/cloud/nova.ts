@@ -186,11 +186,13 @@ export function novaRouter(cloud: Cloud): Router {
     const host = ctx.isAdmin ? qs(req, 'host') : undefined; // silently ignored for others, as Nova does
     const name = qs(req, 'name');
     const nameRe = name ? safeRegExp(name) : undefined;
-    const servers = [...s.servers.values()]
+    const page = pageOf(cloud, req, res, [...s.servers.values()]
       .filter((x) => (allTenants || x.projectId === ctx.projectId) && (!host || x.host === host) && (!nameRe || nameRe.test(x.name)))
-      .sort((a, b) => b.createdAt - a.createdAt);
+      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)), detail ? 'servers/detail' : 'servers');
+    if (!page) return;
     res.json({
-      servers: servers.map((x) => (detail ? serverView(cloud, x, mv(res), ctx.isAdmin) : { id: x.id, name: x.name, links: serverLinks(cloud, x.id) })),
+      servers: page.items.map((x) => (detail ? serverView(cloud, x, mv(res), ctx.isAdmin) : { id: x.id, name: x.name, links: serverLinks(cloud, x.id) })),
+      ...(page.next ? { servers_links: [{ rel: 'next', href: page.next }] } : {}),
     });
   });
   const findServer = (req: Request, res: Response): ServerRec | undefined => {
@@ -404,3 +406,32 @@ function safeRegExp(pattern: string): RegExp | undefined {
   }
 }
 
+
+/**
+ * Nova's paging of a list (nova.api.openstack.common): at most `max_limit` items, fewer with `limit`
+ * (0: no limit at all, as Nova's cell lister treats it), after the one named by `marker`; a `next` link
+ * with every query parameter and the last item's id as marker when the page is full. A bad limit or an
+ * unknown marker is Nova's 400; undefined: already answered.
+ */
+function pageOf<T extends { id: string }>(cloud: Cloud, req: Request, res: Response, all: T[], collection: string): { items: T[]; next?: string } | undefined {
+  const limitQ = qs(req, 'limit');
+  if (limitQ !== undefined && !/^[0-9]+$/.test(limitQ)) {
+    err(res, 400, `Invalid input for query parameters limit. Value: ${limitQ}. '${limitQ}' does not match '^[0-9]*$'`);
+    return undefined;
+  }
+  const marker = qs(req, 'marker');
+  let from = 0;
+  if (marker !== undefined) {
+    from = all.findIndex((x) => x.id === marker) + 1;
+    if (from === 0) {
+      err(res, 400, `marker [${marker}] not found`);
+      return undefined;
+    }
+  }
+  const requested = limitQ === undefined ? cloud.maxLimit : Number(limitQ);
+  const items = all.slice(from, requested === 0 ? undefined : from + Math.min(requested, cloud.maxLimit));
+  const full = Math.min(requested, cloud.maxLimit);
+  if (!full || items.length !== full) return { items };
+  const params = new URLSearchParams(Object.entries({ ...Object.fromEntries(new URL(req.originalUrl, 'http://x').searchParams), marker: items.at(-1)!.id }).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return { items, next: `${cloud.baseUrl}/compute/v2.1/${collection}?${params.toString()}` };
+}

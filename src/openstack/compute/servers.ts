@@ -1,4 +1,5 @@
 import type { Session } from '../session.js';
+import { HarnessError } from '../../shared/index.js';
 import { enc } from '../identity.js';
 import { requireMicroversion } from '../microversion.js';
 
@@ -83,13 +84,27 @@ export class ServersApi {
     return serverFromWire(r.data.server);
   }
 
-  /** `GET /servers/detail`; `host` and `allTenants` are honoured for admins only. */
+  /**
+   * `GET /servers/detail`, every page: Nova answers at most `[api] max_limit` servers (1000) and links the
+   * next page (`servers_links`, rel next, its marker the last server's id). `host` and `allTenants` are
+   * honoured for admins only.
+   */
   async listDetail(filter: { allTenants?: boolean; host?: string; name?: string } = {}): Promise<Server[]> {
-    const r = await this.s.request<{ servers: WireServer[] }>({
-      service: 'compute', method: 'GET', path: '/servers/detail', microversion: true,
-      query: { all_tenants: filter.allTenants ? 1 : undefined, host: filter.host, name: filter.name },
-    });
-    return r.data.servers.map(serverFromWire);
+    const out: Server[] = [];
+    const seen = new Set<string>();
+    for (let marker: string | undefined; ;) {
+      const r = await this.s.request<{ servers: WireServer[]; servers_links?: Array<{ rel?: string; href?: string }> }>({
+        service: 'compute', method: 'GET', path: '/servers/detail', microversion: true,
+        query: { all_tenants: filter.allTenants ? 1 : undefined, host: filter.host, name: filter.name, marker },
+      });
+      out.push(...r.data.servers.map(serverFromWire));
+      const next = r.data.servers_links?.find((l) => l.rel === 'next')?.href;
+      if (!next || !r.data.servers.length) return out;
+      marker = nextMarker(next) ?? r.data.servers.at(-1)!.id;
+      // A cloud that links back to a page already read would loop for ever.
+      if (seen.has(marker)) throw new HarnessError(`GET /servers/detail: the next link repeats marker ${marker}; the cloud's paging is broken`);
+      seen.add(marker);
+    }
   }
 
   async delete(id: string): Promise<void> {
@@ -102,5 +117,13 @@ export class ServersApi {
       service: 'compute', method: 'POST', path: `/servers/${enc(id)}/action`,
       body: { 'os-resetState': { state } }, microversion: true, idempotent: true,
     });
+  }
+}
+
+function nextMarker(href: string): string | undefined {
+  try {
+    return new URL(href).searchParams.get('marker') ?? undefined;
+  } catch {
+    return undefined;
   }
 }
