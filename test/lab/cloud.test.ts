@@ -242,6 +242,20 @@ describe('lab cloud contracts', () => {
     expect((await client.compute.servers.listDetail({ allTenants: true })).map((x) => x.id)).toEqual(newestFirst);
   });
 
+  it('keeps the newest points of a long trace, bounded, and serves those after a seq', async () => {
+    await start();
+    const MAX = 100_000;
+    for (let i = 0; i < MAX + 25_000; i++) lab.cloud.record({ hop: 'notification' });
+    expect(lab.cloud.trace.length).toBeGreaterThanOrEqual(MAX);
+    expect(lab.cloud.trace.length).toBeLessThanOrEqual(MAX + 10_000);
+    const newest = lab.cloud.trace.at(-1)!.seq;
+    expect(newest).toBe(MAX + 25_000);
+    expect(lab.cloud.trace.every((p, i, all) => i === 0 || p.seq === all[i - 1]!.seq + 1)).toBe(true); // the newest, in order, none lost between
+    expect(lab.cloud.traceSince(newest - 3).map((p) => p.seq)).toEqual([newest - 2, newest - 1, newest]);
+    expect(lab.cloud.traceSince(0)).toHaveLength(lab.cloud.trace.length);
+    expect(lab.cloud.traceSince(newest)).toEqual([]);
+  });
+
   it('serves hypervisors with host_ip, integer ids below 2.53 and UUIDs from 2.53', async () => {
     await start({ hosts: [{ name: 'c1', ip: '198.18.0.2' }, { name: 'c2', ip: '198.18.0.6' }, { name: 'c3', ip: '198.18.0.10' }] });
     const admin = new Raw(lab.url, await login(lab, 'admin', lab.cloud.adminPassword, 'admin'));

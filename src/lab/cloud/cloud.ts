@@ -73,7 +73,9 @@ export const DEFAULT_HOSTS: ComputeHostSpec[] = [
   { name: 'compute-2', ip: '198.18.0.6' },
 ];
 
-const MAX_TRACE = 100_000;
+/** The trace keeps the newest MAX_TRACE points; it is trimmed once it is TRACE_SLACK over, so a point costs O(1) amortised. */
+export const MAX_TRACE = 100_000;
+const TRACE_SLACK = 10_000;
 
 /** The simulated cloud's model: state, options, fault switches and trace feed. */
 export class Cloud extends EventEmitter {
@@ -164,14 +166,22 @@ export class Cloud extends EventEmitter {
   record(point: Omit<TracePoint, 'seq' | 'at'> & { at?: number }): TracePoint {
     const p: TracePoint = { seq: ++this.traceSeq, at: point.at ?? this.now(), ...point } as TracePoint;
     this.trace.push(p);
-    if (this.trace.length > MAX_TRACE) this.trace.splice(0, this.trace.length - MAX_TRACE);
+    if (this.trace.length > MAX_TRACE + TRACE_SLACK) this.trace.splice(0, this.trace.length - MAX_TRACE);
     this.emit('trace', p);
     return p;
   }
 
   /** Trace points after `seq` (all when omitted). */
   traceSince(seq = 0): TracePoint[] {
-    return this.trace.filter((p) => p.seq > seq);
+    // seq grows by one per point: the first point after `seq` is found by bisection, not a scan.
+    let lo = 0;
+    let hi = this.trace.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.trace[mid]!.seq > seq) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.trace.slice(lo);
   }
 
   /** Runs `fn` after `ms` (at once, but after the current request, when 0); cancelled by `close()`. */
