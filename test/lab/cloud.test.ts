@@ -242,6 +242,41 @@ describe('lab cloud contracts', () => {
     expect((await client.compute.servers.listDetail({ allTenants: true })).map((x) => x.id)).toEqual(newestFirst);
   });
 
+  it('creates several servers in one request (min_count/max_count) within the instance, cores and RAM quotas, with Nova\'s names and messages', async () => {
+    await start();
+    const { admin, doctor, project } = await provision(lab, 1); // tiny: 1 vCPU, 64 MiB; quotas 10 instances, 20 cores
+    const image = (await admin.call('GET', '/image/v2/images?name=img')).body.images[0].id;
+    const flavor = (await admin.call('GET', '/compute/v2.1/flavors')).body.flavors.find((f: { name: string }) => f.name === 'tiny').id;
+    const create = (extra: Record<string, unknown>) => doctor.call('POST', '/compute/v2.1/servers', { server: { name: 'bulk', imageRef: image, flavorRef: flavor, networks: 'none', ...extra } }, { 'X-OpenStack-Nova-API-Version': '2.37' });
+    const names = async () => (await admin.call('GET', `/compute/v2.1/servers?all_tenants=1&project_id=${project.id}`)).body.servers.map((x: { name: string }) => x.name).sort();
+
+    const three = await create({ min_count: 3 });
+    expect(three.status).toBe(202);
+    expect(three.headers.get('location')).toBe(`${lab.url}/compute/v2.1/servers/${three.body.server.id}`);
+    expect(await names()).toEqual(['bulk-1', 'bulk-2', 'bulk-3', 'vm0']);
+    const reservation = await create({ min_count: '2', return_reservation_id: true });
+    expect([reservation.status, Object.keys(reservation.body)]).toEqual([202, ['reservation_id']]);
+    // 6 of 10 used: 2 to 8 asked, 4 fit, 4 are made.
+    expect((await create({ min_count: 2, max_count: 8 })).status).toBe(202);
+    expect((await names()).filter((n: string) => n.startsWith('bulk-'))).toHaveLength(9);
+    const full = await create({});
+    expect([full.status, full.body.forbidden?.message]).toEqual([403, 'Quota exceeded for instances: Requested 1, but already used 10 of 10 instances']);
+    // Cores count too: room for 10 more instances, but 2 cores.
+    expect((await admin.call('PUT', `/compute/v2.1/os-quota-sets/${project.id}`, { quota_set: { instances: 20, cores: 12 } })).status).toBe(200);
+    const cores = await create({ min_count: 3, max_count: 5 });
+    expect([cores.status, cores.body.forbidden?.message]).toEqual([403, 'Quota exceeded for cores: Requested 5, but already used 10 of 12 cores']);
+    expect((await create({ min_count: 1, max_count: 5 })).status).toBe(202); // the 2 that fit
+    expect(await names()).toHaveLength(12);
+    for (const [extra, message] of [
+      [{ min_count: 3, max_count: 2 }, 'min_count must be <= max_count'],
+      [{ min_count: 0 }, 'Invalid input for field/attribute min_count. Value: 0. 0 is less than the minimum of 1'],
+      [{ max_count: 'many' }, "Invalid input for field/attribute max_count. Value: many. 'many' does not match '^[0-9]*$'"],
+    ] as const) {
+      const r = await create(extra);
+      expect([r.status, r.body.badRequest?.message], JSON.stringify(extra)).toEqual([400, message]);
+    }
+  });
+
   it('keeps the newest points of a long trace, bounded, and serves those after a seq', async () => {
     await start();
     const MAX = 100_000;

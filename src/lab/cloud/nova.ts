@@ -2,7 +2,7 @@ import { type NextFunction, type Request, type Response, Router } from 'express'
 import { jsonBody } from '../../shared/index.js';
 import { compareMicroversions } from '../../openstack/index.js';
 import type { Cloud } from './cloud.js';
-import { pyRepr, uuid } from './format.js';
+import { pyRepr, pyStr, uuid } from './format.js';
 import { auth, authMiddleware, errorHandler, isRecord, qs, sendError, MAX_REQUEST_BODY } from './http.js';
 import { instanceUpdated } from './notifications.js';
 import { at, flavorView, hypervisorView, serverLinks, serverView, serviceView } from './nova-views.js';
@@ -24,13 +24,13 @@ const isType = (v: unknown, t: JsonType) =>
  */
 function wrongType(field: string, value: unknown, types: JsonType[]): string | undefined {
   if (types.some((t) => isType(value, t))) return undefined;
-  return `Invalid input for field/attribute ${field}. Value: ${pyRepr(value)}. ${pyRepr(value)} is not of type ${types.map((t) => `'${t}'`).join(', ')}`;
+  return `Invalid input for field/attribute ${field}. Value: ${pyStr(value)}. ${pyRepr(value)} is not of type ${types.map((t) => `'${t}'`).join(', ')}`;
 }
 /** Nova's flavor_param_positive / non_negative: an integer, or a string of digits. */
 function flavorNumber(field: string, value: unknown): string | undefined {
   const type = wrongType(field, value, ['integer', 'string']);
   if (type) return type;
-  if (typeof value === 'string' && !/^[0-9]*$/.test(value)) return `Invalid input for field/attribute ${field}. Value: ${pyRepr(value)}. ${pyRepr(value)} does not match '^[0-9]*$'`;
+  if (typeof value === 'string' && !/^[0-9]*$/.test(value)) return `Invalid input for field/attribute ${field}. Value: ${pyStr(value)}. ${pyRepr(value)} does not match '^[0-9]*$'`;
   return undefined;
 }
 
@@ -111,7 +111,7 @@ export function novaRouter(cloud: Cloud): Router {
   v.post('/flavors', policy('os_compute_api:os-flavor-manage:create'), (req, res) => {
     const f = isRecord(req.body) && isRecord(req.body['flavor']) ? req.body['flavor'] : undefined;
     const missing = ['name', 'ram', 'vcpus', 'disk'].find((k) => f?.[k] === undefined);
-    if (!f || missing) return err(res, 400, `Invalid input for field/attribute flavor. Value: ${pyRepr(f)}. '${missing ?? 'flavor'}' is a required property`);
+    if (!f || missing) return err(res, 400, `Invalid input for field/attribute flavor. Value: ${pyStr(f)}. '${missing ?? 'flavor'}' is a required property`);
     const bad = wrongType('name', f['name'], ['string']) ?? wrongType('id', f['id'] ?? null, ['string', 'null'])
       ?? ['ram', 'vcpus', 'disk', 'OS-FLV-EXT-DATA:ephemeral', 'swap'].map((k) => (f[k] === undefined ? undefined : flavorNumber(k, f[k]))).find(Boolean);
     if (bad) return err(res, 400, bad);
@@ -162,13 +162,13 @@ export function novaRouter(cloud: Cloud): Router {
   v.put('/os-quota-sets/:project', policy('os_compute_api:os-quota-sets:update'), (req, res) => {
     const project = String(req.params['project']);
     const body = isRecord(req.body) && isRecord(req.body['quota_set']) ? req.body['quota_set'] : undefined;
-    if (!body) return err(res, 400, `Invalid input for field/attribute quota_set. Value: ${pyRepr(req.body)}. 'quota_set' is a required property`);
+    if (!body) return err(res, 400, `Invalid input for field/attribute quota_set. Value: ${pyStr(req.body)}. 'quota_set' is a required property`);
     const q = s.quotaFor(project);
     for (const key of ['instances', 'cores', 'ram'] as const) {
       const val = body[key];
       if (val === undefined) continue;
       if (typeof val !== 'number' || !Number.isInteger(val) || val < -1) {
-        return err(res, 400, `Invalid input for field/attribute ${key}. Value: ${pyRepr(val)}. ${pyRepr(val)} is not valid under any of the given schemas`);
+        return err(res, 400, `Invalid input for field/attribute ${key}. Value: ${pyStr(val)}. ${pyRepr(val)} is not valid under any of the given schemas`);
       }
       q[key] = val;
     }
@@ -224,7 +224,7 @@ export function novaRouter(cloud: Cloud): Router {
     if (!auth(res).isAdmin) return err(res, 403, "Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed.");
     const state = isRecord(body['os-resetState']) ? body['os-resetState']['state'] : undefined;
     if (state !== 'active' && state !== 'error') {
-      return err(res, 400, `Invalid input for field/attribute state. Value: ${pyRepr(state)}. ${pyRepr(state)} is not one of ['active', 'error']`);
+      return err(res, 400, `Invalid input for field/attribute state. Value: ${pyStr(state)}. ${pyRepr(state)} is not one of ['active', 'error']`);
     }
     const old = x.vmState;
     x.vmState = state;
@@ -251,7 +251,7 @@ export function novaRouter(cloud: Cloud): Router {
     }
     if (!at(version, '2.11')) return err(res, 404, 'Unknown action');
     const missing = ['host', 'binary', 'forced_down'].find((k) => body[k] === undefined);
-    if (missing) return err(res, 400, `Invalid input for field/attribute forced_down. Value: ${pyRepr(body)}. '${missing}' is a required property`);
+    if (missing) return err(res, 400, `Invalid input for field/attribute forced_down. Value: ${pyStr(body)}. '${missing}' is a required property`);
     const bad = wrongType('forced_down', body['forced_down'], ['boolean']) ?? wrongType('host', body['host'], ['string']) ?? wrongType('binary', body['binary'], ['string']);
     if (bad) return err(res, 400, bad);
     const svc = s.serviceByHost(body['host'] as string);
@@ -272,7 +272,7 @@ export function novaRouter(cloud: Cloud): Router {
     const badDown = body['forced_down'] === undefined ? undefined : wrongType('forced_down', body['forced_down'], ['boolean']);
     if (badDown) return err(res, 400, badDown);
     if (body['status'] !== undefined && body['status'] !== 'enabled' && body['status'] !== 'disabled') {
-      return err(res, 400, `Invalid input for field/attribute status. Value: ${pyRepr(body['status'])}. ${pyRepr(body['status'])} is not one of ['enabled', 'disabled']`);
+      return err(res, 400, `Invalid input for field/attribute status. Value: ${pyStr(body['status'])}. ${pyRepr(body['status'])} is not one of ['enabled', 'disabled']`);
     }
     if (typeof body['forced_down'] === 'boolean') svc.forcedDown = body['forced_down'];
     if (body['status'] !== undefined) {
@@ -306,13 +306,24 @@ function createServer(cloud: Cloud, req: Request, res: Response): void {
   const ctx = auth(res);
   const version = mv(res);
   const body = isRecord(req.body) && isRecord(req.body['server']) ? req.body['server'] : undefined;
-  const invalid = (what: string) => err(res, 400, `Invalid input for field/attribute server. Value: ${pyRepr(body)}. ${what}`);
-  if (!body) return err(res, 400, `Invalid input for field/attribute server. Value: ${pyRepr(req.body)}. 'server' is a required property`);
+  const invalid = (what: string) => err(res, 400, `Invalid input for field/attribute server. Value: ${pyStr(body)}. ${what}`);
+  if (!body) return err(res, 400, `Invalid input for field/attribute server. Value: ${pyStr(req.body)}. 'server' is a required property`);
   for (const key of ['name', 'flavorRef']) if (body[key] === undefined) return invalid(`'${key}' is a required property`);
   if (at(version, '2.37') && body['networks'] === undefined) return invalid("'networks' is a required property");
   const name = body['name'];
-  if (typeof name !== 'string' || name.trim() === '' || name.length > 255) return err(res, 400, `Invalid input for field/attribute name. Value: ${pyRepr(name)}. ${pyRepr(name)} does not match '^(?! )[^\\x00-\\x1F\\x7F]*(?<! )$'`);
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 255) return err(res, 400, `Invalid input for field/attribute name. Value: ${pyStr(name)}. ${pyRepr(name)} does not match '^(?! )[^\\x00-\\x1F\\x7F]*(?<! )$'`);
 
+  // Multi-create: min_count defaults to 1, max_count to min_count (Nova's servers API).
+  for (const key of ['min_count', 'max_count'] as const) {
+    const v = body[key];
+    if (v === undefined) continue;
+    const bad = flavorNumber(key, v);
+    if (bad) return err(res, 400, bad);
+    if (typeof v === 'number' && v < 1) return err(res, 400, `Invalid input for field/attribute ${key}. Value: ${pyStr(v)}. ${pyRepr(v)} is less than the minimum of 1`); // jsonschema's minimum: numbers only
+  }
+  const minCount = body['min_count'] === undefined ? 1 : Number(body['min_count']);
+  const maxCount = body['max_count'] === undefined ? minCount : Number(body['max_count']);
+  if (minCount > maxCount) return err(res, 400, 'min_count must be <= max_count');
   const bad = wrongType('flavorRef', body['flavorRef'], ['string', 'integer']) ?? (body['imageRef'] === undefined ? undefined : wrongType('imageRef', body['imageRef'], ['string']));
   if (bad) return err(res, 400, bad);
   const flavorId = String(body['flavorRef']).replace(/^.*\/flavors\//, '');
@@ -323,19 +334,20 @@ function createServer(cloud: Cloud, req: Request, res: Response): void {
   if (!image || (image.visibility !== 'public' && image.owner !== ctx.projectId)) return err(res, 400, `Image ${imageId} could not be found.`);
   if (image.status !== 'active') return err(res, 400, `Image ${imageId} is not active.`);
 
-  const networks: ServerRec['networks'] = [];
+  const nets: Array<{ id: string; subnet: Parameters<typeof nextAddress>[0] | undefined }> = [];
   const requested = body['networks'];
   if (Array.isArray(requested)) {
     for (const n of requested) {
       const id = isRecord(n) && typeof n['uuid'] === 'string' ? n['uuid'] : '';
       const net = s.networks.get(id);
       if (!net || (net.projectId !== ctx.projectId && !net.shared && !ctx.isAdmin)) return err(res, 400, `Network ${id} could not be found.`);
-      const subnet = net.subnets.map((sid) => s.subnets.get(sid)).find(Boolean);
-      networks.push({ networkId: net.id, addr: subnet ? nextAddress(subnet) : '' });
+      nets.push({ id: net.id, subnet: net.subnets.map((sid) => s.subnets.get(sid)).find(Boolean) });
     }
   } else if (requested !== undefined && requested !== 'none' && requested !== 'auto') {
     return invalid(`${pyRepr(requested)} is not valid under any of the given schemas`);
   }
+  /** A port on each requested network: its next address. */
+  const portsOf = (): ServerRec['networks'] => nets.map((n) => ({ networkId: n.id, addr: n.subnet ? nextAddress(n.subnet) : '' }));
 
   let forcedHost: string | undefined;
   let zone = 'nova';
@@ -349,29 +361,66 @@ function createServer(cloud: Cloud, req: Request, res: Response): void {
     }
   }
 
-  const quota = s.quotaFor(ctx.projectId);
-  const used = [...s.servers.values()].filter((x) => x.projectId === ctx.projectId).length;
-  if (quota.instances >= 0 && used + 1 > quota.instances) {
-    return err(res, 403, `Quota exceeded for instances: Requested 1, but already used ${used} of ${quota.instances} instances`);
-  }
+  const allowed = instancesAllowed(cloud, ctx.projectId, flavor, minCount, maxCount);
+  if (typeof allowed === 'string') return err(res, 403, allowed);
+  const counts = Array.from({ length: allowed }, (_, i) => i);
 
   const now = cloud.now();
-  const server: ServerRec = {
-    id: uuid(), name, projectId: ctx.projectId, userId: ctx.user.id, imageId, flavorId, host: undefined,
-    vmState: 'building', taskState: 'scheduling', powerState: 0, networks, createdAt: now, updatedAt: now,
-    launchedAt: undefined, instanceNumber: s.nextInstanceNumber(), reservationId: `r-${uuid().slice(0, 8)}`, availabilityZone: zone,
-  };
-  s.servers.set(server.id, server);
-  res.status(202).setHeader('location', `${cloud.baseUrl}/compute/v2.1/servers/${server.id}`);
-  res.json({
-    server: {
-      id: server.id,
-      links: serverLinks(cloud, server.id),
-      'OS-DCF:diskConfig': 'MANUAL',
-      security_groups: [{ name: 'default' }],
-      adminPass: uuid().replace(/-/g, '').slice(0, 12),
-    },
-  });
+  const reservationId = `r-${uuid().slice(0, 8)}`;
+  const servers = counts.map((i): ServerRec => ({
+    id: uuid(), name: allowed > 1 ? `${name}-${i + 1}` : name, projectId: ctx.projectId, userId: ctx.user.id, imageId, flavorId, host: undefined,
+    vmState: 'building', taskState: 'scheduling', powerState: 0, networks: portsOf(),
+    createdAt: now, updatedAt: now, launchedAt: undefined, instanceNumber: s.nextInstanceNumber(), reservationId, availabilityZone: zone,
+  }));
+  for (const server of servers) s.servers.set(server.id, server);
+  if (body['return_reservation_id'] === true || body['return_reservation_id'] === 'true' || body['return_reservation_id'] === 'True') {
+    res.status(202).json({ reservation_id: reservationId });
+  } else {
+    const first = servers[0]!;
+    res.status(202).setHeader('location', `${cloud.baseUrl}/compute/v2.1/servers/${first.id}`);
+    res.json({
+      server: {
+        id: first.id,
+        links: serverLinks(cloud, first.id),
+        'OS-DCF:diskConfig': 'MANUAL',
+        security_groups: [{ name: 'default' }],
+        adminPass: uuid().replace(/-/g, '').slice(0, 12),
+      },
+    });
+  }
+  for (const server of servers) build(cloud, server, forcedHost);
+}
+
+/**
+ * How many of min..max instances the project's quotas allow (instances, cores, ram), as Nova's
+ * check_num_instances_quota decides: as many as fit when at least min do, else its TooManyInstances message.
+ */
+function instancesAllowed(cloud: Cloud, projectId: string, flavor: { vcpus: number; ram: number }, min: number, max: number): number | string {
+  const s = cloud.state;
+  const quota = s.quotaFor(projectId);
+  const mine = [...s.servers.values()].filter((x) => x.projectId === projectId);
+  const usage = { instances: mine.length, cores: 0, ram: 0 };
+  for (const x of mine) {
+    const f = s.flavors.get(x.flavorId);
+    usage.cores += f?.vcpus ?? 0;
+    usage.ram += f?.ram ?? 0;
+  }
+  const per = { instances: 1, cores: flavor.vcpus, ram: flavor.ram };
+  const keys = ['cores', 'instances', 'ram'] as const; // Nova sorts the resources over quota
+  const over = (n: number) => keys.filter((k) => quota[k] >= 0 && usage[k] + n * per[k] > quota[k]);
+  if (!over(max).length) return max;
+  const headroom = (k: (typeof keys)[number]) => (quota[k] < 0 ? Infinity : quota[k] - usage[k]);
+  const fits = Math.min(headroom('instances'), ...(['cores', 'ram'] as const).filter((k) => per[k] > 0).map((k) => Math.floor(headroom(k) / per[k])));
+  if (fits >= min && fits <= max) return fits;
+  const overs = over(max);
+  const requested = { instances: min === max ? String(min) : `${min}-${max}`, cores: String(max * per.cores), ram: String(max * per.ram) };
+  const list = (f: (k: (typeof keys)[number]) => string) => overs.map(f).join(', ');
+  return `Quota exceeded for ${overs.join(', ')}: Requested ${list((k) => requested[k])}, but already used ${list((k) => String(usage[k]))} of ${list((k) => String(quota[k]))} ${overs.join(', ')}`;
+}
+
+/** BUILD → ACTIVE on a host after the build delay (ERROR when no host can take it). */
+function build(cloud: Cloud, server: ServerRec, forcedHost: string | undefined): void {
+  const s = cloud.state;
   cloud.later(cloud.buildDelayMs, () => {
     if (s.servers.get(server.id) !== server || server.vmState !== 'building') return;
     const svc = forcedHost ? s.serviceByHost(forcedHost) : s.pickHost();
