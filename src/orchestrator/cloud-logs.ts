@@ -5,9 +5,9 @@
  */
 import { shellQuote, type Logger } from '../shared/index.js';
 import {
-  notifiedFromNovaApiLog, publishedFromCeilometerLog, triggeredFromAodhLog, type ClockReading, type CloudInstants, type LogClock, type RemoteInstant,
+  AMQP_LOGGER, notifiedFromNovaApiLog, publishedFromCeilometerLog, SHORTCUT_SOURCE, triggeredFromAodhLog, type ClockReading, type CloudInstants, type LogClock, type RemoteInstant,
 } from '../profiler/index.js';
-import { ALARM_SINK, AMQP_LOGGER, asRoot, type ControllerNode, type ControllerSession, type ServiceLogs } from './controller/index.js';
+import { ALARM_SINK, asRoot, type ControllerNode, type ControllerSession, type ServiceLogs } from './controller/index.js';
 import { clockOffsetFrom } from './fault/clock.js';
 
 /** The lines each log contributes (grep -E), newest last; a cap keeps a busy cloud's log from flooding the run. */
@@ -86,34 +86,33 @@ export async function cloudFromLogs(opts: {
     }
   }));
   // Nova's sends first, from every controller: the agent that received one may run on another.
-  const sent = new Map<string, string>();
+  const novaMessage = new Map<string, string>(); // unique id → VM
   for (const { zone, clock, sections } of read) {
     for (const [vmId, n] of notifiedFromNovaApiLog(sections.get('novaApi') ?? '', zone, clock, vmIds)) {
       earliest(found[5], vmId, n.instant);
-      sent.set(n.uniqueId, vmId);
+      novaMessage.set(n.uniqueId, vmId);
     }
   }
-  // The shortcut's messages are told apart by key: whichever Ceilometer published first set the alarm off,
-  // and 5 is when that message left (Nova's cast, or the inspector's publish on this machine's clock).
-  const viaShortcut = (vmId: string) => `shortcut ${vmId}`;
-  for (const [uniqueId, m] of opts.shortcut ?? []) sent.set(uniqueId, viaShortcut(m.vmId));
-  const shortcutSent = new Map([...opts.shortcut?.values() ?? []].map((m) => [m.vmId, m.sentAt]));
-  const sixByShortcut = new Map<string, RemoteInstant>();
+  const wanted = new Set([...novaMessage.keys(), ...(opts.shortcut?.keys() ?? [])]);
+  const ours = new Map<string, RemoteInstant>(); // 6 of the shortcut's message, per VM
   for (const { zone, clock, sections } of read) {
-    for (const [key, at] of publishedFromCeilometerLog(sections.get('ceilometerNotification') ?? '', zone, clock, sent, AODH_TOPIC)) {
-      if (key.startsWith('shortcut ')) earliest(sixByShortcut, key.slice('shortcut '.length), at);
-      else earliest(found[6], key, at);
+    for (const [uniqueId, at] of publishedFromCeilometerLog(sections.get('ceilometerNotification') ?? '', zone, clock, wanted, AODH_TOPIC)) {
+      const nova = novaMessage.get(uniqueId);
+      if (nova) earliest(found[6], nova, at);
+      else if (opts.shortcut?.has(uniqueId)) earliest(ours, opts.shortcut.get(uniqueId)!.vmId, at);
     }
     for (const [alarm, at] of triggeredFromAodhLog(sections.get('aodhListener') ?? '', zone, clock)) {
       const vmId = vmOfAlarm.get(alarm);
       if (vmId) earliest(found[7], vmId, at);
     }
   }
-  for (const [vmId, at] of sixByShortcut) {
-    const nova = found[6].get(vmId);
-    if (nova && nova.at <= at.at) continue;
+  // With the shortcut, whichever message Ceilometer published first set the alarm off, and 5 is when
+  // that one left: Nova's cast, or the inspector's publish (on this machine's clock).
+  const sentAt = new Map([...opts.shortcut?.values() ?? []].map((m) => [m.vmId, m.sentAt]));
+  for (const [vmId, at] of ours) {
+    if ((found[6].get(vmId)?.at ?? Infinity) <= at.at) continue;
     found[6].set(vmId, { ...at, source: `${at.source}, the shortcut's message` });
-    found[5].set(vmId, { at: shortcutSent.get(vmId)!, source: 'inspector (message-bus shortcut: compute.instance.update published)', clock: 'this machine', uncertaintyMs: 0 });
+    found[5].set(vmId, { at: sentAt.get(vmId)!, source: SHORTCUT_SOURCE, clock: 'this machine', uncertaintyMs: 0 });
   }
   const instants = new Map<string, CloudInstants>();
   for (const id of [5, 6, 7] as const) for (const [vmId, at] of found[id]) instants.set(vmId, { ...instants.get(vmId), [id]: at });

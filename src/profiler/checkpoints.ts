@@ -19,7 +19,9 @@ export const COMPONENTS = [
   { name: 'consumer', from: 8, to: 10 },
 ] as const;
 
-/** The inspector's row when the shortcut's message set the alarm off (1→5, Nova's reset beside it). */
+/** Checkpoint 5's source when the inspector's own message (Doctor's shortcut) set the alarm off. */
+export const SHORTCUT_SOURCE = 'inspector (message-bus shortcut: compute.instance.update published)';
+/** The inspector's row then (1→5, Nova's reset beside it). */
 export const SHORTCUT_ROW = 'inspector (shortcut)';
 
 export interface Checkpoint {
@@ -107,7 +109,7 @@ export function componentCosts(checkpoints: Checkpoint[]): { components: Compone
   let names: string[] = [];
   // With Doctor's shortcut the message that set the alarm off left the inspector itself: the reset (4)
   // went to Nova beside it, off the path to the alarm, so the inspector's row runs to 5.
-  const shortcut = checkpoints.find((c) => c.id === 5)?.source?.startsWith('inspector') ?? false;
+  const shortcut = checkpoints.find((c) => c.id === 5)?.source === SHORTCUT_SOURCE;
   const chain: ReadonlyArray<{ name: string; from: number; to: number }> = shortcut
     ? COMPONENTS.flatMap((c) => (c.to === 4 ? [] : c.from === 4 ? [{ name: SHORTCUT_ROW, from: 1, to: 5 }] : [c]))
     : COMPONENTS;

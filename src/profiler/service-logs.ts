@@ -33,7 +33,9 @@ const CAST = /^CAST unique_id: (\w+) NOTIFY exchange '[^']*' topic '([^']+)'/;
 const RECEIVED = /^received message with unique_id: (\w+)/;
 const RESET_REQUEST = /"POST \S*\/servers\/([0-9a-f-]{36})\/action"/;
 const TRIGGERED = /^Triggering the alarm ([0-9a-f-]{36}) by event/;
-const AMQP = 'oslo_messaging._drivers.amqpdriver';
+/** The oslo.messaging logger whose DEBUG lines mark each message a service sends (CAST … NOTIFY) and receives. */
+export const AMQP_LOGGER = 'oslo_messaging._drivers.amqpdriver';
+
 
 /** `date +%z` (+0100) → an ISO zone (+01:00); anything else is UTC. */
 function isoZone(utcOffset: string): string {
@@ -87,7 +89,7 @@ export function notifiedFromNovaApiLog(text: string, utcOffset: string, clock: L
   for (const l of osloLines(text, utcOffset)) {
     const req = requestId(l.context);
     if (!req) continue;
-    if (l.logger === AMQP) {
+    if (l.logger === AMQP_LOGGER) {
       const m = CAST.exec(l.message);
       if (m && !m[2]!.startsWith('versioned_') && !casts.has(req)) casts.set(req, { at: l.at, uniqueId: m[1]! });
     } else {
@@ -112,23 +114,21 @@ const STALE_MS = 2000;
  * log: the agent logs the unique id it receives but not which publish carries it, so within one process
  * the publishes on Aodh's topic are matched to the messages received in order (Ceilometer turns one
  * notification into one event per publisher). Where several messages were in the agent at once, a
- * publish could be any of theirs: the uncertainty then spans all of those publishes.
+ * publish could be any of theirs: the uncertainty then spans all of those publishes. By the unique id of
+ * each `wanted` message received: which VM a message stood for is the caller's to say.
  */
 export function publishedFromCeilometerLog(
-  text: string, utcOffset: string, clock: LogClock, sent: ReadonlyMap<string, string>, topicPrefix: string,
+  text: string, utcOffset: string, clock: LogClock, wanted: ReadonlySet<string>, topicPrefix: string,
 ): Map<string, RemoteInstant> {
   const out = new Map<string, RemoteInstant>();
   const source = `ceilometer notification agent log (CAST … NOTIFY topic '${topicPrefix}…', oslo.messaging at DEBUG)`;
   const byPid = new Map<string, { pending: Array<{ uniqueId: string; at: number }>; busy: Array<{ uniqueId: string; at: number }>; overlapped: boolean }>();
   const settle = (busy: Array<{ uniqueId: string; at: number }>, overlapped: boolean) => {
     const span = overlapped && busy.length ? busy.at(-1)!.at - busy[0]!.at : 0;
-    for (const p of busy) {
-      const vmId = sent.get(p.uniqueId);
-      if (vmId && !out.has(vmId)) out.set(vmId, onOurClock(p.at, source, clock, span));
-    }
+    for (const p of busy) if (wanted.has(p.uniqueId) && !out.has(p.uniqueId)) out.set(p.uniqueId, onOurClock(p.at, source, clock, span));
   };
   for (const l of osloLines(text, utcOffset)) {
-    if (l.logger !== AMQP) continue;
+    if (l.logger !== AMQP_LOGGER) continue;
     let st = byPid.get(l.pid);
     if (!st) byPid.set(l.pid, (st = { pending: [], busy: [], overlapped: false }));
     const received = RECEIVED.exec(l.message);

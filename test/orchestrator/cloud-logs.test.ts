@@ -111,6 +111,16 @@ describe('cloud checkpoints from the controllers\' logs', () => {
     expect(second[5]!.source).toMatch(/^nova-api log/);
     expect(second[6]!.source).not.toMatch(/shortcut/);
     expect(second[6]!.at).toBeCloseTo(Date.parse('2026-12-02T09:12:22.801Z') + 0.5, 3);
+
+    // Two agents: the one read first published the shortcut's message, the other Nova's, earlier: Nova's wins, 5 and 6 alike.
+    const split = await cloudFromLogs({
+      logs: { novaApi: '/n', ceilometerNotification: '/c' }, nodes: [node('ctl01', '127.0.0.1', 'root'), node('ctl02', '127.0.0.2', 'root')],
+      vms: [{ vmId: VM2, alarmId: 'other' }], sharedClock: true, log: createLogger({ level: 'silent' }),
+      session: async (n) => controller(n.name === 'ctl01' ? { '/n': '', '/c': publish('10:12:22.820', S2).join('\n') } : { '/n': nova, '/c': publish('10:12:22.801', U2).join('\n') }, []),
+      shortcut: new Map([[S2, { vmId: VM2, sentAt: sentAt + 80 }]]),
+    });
+    expect(split.instants.get(VM2)![5]!.source).toMatch(/^nova-api log/);
+    expect(split.instants.get(VM2)![6]!.at).toBeCloseTo(Date.parse('2026-12-02T09:12:22.801Z') + 0.5, 3);
   });
 
   it('names the layout key to set when a log is not named, and the DEBUG logger when the line is not there', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ALARM_SINK, AMQP_LOGGER, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from '../../src/orchestrator/index.js';
+import { ALARM_SINK, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from '../../src/orchestrator/index.js';
+import { AMQP_LOGGER } from '../../src/profiler/index.js';
 
 // Shaped as Ceilometer ships them (pipeline/data/): a document marker, 4-space lists, anchors and << merges.
 const PIPELINE = `---

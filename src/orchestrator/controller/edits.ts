@@ -124,8 +124,6 @@ function globMatch(pattern: string, type: string): boolean {
   return re.test(type);
 }
 
-/** The oslo.messaging logger whose DEBUG lines mark each message a service sends (CAST … NOTIFY) and receives. */
-export const AMQP_LOGGER = 'oslo_messaging._drivers.amqpdriver';
 
 /**
  * oslo.log's own default_log_levels (oslo_log/_options.py) and what each service adds at start-up

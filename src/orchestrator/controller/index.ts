@@ -3,7 +3,7 @@ import { SshSession } from '../fault/ssh.js';
 import type { LedgerEntry } from '../ledger.js';
 import { asRoot, restoreController, type ControllerService } from './setup.js';
 
-export { ALARM_SINK, AMQP_LOGGER, iniValue, INSTANCE_TRAITS, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from './edits.js';
+export { ALARM_SINK, iniValue, INSTANCE_TRAITS, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from './edits.js';
 export {
   asRoot, controllerLayoutSchema, DEVSTACK_LAYOUT, ETC_FILES, restoreController, setUpController, throughSudo, withOverrides,
   type ControllerFileChange, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode, type ControllerService, type ControllerSession, type ServiceLogs,

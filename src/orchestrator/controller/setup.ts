@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { HarnessError, shellQuote } from '../../shared/index.js';
 import type { SshAuth, SshSession, SshTarget } from '../fault/ssh.js';
-import { AMQP_LOGGER, SERVICE_LOG_LEVELS, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from './edits.js';
+import { AMQP_LOGGER } from '../../profiler/index.js';
+import { SERVICE_LOG_LEVELS, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from './edits.js';
 
 export type ControllerService = 'ceilometer' | 'aodh' | 'nova';
 
