@@ -51,12 +51,12 @@ export function pyJsonDumps(value: unknown, sortKeys = false): string {
   return JSON.stringify(value);
 }
 
-/** Python's repr of JSON-like data, as Nova quotes request bodies in validation errors. */
 /** Python's str() of a JSON value, as `%s` prints it in Nova's messages ("Value: %(value)s"): a string bare, anything else as repr. */
 export function pyStr(value: unknown): string {
   return typeof value === 'string' ? value : pyRepr(value);
 }
 
+/** Python's repr of JSON-like data, as Nova quotes request bodies in validation errors. */
 export function pyRepr(value: unknown): string {
   if (value === null || value === undefined) return 'None';
   if (value === true) return 'True';

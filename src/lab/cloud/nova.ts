@@ -363,11 +363,10 @@ function createServer(cloud: Cloud, req: Request, res: Response): void {
 
   const allowed = instancesAllowed(cloud, ctx.projectId, flavor, minCount, maxCount);
   if (typeof allowed === 'string') return err(res, 403, allowed);
-  const counts = Array.from({ length: allowed }, (_, i) => i);
 
   const now = cloud.now();
   const reservationId = `r-${uuid().slice(0, 8)}`;
-  const servers = counts.map((i): ServerRec => ({
+  const servers = Array.from({ length: allowed }, (_, i): ServerRec => ({
     id: uuid(), name: allowed > 1 ? `${name}-${i + 1}` : name, projectId: ctx.projectId, userId: ctx.user.id, imageId, flavorId, host: undefined,
     vmState: 'building', taskState: 'scheduling', powerState: 0, networks: portsOf(),
     createdAt: now, updatedAt: now, launchedAt: undefined, instanceNumber: s.nextInstanceNumber(), reservationId, availabilityZone: zone,
@@ -407,12 +406,11 @@ function instancesAllowed(cloud: Cloud, projectId: string, flavor: { vcpus: numb
   }
   const per = { instances: 1, cores: flavor.vcpus, ram: flavor.ram };
   const keys = ['cores', 'instances', 'ram'] as const; // Nova sorts the resources over quota
-  const over = (n: number) => keys.filter((k) => quota[k] >= 0 && usage[k] + n * per[k] > quota[k]);
-  if (!over(max).length) return max;
+  const overs = keys.filter((k) => quota[k] >= 0 && usage[k] + max * per[k] > quota[k]);
+  if (!overs.length) return max;
   const headroom = (k: (typeof keys)[number]) => (quota[k] < 0 ? Infinity : quota[k] - usage[k]);
   const fits = Math.min(headroom('instances'), ...(['cores', 'ram'] as const).filter((k) => per[k] > 0).map((k) => Math.floor(headroom(k) / per[k])));
   if (fits >= min && fits <= max) return fits;
-  const overs = over(max);
   const requested = { instances: min === max ? String(min) : `${min}-${max}`, cores: String(max * per.cores), ram: String(max * per.ram) };
   const list = (f: (k: (typeof keys)[number]) => string) => overs.map(f).join(', ');
   return `Quota exceeded for ${overs.join(', ')}: Requested ${list((k) => requested[k])}, but already used ${list((k) => String(usage[k]))} of ${list((k) => String(quota[k]))} ${overs.join(', ')}`;
@@ -477,9 +475,8 @@ function pageOf<T extends { id: string }>(cloud: Cloud, req: Request, res: Respo
       return undefined;
     }
   }
-  const requested = limitQ === undefined ? cloud.maxLimit : Number(limitQ);
-  const items = all.slice(from, requested === 0 ? undefined : from + Math.min(requested, cloud.maxLimit));
-  const full = Math.min(requested, cloud.maxLimit);
+  const full = Math.min(limitQ === undefined ? cloud.maxLimit : Number(limitQ), cloud.maxLimit); // 0: no limit, and no link
+  const items = all.slice(from, full === 0 ? undefined : from + full);
   if (!full || items.length !== full) return { items };
   const params = new URLSearchParams(Object.entries({ ...Object.fromEntries(new URL(req.originalUrl, 'http://x').searchParams), marker: items.at(-1)!.id }).sort(([a], [b]) => (a < b ? -1 : 1)));
   return { items, next: `${cloud.baseUrl}/compute/v2.1/${collection}?${params.toString()}` };

@@ -29,6 +29,5 @@ export function labRouteGuard(state: Pick<LabState, 'hosts'>, run: Runner = runP
 
 /** The guard for a cloud service of the lab (its controller's broker): through a compute's link or the controller's. */
 export function labServiceGuard(state: Pick<LabState, 'hosts' | 'controller'>, run: Runner = runProcess): (ip: string) => Promise<void> {
-  const links = [...state.hosts, ...(state.controller ? [state.controller] : [])].map((h) => h.vethRoot);
-  return (ip) => assertRoutedThroughLab(ip, links, run);
+  return labRouteGuard({ hosts: [...state.hosts, ...(state.controller ? [state.controller] : [])] }, run);
 }

@@ -198,14 +198,17 @@ export function startPython(lab: Lab, dir: string, bin: string, conf: string, lo
 }
 
 /** Waits until `url` answers one of `statuses` (an unauthenticated version document). */
+/** `url` answers one of `statuses` now (within 2 s). */
+export async function httpAnswers(url: string, statuses: number[]): Promise<boolean> {
+  try {
+    return statuses.includes((await fetch(url, { signal: AbortSignal.timeout(2_000) })).status);
+  } catch {
+    return false;
+  }
+}
+
 export function waitForHttp(url: string, statuses: number[], what: string, log: string): Promise<void> {
-  return waitFor(async () => {
-    try {
-      return statuses.includes((await fetch(url, { signal: AbortSignal.timeout(2_000) })).status);
-    } catch {
-      return false;
-    }
-  }, what, log);
+  return waitFor(() => httpAnswers(url, statuses), what, log);
 }
 
 export async function waitFor(check: () => Promise<boolean>, what: string, log: string, timeoutMs = READY_MS): Promise<void> {

@@ -4,16 +4,16 @@
  * (`doctor lab openstack restart <service>`, run on the controller over SSH, like devstack's
  * `systemctl restart devstack@…`).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { HarnessError, type Runner, runProcess, shellQuote } from '../../shared/index.js';
 import { rabbitctl } from './base.js';
 import { startNovaApi } from './compute.js';
-import { labOn, readOpenStackState, serviceDir, waitFor, type Lab, type OpenStackLabState } from './context.js';
+import { httpAnswers, labOn, readOpenStackState, serviceDir, waitFor, type Lab, type OpenStackLabState } from './context.js';
 import { stopTagged } from './procs.js';
-import { service, type ServiceKey } from './services.js';
+import { isRunning, service, type ServiceKey } from './services.js';
 import { startAodh, startCeilometer, telemetryFiles } from './telemetry.js';
 
 interface Restartable {
@@ -38,23 +38,6 @@ async function consumers(lab: Lab, queue: string): Promise<string[]> {
   const r = await rabbitctl(lab, ['list_consumers', '--quiet', 'queue_name', 'channel_pid']);
   if (r.exitCode !== 0) throw new HarnessError(`rabbitmqctl list_consumers failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
   return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[0] === queue && f[1]).map((f) => f[1]!);
-}
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status === 200;
-  } catch {
-    return false;
-  }
-}
-
-/** Running (not exited, not a zombie). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 /** The sockets on `port` in the controller's namespace other than TIME-WAIT ones, with their processes (ss), on one line. */
@@ -89,8 +72,8 @@ export async function openstackRestart(opts: { stateDir: string; service: string
     let held = '';
     try {
       await waitFor(async () => {
-        if (await answers(url)) return true;
-        if (!alive(pid) && Date.now() - startedAt > 1_000) {
+        if (await httpAnswers(url, [200])) return true;
+        if (!isRunning(s.stateDir, r.key) && Date.now() - startedAt > 1_000) {
           held = await portHolders(lab, Number(new URL(url).port));
           say(`${svc.label} (PID ${pid}) exited while starting${held ? `; its port: ${held}` : ''}; starting it again`);
           pid = r.start(lab);
