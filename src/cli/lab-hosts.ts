@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { labDown, labStatus, labUp, readState } from '../lab/index.js';
+import { aliasAddresses, labDown, labStatus, labUp, readState } from '../lab/index.js';
 
 export interface LabHostFlags {
   labId: string;
@@ -14,10 +14,11 @@ export function labStateDir(flags: LabHostFlags, env: NodeJS.ProcessEnv): string
   return join(base, 'doctor-harness', `lab-${flags.labId}`);
 }
 
-export async function runLabUp(flags: LabHostFlags & { hosts: string; controller?: boolean }, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
+export async function runLabUp(flags: LabHostFlags & { hosts: string; controller?: boolean; addressesPerHost?: string }, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
   const stateDir = labStateDir(flags, env);
   const hosts = Number(flags.hosts);
-  const state = await labUp({ stateDir, labId: flags.labId, hosts, controller: flags.controller ?? false, progress: out });
+  const aliasesPerHost = Number(flags.addressesPerHost ?? 0);
+  const state = await labUp({ stateDir, labId: flags.labId, hosts, aliasesPerHost, controller: flags.controller ?? false, progress: out });
   out(`state: ${stateDir}`);
   out(`ssh: ssh -i ${state.harnessKey} -o UserKnownHostsFile=${state.knownHosts} root@${state.hosts[0]?.hostIp}`);
 }
@@ -40,6 +41,11 @@ export async function runLabStatus(flags: LabHostFlags & { json?: boolean }, env
     for (const h of hosts) {
       const flags = [h.namespacePresent ? 'namespace' : 'NO NAMESPACE', h.linkUp ? 'link up' : 'LINK DOWN', h.sshdRunning ? 'sshd' : 'NO SSHD', h.sshReachable ? 'ssh ok' : 'SSH UNREACHABLE'];
       out(`  ${h.name.padEnd(12)} ${h.ip.padEnd(15)} ${flags.join(', ')}`);
+      const aliases = state.hosts.find((x) => x.name === h.name)?.aliases;
+      if (aliases) {
+        const all = aliasAddresses(aliases);
+        out(`  ${''.padEnd(12)} also ${all.length} address(es): ${all[0]} … ${all.at(-1)}`);
+      }
     }
   }
   const healthy = Boolean(state) && hosts.every((h) => h.namespacePresent && h.linkUp && h.sshdRunning && h.sshReachable);

@@ -77,7 +77,8 @@ export function buildProgram(): Command {
   labFlags(lab.command('up').description('create the compute hosts: network namespaces with sshd, in 198.18.0.0/15'))
     .option('--hosts <n>', 'how many compute hosts', '2')
     .option('--controller', 'also a controller host (its sshd allows reverse tunnels, as a real controller\'s does)')
-    .action(async (flags: LabHostFlags & { hosts: string; controller?: boolean }) => {
+    .option('--addresses-per-host <n>', 'more addresses each compute answers ICMP and TCP on (a monitor at scale: 5000 hosts on one namespace); doctor lab status lists them', '0')
+    .action(async (flags: LabHostFlags & { hosts: string; controller?: boolean; addressesPerHost: string }) => {
       await runLabUp(flags, process.env, print);
     });
   labFlags(lab.command('down').description('remove the compute hosts and everything they left (also after a crash)')).action(async (flags: LabHostFlags) => {
@@ -107,6 +108,7 @@ export function buildProgram(): Command {
     .command('monitor')
     .description('ICMP-probe compute hosts and report compute.host.down to an inspector (Doctor sample monitor)')
     .option('--host <name=ip>', 'a host to watch (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--hosts-file <path>', 'more hosts to watch, one NAME=IP per line (# comments)')
     .requiredOption('--inspector <url>', 'inspector base URL, e.g. http://127.0.0.1:12345 (token from DOCTOR_INSPECTOR_TOKEN)')
     .option('--shape <shape>', 'doctor (PUT /events, a list) or vitrage (POST /v1/event)', 'doctor')
     .option('--profile <name>', 'doctor (100 ms, 100 ms, k=1) or fast (5 ms, 15 ms, k=4)', 'doctor')

@@ -6,13 +6,29 @@
 export const ECHO_REQUEST = 8;
 export const ECHO_REPLY = 0;
 
-/** One's-complement sum of 16-bit words, complemented. */
-export function internetChecksum(buf: Buffer): number {
+/** One's-complement sum of 16-bit words, complemented (of `buf[start, end)`, the whole buffer by default). */
+export function internetChecksum(buf: Buffer, start = 0, end = buf.length): number {
   let sum = 0;
-  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
-  if (buf.length % 2) sum += buf[buf.length - 1]! << 8;
+  let i = start;
+  for (; i + 1 < end; i += 2) sum += (buf[i]! << 8) | buf[i + 1]!;
+  if (i < end) sum += buf[i]! << 8;
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
+}
+
+/**
+ * An echo request with an 8-byte payload (the send time, as ping's timestamp) written into `into`
+ * (16 bytes, reused by the caller: the monitor's send does not keep it).
+ */
+export function writeEchoRequest(into: Buffer, identifier: number, sequence: number, sentAt: number): Buffer {
+  into[0] = ECHO_REQUEST;
+  into[1] = 0;
+  into.writeUInt16BE(0, 2);
+  into.writeUInt16BE(identifier & 0xffff, 4);
+  into.writeUInt16BE(sequence & 0xffff, 6);
+  into.writeDoubleBE(sentAt, 8);
+  into.writeUInt16BE(internetChecksum(into, 0, 16), 2);
+  return into;
 }
 
 export function encodeEchoRequest(identifier: number, sequence: number, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -56,6 +72,19 @@ export function decodeIcmp(packet: Buffer, withIpHeader = true): IcmpMessage | u
     sequence: icmp.readUInt16BE(6),
     payload: icmp.subarray(8),
   };
+}
+
+/**
+ * The sequence number of an echo reply to `identifier` in what a raw IPv4 socket delivers, or -1
+ * for anything else (decodeIcmp + isEchoReplyFor without allocating: the monitor's hot path).
+ */
+export function echoReplySequence(packet: Buffer, identifier: number): number {
+  if (packet.length < 28 || packet[0]! >> 4 !== 4 || packet[9] !== 1) return -1;
+  const ihl = (packet[0]! & 0x0f) * 4;
+  if (ihl < 20 || packet.length < ihl + 8) return -1;
+  if (packet[ihl] !== ECHO_REPLY || packet[ihl + 1] !== 0 || ((packet[ihl + 4]! << 8) | packet[ihl + 5]!) !== identifier) return -1;
+  if (internetChecksum(packet, ihl) !== 0) return -1;
+  return (packet[ihl + 6]! << 8) | packet[ihl + 7]!;
 }
 
 /** An echo reply to us: type 0, our identifier. Everything else on the raw socket is someone else's. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
 import { type Clock, type Logger, preciseNow, silentLogger } from '../shared/index.js';
-import { decodeIcmp, encodeEchoRequest, isEchoReplyFor } from './icmp.js';
+import { echoReplySequence, writeEchoRequest } from './icmp.js';
 import { HostTracker, type HostState } from './tracker.js';
 import type { IcmpTransport } from './transport.js';
 
@@ -50,23 +50,26 @@ export interface MonitorOptions extends Partial<ProbeProfile> {
   identifier?: number;
   /**
    * Refuses a target before any probe is sent (throws naming why): in lab mode, the lab's
-   * guard that every address is routed through one of its own links.
+   * guard that every address is routed through one of its own links. Called once with every address.
    */
-  guard?: (ip: string) => Promise<void>;
+  guard?: (ips: string[]) => Promise<void>;
 }
 
 interface Probe {
+  run: HostRun;
   seq: number;
   sentAt: number;
+  /** When it counts as lost: sentAt + timeout. */
+  deadline: number;
   done: boolean;
 }
 
 interface HostRun {
   host: MonitoredHost;
   tracker: HostTracker;
+  /** Unsettled probes, oldest first. */
   outstanding: Probe[];
   nextSeq: number;
-  timer?: NodeJS.Timeout;
   lastReplyAt?: number;
   sent: number;
   replies: number;
@@ -75,6 +78,18 @@ interface HostRun {
   superseded: number;
 }
 
+/** How late probes left against the schedule: a histogram in 0.1 ms steps up to 100 ms. */
+export interface ScheduleStats {
+  probes: number;
+  lateP50Ms: number;
+  lateP99Ms: number;
+  lateMaxMs: number;
+  /** Probes a stalled event loop skipped (at most one per host is sent when it catches up). */
+  skipped: number;
+}
+
+const LATE_STEPS = 1_000;
+
 /**
  * Probes many hosts from one raw socket. Probes are pipelined: each host gets
  * one every `intervalMs` whether or not the last one was answered. A probe is
@@ -82,6 +97,13 @@ interface HostRun {
  * pending I/O (setImmediate), so a reply delayed only by a busy event loop is
  * not mistaken for a loss. A reply to a later probe settles earlier ones.
  * Emits 'down' (HostDownEvent) and 'up' (HostUpEvent).
+ *
+ * One scheduler for every host, not a timer per probe: host i of n is due at
+ * start + i·interval/n + m·interval, so the next probe due is always the next
+ * host in turn, and every probe's loss deadline comes in the order the probes
+ * were sent. One timer waits for whichever is first; a wake sends every probe
+ * that is due and queues the loss check of every deadline that has passed. Due
+ * times are computed from the start, never from the last wake, so no host drifts.
  */
 export class Monitor extends EventEmitter {
   readonly profile: ProbeProfile;
@@ -89,7 +111,21 @@ export class Monitor extends EventEmitter {
   private readonly now: Clock;
   private readonly log: Logger;
   private readonly runs = new Map<string, HostRun>();
+  private readonly order: HostRun[] = [];
   private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private cursor = 0;
+  private round = 0;
+  /** Every probe sent, in send order (so in deadline order); `head` is the oldest not yet checked. */
+  private pending: Probe[] = [];
+  private head = 0;
+  private checkQueued = false;
+  private readonly late = new Uint32Array(LATE_STEPS + 1);
+  private readonly scratch = Buffer.alloc(16);
+  private lateMax = 0;
+  private probes = 0;
+  private skipped = 0;
 
   constructor(private readonly opts: MonitorOptions) {
     super();
@@ -102,74 +138,152 @@ export class Monitor extends EventEmitter {
     this.identifier = opts.identifier ?? randomInt(1, 0xffff);
     this.now = opts.now ?? preciseNow;
     this.log = (opts.logger ?? silentLogger()).child({ component: 'monitor' });
-    const ips = new Set<string>();
     for (const host of opts.hosts) {
-      if (ips.has(host.ip)) throw new RangeError(`two monitored hosts share the address ${host.ip}`);
-      ips.add(host.ip);
-      this.runs.set(host.ip, { host, tracker: new HostTracker(this.profile.k), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0 });
+      if (this.runs.has(host.ip)) throw new RangeError(`two monitored hosts share the address ${host.ip}`);
+      const run: HostRun = { host, tracker: new HostTracker(this.profile.k), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0 };
+      this.runs.set(host.ip, run);
+      this.order.push(run);
     }
   }
 
   /** Checks every host against the guard, then starts probing; a refused host starts nothing. */
   async start(): Promise<void> {
     if (this.running) return;
-    if (this.opts.guard) for (const run of this.runs.values()) await this.opts.guard(run.host.ip);
+    if (this.opts.guard) await this.opts.guard([...this.runs.keys()]);
     if (this.running) return;
     this.running = true;
     this.opts.transport.onPacket((packet, source) => this.onPacket(packet, source));
-    // Stagger hosts across one interval so the socket is not hit in bursts.
-    const n = this.runs.size;
-    [...this.runs.values()].forEach((run, i) => {
-      run.timer = setTimeout(() => this.tick(run, this.now()), (this.profile.intervalMs * i) / Math.max(1, n));
-    });
+    this.startedAt = this.now();
+    this.wake();
   }
 
   stop(): void {
     this.running = false;
-    for (const run of this.runs.values()) clearTimeout(run.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.opts.transport.close();
   }
 
   states(): Array<{ host: string; ip: string; state: HostState; sent: number; replies: number; losses: number; unanswered: number }> {
-    return [...this.runs.values()].map((r) => ({
+    return this.order.map((r) => ({
       host: r.host.name, ip: r.host.ip, state: r.tracker.state, sent: r.sent, replies: r.replies, losses: r.losses, unanswered: r.losses + r.superseded,
     }));
+  }
+
+  /** How punctually probes left: lateness against each probe's due time. */
+  schedule(): ScheduleStats {
+    const at = (q: number): number => {
+      const rank = Math.max(1, Math.ceil(q * this.probes));
+      let seen = 0;
+      for (let i = 0; i <= LATE_STEPS; i++) {
+        seen += this.late[i]!;
+        if (seen >= rank) return i / 10;
+      }
+      return NaN;
+    };
+    return { probes: this.probes, lateP50Ms: at(0.5), lateP99Ms: at(0.99), lateMaxMs: Math.round(this.lateMax * 10) / 10, skipped: this.skipped };
   }
 
   /** Resolves when every host has answered once; rejects naming the silent ones at the deadline. */
   async ready(timeoutMs = 5_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if ([...this.runs.values()].every((r) => r.tracker.state !== 'unknown')) return;
+      if (this.order.every((r) => r.tracker.state !== 'unknown')) return;
       await new Promise((r) => setTimeout(r, 5));
     }
-    const silent = [...this.runs.values()].filter((r) => r.tracker.state === 'unknown').map((r) => `${r.host.name} (${r.host.ip})`);
-    throw new Error(`no ICMP echo reply within ${timeoutMs} ms from ${silent.join(', ')}; check the address and that ICMP is not filtered`);
+    const silent = this.order.filter((r) => r.tracker.state === 'unknown').map((r) => `${r.host.name} (${r.host.ip})`);
+    const shown = silent.length > 20 ? [...silent.slice(0, 20), `and ${silent.length - 20} more`] : silent;
+    throw new Error(`no ICMP echo reply within ${timeoutMs} ms from ${shown.join(', ')}; check the address and that ICMP is not filtered`);
   }
 
-  private tick(run: HostRun, scheduledAt: number): void {
-    if (!this.running) return;
+  private dueAt(cursor: number, round: number): number {
+    const { intervalMs } = this.profile;
+    return this.startedAt + round * intervalMs + (cursor * intervalMs) / this.order.length;
+  }
+
+  private wake(): void {
+    this.timer = undefined;
+    if (!this.running || !this.order.length) return;
+    const now = this.now();
+    const { intervalMs } = this.profile;
+    // After a stall longer than an interval, send each host one probe, not every one it missed.
+    const behind = now - this.dueAt(this.cursor, this.round);
+    if (behind > intervalMs) {
+      const rounds = Math.floor(behind / intervalMs);
+      this.round += rounds;
+      this.skipped += rounds * this.order.length;
+    }
+    for (let due = this.dueAt(this.cursor, this.round); due <= now; due = this.dueAt(this.cursor, this.round)) {
+      this.send(this.order[this.cursor]!, due);
+      if (++this.cursor === this.order.length) {
+        this.cursor = 0;
+        this.round += 1;
+      }
+    }
+    const oldest = this.pending[this.head];
+    if (oldest && oldest.deadline <= now && !this.checkQueued) {
+      this.checkQueued = true;
+      // After pending I/O: a reply that is already here settles its probe before the check.
+      setImmediate(() => this.expireUntil(now));
+    }
+    this.arm();
+  }
+
+  /** One timer, for the next probe due or the next loss deadline, whichever is first. */
+  private arm(): void {
+    // Probes a reply settled need no check: the queue's head moves past them for good.
+    while (this.head < this.pending.length && this.pending[this.head]!.done) this.head += 1;
+    // Drop the checked prefix now and then, not on every probe.
+    if (this.head > 4_096 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
+    let at = this.dueAt(this.cursor, this.round);
+    // With a check queued, the deadlines are waited for again once it ran (it re-arms).
+    const oldest = this.pending[this.head];
+    if (oldest && !this.checkQueued) at = Math.min(at, oldest.deadline);
+    this.timer = setTimeout(() => this.wake(), Math.max(0, Math.ceil(at - this.now())));
+  }
+
+  private send(run: HostRun, due: number): void {
     const seq = run.nextSeq;
     run.nextSeq = (run.nextSeq + 1) & 0xffff;
-    const probe: Probe = { seq, sentAt: this.now(), done: false };
+    const sentAt = this.now();
+    const probe: Probe = { run, seq, sentAt, deadline: sentAt + this.profile.timeoutMs, done: false };
     run.outstanding.push(probe);
+    this.pending.push(probe);
     run.sent += 1;
-    const payload = Buffer.alloc(8);
-    payload.writeDoubleBE(probe.sentAt);
-    this.opts.transport.send(run.host.ip, encodeEchoRequest(this.identifier, seq, payload)).catch((err: Error) => {
+    this.probes += 1;
+    const late = Math.max(0, sentAt - due);
+    this.late[Math.min(LATE_STEPS, Math.floor(late * 10))]! += 1;
+    if (late > this.lateMax) this.lateMax = late;
+    // One buffer for every probe: a transport copies or sends it before send returns.
+    this.opts.transport.send(run.host.ip, writeEchoRequest(this.scratch, this.identifier, seq, sentAt)).catch((err: Error) => {
       // ENETUNREACH and friends: the probe simply gets no reply and times out.
       this.log.debug({ host: run.host.name, err: err.message }, 'probe send failed');
     });
-    setTimeout(() => setImmediate(() => this.expire(run, probe)), this.profile.timeoutMs);
-    // Fixed cadence: the next probe is due one interval after this one was due, not after it ran.
-    const next = scheduledAt + this.profile.intervalMs;
-    run.timer = setTimeout(() => this.tick(run, next), Math.max(0, next - this.now()));
   }
 
-  private expire(run: HostRun, probe: Probe): void {
-    if (probe.done || !this.running) return;
+  /** Every probe whose deadline is at or before `cutoff` and that no reply settled is lost. */
+  private expireUntil(cutoff: number): void {
+    this.checkQueued = false;
+    if (!this.running) return;
+    while (this.head < this.pending.length) {
+      const probe = this.pending[this.head]!;
+      if (!probe.done && probe.deadline > cutoff) break;
+      this.head += 1;
+      if (!probe.done) this.lose(probe);
+    }
+    clearTimeout(this.timer);
+    this.arm();
+  }
+
+  private lose(probe: Probe): void {
+    const run = probe.run;
     probe.done = true;
-    run.outstanding = run.outstanding.filter((p) => p !== probe);
+    // Deadlines come in send order, so a lost probe is its host's oldest outstanding one.
+    const idx = run.outstanding.indexOf(probe);
+    if (idx >= 0) run.outstanding.splice(idx, 1);
     run.losses += 1;
     const t = run.tracker.loss();
     if (t?.to === 'down') {
@@ -182,15 +296,14 @@ export class Monitor extends EventEmitter {
   private onPacket(packet: Buffer, source: string): void {
     const run = this.runs.get(source);
     if (!run) return;
-    const msg = decodeIcmp(packet);
-    if (!isEchoReplyFor(msg, this.identifier)) return;
-    const idx = run.outstanding.findIndex((p) => p.seq === msg.sequence);
+    const sequence = echoReplySequence(packet, this.identifier);
+    if (sequence < 0) return;
+    const idx = run.outstanding.findIndex((p) => p.seq === sequence);
     if (idx < 0) return; // late (already counted lost), duplicate, or not ours
     const at = this.now();
     // This reply settles it and every earlier probe still waiting: the host is alive.
-    for (const p of run.outstanding.slice(0, idx + 1)) p.done = true;
+    for (const p of run.outstanding.splice(0, idx + 1)) p.done = true;
     run.superseded += idx;
-    run.outstanding = run.outstanding.slice(idx + 1);
     run.replies += 1;
     run.lastReplyAt = at;
     const t = run.tracker.reply();

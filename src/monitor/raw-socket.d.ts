@@ -17,6 +17,15 @@ declare module 'raw-socket' {
     on(event: 'message', listener: (buffer: Buffer, source: string) => void): this;
     on(event: 'error', listener: (error: Error) => void): this;
     on(event: 'close', listener: () => void): this;
+    /**
+     * The native socket under the queue (raw.cc's SocketWrap, not part of the documented API):
+     * `send` is one non-blocking sendto, `recv` one recvfrom; each calls back at once or throws
+     * the errno's text (EAGAIN: "Resource temporarily unavailable").
+     */
+    wrap?: {
+      send(buffer: Buffer, offset: number, length: number, address: string, callback: (bytes: number) => void): void;
+      recv(buffer: Buffer, callback: (buffer: Buffer, bytes: number, source: string) => void): void;
+    };
   }
 
   export const Protocol: { None: number; ICMP: number; TCP: number; UDP: number; ICMPv6: number };

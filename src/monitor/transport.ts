@@ -2,6 +2,7 @@ import { HarnessError } from '../shared/index.js';
 
 /** The network edge of the monitor: send an ICMP message, hear every ICMP packet. */
 export interface IcmpTransport {
+  /** `message` is the caller's to reuse once this returns: send it or copy it before returning. */
   send(ip: string, message: Buffer): Promise<void>;
   onPacket(listener: (packet: Buffer, source: string) => void): void;
   close(): void;
@@ -24,18 +25,62 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
     throw new HarnessError(`cannot open a raw ICMP socket: ${msg}`, { cause: err });
   }
   const listeners: Array<(p: Buffer, s: string) => void> = [];
-  socket.on('message', (buf, source) => {
+  const deliver = (buf: Buffer, source: string) => {
     for (const l of listeners) l(buf, source);
+  };
+  // raw-socket's own path costs an event-loop turn per packet each way: a send is queued until the
+  // socket polls writable, a receive reads one datagram per readable event. At thousands of probes
+  // a second that is most of the monitor's CPU, so when its native socket is there a send is one
+  // sendto right away (queued the documented way only if the socket would block) and each readable
+  // event reads every datagram waiting, up to DRAIN at a time.
+  const wrap = typeof socket.wrap?.send === 'function' && typeof socket.wrap.recv === 'function' ? socket.wrap : undefined;
+  const rx = Buffer.alloc(4096);
+  const drain = () => {
+    if (!wrap) return;
+    for (let i = 0; i < DRAIN; i++) {
+      let got = false;
+      try {
+        wrap.recv(rx, (buf, bytes, source) => {
+          got = true;
+          deliver(buf.subarray(0, bytes), source);
+        });
+      } catch {
+        return; // EAGAIN: nothing more waiting (a real error surfaces on raw-socket's own read)
+      }
+      if (!got) return;
+    }
+  };
+  /** The packet handed to listeners is only valid during the call (raw-socket's too: one receive buffer). */
+  socket.on('message', (buf, source) => {
+    deliver(buf, source);
+    drain();
   });
   socket.on('error', () => {
     /* send errors are reported per send; a socket error ends probing via close() */
   });
+  const queued = (ip: string, message: Buffer) => {
+    const copy = Buffer.from(message); // the queue sends later; the caller reuses its buffer
+    return new Promise<void>((resolve, reject) => {
+      socket.send(copy, 0, copy.length, ip, null, (error) => (error ? reject(error) : resolve()));
+    });
+  };
   return {
-    send: (ip, message) =>
-      new Promise((resolve, reject) => {
-        socket.send(message, 0, message.length, ip, null, (error) => (error ? reject(error) : resolve()));
-      }),
+    send: (ip, message) => {
+      if (!wrap) return queued(ip, message);
+      try {
+        wrap.send(message, 0, message.length, ip, noop);
+        return SENT;
+      } catch (err) {
+        if (/temporarily unavailable|would block/i.test((err as Error).message)) return queued(ip, message);
+        return Promise.reject(err as Error);
+      }
+    },
     onPacket: (l) => listeners.push(l),
     close: () => socket.close(),
   };
 }
+
+/** Datagrams read per readable event at most, so a flood cannot hold the event loop. */
+const DRAIN = 256;
+const SENT = Promise.resolve();
+const noop = () => {};

@@ -258,7 +258,9 @@ export async function armMonitor(ctx: RunContext, env: Environment, s: Services,
   // The environment's guard refuses an address it must not probe: before any probe, and so before any SSH to it.
   const monitor = new Monitor({
     hosts: [{ name: compute.name, ip: compute.ip }], transport: await ctx.edges.openIcmp(), ...(config.profile === 'fast' ? FAST_PROFILE : DOCTOR_PROFILE),
-    logger: logs.get('monitor'), guard: (ip) => env.guard(ip),
+    logger: logs.get('monitor'), guard: async (ips) => {
+      for (const ip of ips) await env.guard(ip);
+    },
   });
   const reporter = new InspectorReporter({ url: inspectorSvc.url, token, logger: logs.get('monitor') });
   await reporter.warm();

@@ -31,7 +31,7 @@ export function labLeftovers(labId: string, stateDir: string): { namespaces: str
 export const NOTHING_LEFT = { namespaces: [], links: [], processes: [], dir: false };
 
 /** A lab of `hosts` hosts in a temporary folder; `remove` takes it all away (call it in afterAll). */
-export async function temporaryLab(hosts: number, prefix = 'doctor-test-', opts: { controller?: boolean } = {}): Promise<{ state: LabState; remove: () => Promise<void> }> {
+export async function temporaryLab(hosts: number, prefix = 'doctor-test-', opts: { controller?: boolean; aliasesPerHost?: number } = {}): Promise<{ state: LabState; remove: () => Promise<void> }> {
   const stateDir = join(mkdtempSync(join(tmpdir(), prefix)), 'lab');
   const remove = async () => {
     await labDown({ stateDir });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeIcmp, encodeEchoRequest, internetChecksum, isEchoReplyFor, HostTracker } from '../../src/monitor/index.js';
+import fc from 'fast-check';
+import { decodeIcmp, echoReplySequence, encodeEchoRequest, internetChecksum, isEchoReplyFor, writeEchoRequest, HostTracker } from '../../src/monitor/index.js';
 
 /** An IPv4 header (no options) in front of an ICMP message, as a raw socket delivers it. */
 export function ipv4(icmp: Buffer, protocol = 1): Buffer {
@@ -54,6 +55,42 @@ describe('ICMP echo codec', () => {
     const unreachable = Buffer.from([3, 1, 0, 0, 0, 0, 0, 0]);
     unreachable.writeUInt16BE(internetChecksum(unreachable), 2);
     expect(isEchoReplyFor(decodeIcmp(ipv4(unreachable)), 0)).toBe(false);
+  });
+});
+
+describe("the monitor's allocation-free codec agrees with the plain one", () => {
+  it('writeEchoRequest into a reused buffer is encodeEchoRequest with the send time as payload', () => {
+    const scratch = Buffer.alloc(16);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.double({ noNaN: true }), (id, seq, at) => {
+        const payload = Buffer.alloc(8);
+        payload.writeDoubleBE(at);
+        expect(writeEchoRequest(scratch, id, seq, at).equals(encodeEchoRequest(id, seq, payload))).toBe(true);
+      }),
+    );
+  });
+
+  it('echoReplySequence finds exactly the replies decodeIcmp + isEchoReplyFor accept, in any bytes', () => {
+    const reply = fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.uint8Array({ maxLength: 24 })).map(([id, seq, p]) => ipv4(echoReply(id, seq, Buffer.from(p))));
+    // Valid replies, replies with bytes flipped or cut short, and noise.
+    const packet = fc.oneof(
+      reply,
+      fc.tuple(reply, fc.nat(), fc.integer({ min: 1, max: 255 })).map(([b, i, x]) => {
+        const c = Buffer.from(b);
+        c[i % c.length] = c[i % c.length]! ^ x;
+        return c;
+      }),
+      fc.tuple(reply, fc.nat()).map(([b, n]) => b.subarray(0, n % (b.length + 1))),
+      fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+    );
+    fc.assert(
+      fc.property(packet, fc.integer({ min: 0, max: 0xffff }), fc.boolean(), (pkt, other, useOwn) => {
+        const id = useOwn && pkt.length >= 26 ? pkt.readUInt16BE(24) : other;
+        const msg = decodeIcmp(pkt);
+        expect(echoReplySequence(pkt, id)).toBe(isEchoReplyFor(msg, id) ? msg.sequence : -1);
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 

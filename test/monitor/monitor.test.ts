@@ -57,10 +57,12 @@ describe('Monitor', () => {
     const refused: string[] = [];
     const m = new Monitor({
       hosts: [{ name: 'compute-1', ip: '198.18.0.2' }, { name: 'elsewhere', ip: '192.0.2.7' }], transport: net, identifier: 0x4242,
-      guard: async (ip) => {
-        if (!ip.startsWith('198.18.')) {
-          refused.push(ip);
-          throw new Error(`refusing ${ip}: not routed through a lab link`);
+      guard: async (ips) => {
+        for (const ip of ips) {
+          if (!ip.startsWith('198.18.')) {
+            refused.push(ip);
+            throw new Error(`refusing ${ip}: not routed through a lab link`);
+          }
         }
       },
     });

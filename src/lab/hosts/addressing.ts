@@ -50,6 +50,18 @@ export function controllerAddressing(labId: string, slot: number): HostAddressin
   };
 }
 
+/** Addresses a slot gives as aliases: .1 to .254 (not the network or broadcast address). */
+export const ALIASES_PER_SLOT = 254;
+
+/** The first `count` alias addresses of `slots`, in order. */
+export function aliasAddresses(aliases: { slots: number[]; count: number }): string[] {
+  const out: string[] = [];
+  for (const slot of aliases.slots) {
+    for (let i = 1; i <= ALIASES_PER_SLOT && out.length < aliases.count; i++) out.push(`${slotPrefix(slot)}${i}`);
+  }
+  return out;
+}
+
 /** The /24 a slot covers, e.g. "198.18.3.". */
 export function slotPrefix(slot: number): string {
   return intToIp(LAB_NET.first + slot * 256).replace(/\d+$/, '');

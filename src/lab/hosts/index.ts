@@ -4,5 +4,5 @@
  */
 export { allHosts, labUp, labDown, labStatus, rotateHostKey, restoreHostLink, type LabOptions, type HostStatus } from './lab.js';
 export { readState, type LabState, type LabHostState } from './state.js';
-export { controllerAddressing, hostAddressing, isLabAddress, type HostAddressing } from './addressing.js';
+export { aliasAddresses, controllerAddressing, hostAddressing, isLabAddress, type HostAddressing } from './addressing.js';
 export { assertRoutedThroughLab, labRouteGuard, labServiceGuard } from './route.js';

@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HarnessError, type Runner, runProcess } from '../../shared/index.js';
-import { controllerAddressing, hostAddressing, MAX_HOSTS, MAX_SLOTS, slotPrefix, LAB_ID } from './addressing.js';
+import { ALIASES_PER_SLOT, controllerAddressing, hostAddressing, MAX_HOSTS, MAX_SLOTS, slotPrefix, LAB_ID } from './addressing.js';
 import { isOurSshd, SSHD, sshdConfig, startSshd, waitForPort } from './sshd.js';
 import { acquireLock, claimSlot, pidAlive, readState, releaseSlot, statePath, writeState, type LabHostState, type LabState } from './state.js';
 
@@ -24,6 +24,8 @@ export interface HostStatus {
 }
 
 const SSHD_READY_MS = 15_000;
+/** At most this many alias addresses in one lab (half the lab range: other labs need slots too). */
+const MAX_ALIASES = (MAX_SLOTS / 2) * ALIASES_PER_SLOT;
 
 /**
  * Brings N compute hosts up: namespace, veth pair, addresses, sshd with its own
@@ -31,11 +33,15 @@ const SSHD_READY_MS = 15_000;
  * existing lab is repaired and resized to N. Every resource is recorded in the
  * state file before it is created, so `labDown` can undo a crash at any point.
  */
-export async function labUp(opts: LabOptions & { hosts: number; controller?: boolean }): Promise<LabState> {
+export async function labUp(opts: LabOptions & { hosts: number; controller?: boolean; aliasesPerHost?: number }): Promise<LabState> {
   const run = opts.run ?? runProcess;
   const say = opts.progress ?? (() => {});
   if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > MAX_HOSTS) {
     throw new HarnessError(`--hosts must be a whole number from 1 to ${MAX_HOSTS} (got ${opts.hosts})`);
+  }
+  const aliases = opts.aliasesPerHost ?? 0;
+  if (!Number.isInteger(aliases) || aliases < 0 || aliases * opts.hosts > MAX_ALIASES) {
+    throw new HarnessError(`--addresses-per-host must be a whole number from 0 to ${Math.floor(MAX_ALIASES / opts.hosts)} for ${opts.hosts} host(s) (got ${opts.aliasesPerHost})`);
   }
   await preflight(run);
   const unlock = acquireLock(opts.stateDir);
@@ -61,7 +67,7 @@ export async function labUp(opts: LabOptions & { hosts: number; controller?: boo
 
     for (const extra of state.hosts.filter((h) => h.index > opts.hosts)) {
       say(`removing ${extra.name}`);
-      await removeHost(run, extra);
+      await removeHost(run, state, extra);
       state.hosts = state.hosts.filter((h) => h !== extra);
       writeState(state);
     }
@@ -74,6 +80,7 @@ export async function labUp(opts: LabOptions & { hosts: number; controller?: boo
         writeState(state);
       }
       await ensureHost(run, state, host, say, opts.controller ?? false);
+      await ensureAliases(run, state, host, aliases, say);
       writeState(state);
     }
     if (opts.controller) {
@@ -85,7 +92,7 @@ export async function labUp(opts: LabOptions & { hosts: number; controller?: boo
       writeState(state);
     } else if (state.controller) {
       say('removing controller');
-      await removeHost(run, state.controller);
+      await removeHost(run, state, state.controller);
       delete state.controller;
       writeState(state);
     }
@@ -118,14 +125,14 @@ export async function labDown(opts: LabOptions): Promise<{ removed: string[] }> 
     const state = readState(opts.stateDir)!;
     if (state.controller) {
       say('removing controller');
-      await removeHost(run, state.controller);
+      await removeHost(run, state, state.controller);
       removed.push(state.controller.name);
       delete state.controller;
       writeState(state);
     }
     for (const h of [...state.hosts].reverse()) {
       say(`removing ${h.name}`);
-      await removeHost(run, h);
+      await removeHost(run, state, h);
       removed.push(h.name);
       state.hosts = state.hosts.filter((x) => x !== h);
       writeState(state);
@@ -239,7 +246,41 @@ async function ensureHost(run: Runner, state: LabState, h: LabHostState, say: (m
   }
 }
 
-async function removeHost(run: Runner, h: LabHostState): Promise<void> {
+/**
+ * Routes `count` more addresses to the host: whole /24 slots of the lab range, each a local route
+ * on the host's loopback (the kernel answers every address in it) and a route through its link
+ * here. Slots are claimed and recorded before any route is made; routes go with the link.
+ */
+async function ensureAliases(run: Runner, state: LabState, h: LabHostState, count: number, say: (m: string) => void): Promise<void> {
+  const wanted = Math.ceil(count / ALIASES_PER_SLOT);
+  const have = h.aliases?.slots ?? [];
+  for (const slot of have.slice(wanted)) {
+    await run('ip', ['route', 'del', `${slotPrefix(slot)}0/24`, 'dev', h.vethRoot]);
+    releaseSlot(slot, state.stateDir);
+  }
+  const slots = have.slice(0, wanted);
+  while (slots.length < wanted) {
+    // Not a slot this lab already holds (claimed for another host, or a moment ago and not yet routed).
+    const held = [state.slot, ...allHosts(state).flatMap((x) => x.aliases?.slots ?? []), ...slots];
+    slots.push(await freeSlot(run, state.stateDir, held));
+    h.aliases = { slots, count };
+    writeState(state);
+  }
+  if (!slots.length) {
+    delete h.aliases;
+    return;
+  }
+  h.aliases = { slots, count };
+  writeState(state);
+  for (const slot of slots) {
+    const range = `${slotPrefix(slot)}0/24`;
+    await must(run, 'ip', ['-n', h.namespace, 'route', 'replace', 'local', range, 'dev', 'lo']);
+    await must(run, 'ip', ['route', 'replace', range, 'via', h.hostIp, 'dev', h.vethRoot]);
+  }
+  say(`${h.name} also answers ${count} address(es) in ${slots.map((s) => `${slotPrefix(s)}0/24`).join(', ')}`);
+}
+
+async function removeHost(run: Runner, state: LabState, h: LabHostState): Promise<void> {
   const namespaces = await listNamespaces(run);
   const pids = new Set<number>();
   if (isOurSshd(h.sshdPid, h.dir)) pids.add(h.sshdPid!);
@@ -248,6 +289,8 @@ async function removeHost(run: Runner, h: LabHostState): Promise<void> {
   await stopPids([...pids]);
   if (namespaces.has(h.namespace)) await must(run, 'ip', ['netns', 'del', h.namespace]);
   if ((await run('ip', ['link', 'show', 'dev', h.vethRoot])).exitCode === 0) await run('ip', ['link', 'del', 'dev', h.vethRoot]);
+  // The alias routes went with the link; the slots are free again.
+  for (const slot of h.aliases?.slots ?? []) releaseSlot(slot, state.stateDir);
   rmSync(h.dir, { recursive: true, force: true });
 }
 
@@ -322,12 +365,12 @@ async function listNamespaces(run: Runner): Promise<Set<string>> {
   return new Set(r.stdout.split('\n').map((l) => l.split(/\s+/)[0]!).filter(Boolean));
 }
 
-/** The first /24 of 198.18.0.0/15 with no address in this (root) namespace that no other lab has claimed. */
-async function freeSlot(run: Runner, stateDir: string): Promise<number> {
-  const r = await must(run, 'ip', ['-4', '-o', 'addr', 'show']);
-  const used = r.stdout;
+/** The first /24 of 198.18.0.0/15 with no address or route in this (root) namespace that no other lab has claimed. */
+async function freeSlot(run: Runner, stateDir: string, ours: number[] = []): Promise<number> {
+  const used = `${(await must(run, 'ip', ['-4', '-o', 'addr', 'show'])).stdout}\n${(await must(run, 'ip', ['-4', 'route', 'show'])).stdout}`;
   for (let slot = 0; slot < MAX_SLOTS; slot++) {
-    if (!used.includes(` ${slotPrefix(slot)}`) && claimSlot(slot, stateDir)) return slot;
+    const prefix = slotPrefix(slot);
+    if (!ours.includes(slot) && !used.split(/\s+/).some((w) => w.startsWith(prefix)) && claimSlot(slot, stateDir)) return slot;
   }
   throw new HarnessError('every /24 of 198.18.0.0/15 is in use; remove old labs with doctor lab down');
 }

@@ -9,6 +9,11 @@ export interface LabHostState extends HostAddressing {
   sshdPid?: number;
   /** "ssh-ed25519 AAAA…" once generated. */
   hostKey?: string;
+  /**
+   * Extra addresses the host answers on (the monitor at scale: one namespace stands for many
+   * hosts): whole /24 slots of the lab range routed to it, the first `count` of their .1-.254.
+   */
+  aliases?: { slots: number[]; count: number };
 }
 
 export interface LabState {
