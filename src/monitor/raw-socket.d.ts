@@ -12,6 +12,7 @@ declare module 'raw-socket' {
       afterCallback: (error: Error | null, bytes: number) => void,
     ): void;
     close(): void;
+    setOption(level: number, option: number, value: number): void;
     pauseRecv(): RawSocket;
     resumeRecv(): RawSocket;
     on(event: 'message', listener: (buffer: Buffer, source: string) => void): this;
@@ -30,8 +31,10 @@ declare module 'raw-socket' {
 
   export const Protocol: { None: number; ICMP: number; TCP: number; UDP: number; ICMPv6: number };
   export const AddressFamily: { IPv4: number; IPv6: number };
+  export const SocketLevel: { SOL_SOCKET: number; IPPROTO_IP: number };
+  export const SocketOption: { SO_RCVBUF: number; SO_SNDBUF: number };
   export function createSocket(options?: { addressFamily?: number; protocol?: number; bufferSize?: number; generateChecksums?: boolean; checksumOffset?: number }): RawSocket;
 
-  const raw: { createSocket: typeof createSocket; Protocol: typeof Protocol; AddressFamily: typeof AddressFamily };
+  const raw: { createSocket: typeof createSocket; Protocol: typeof Protocol; AddressFamily: typeof AddressFamily; SocketLevel: typeof SocketLevel; SocketOption: typeof SocketOption };
   export default raw;
 }

@@ -24,6 +24,18 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
     }
     throw new HarnessError(`cannot open a raw ICMP socket: ${msg}`, { cause: err });
   }
+  // Replies that arrive while the event loop is busy (a GC pause, a burst of work) wait in the socket's
+  // receive buffer. The default (about 208 KiB: a few hundred replies) overflows in such a pause at
+  // thousands of hosts, and an overflowed reply is a lost probe. Root may exceed rmem_max (SO_RCVBUFFORCE).
+  try {
+    socket.setOption(raw.SocketLevel.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER);
+  } catch {
+    try {
+      socket.setOption(raw.SocketLevel.SOL_SOCKET, raw.SocketOption.SO_RCVBUF, RECEIVE_BUFFER);
+    } catch {
+      /* the default buffer: enough for hundreds of hosts */
+    }
+  }
   const listeners: Array<(p: Buffer, s: string) => void> = [];
   const deliver = (buf: Buffer, source: string) => {
     for (const l of listeners) l(buf, source);
@@ -80,6 +92,9 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
   };
 }
 
+/** Linux's SO_RCVBUFFORCE (raw-socket exports only SO_RCVBUF). */
+const SO_RCVBUFFORCE = 33;
+const RECEIVE_BUFFER = 8 * 1024 * 1024;
 /** Datagrams read per readable event at most, so a flood cannot hold the event loop. */
 const DRAIN = 256;
 const SENT = Promise.resolve();

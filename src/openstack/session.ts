@@ -1,11 +1,11 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { ConnectionError, HarnessError, httpError, isRecord, type Logger, NotSupportedError, OpenStackHttpError, realSleep, silentLogger, type Sleep, TimeoutError } from '../shared/index.js';
 import { findEndpoint, type CatalogEntry } from './catalog.js';
 import type { CloudCredentials } from './credentials.js';
 import { negotiate, type VersionRange } from './microversion.js';
 import { traceHeaders, type ProfilerOptions } from './osprofiler.js';
+import { httpExchange, type HttpAnswer } from './transport.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -88,7 +88,6 @@ const EXPIRY_MARGIN_MS = 60_000;
  */
 export class Session {
   readonly credentials: CloudCredentials;
-  private readonly http: AxiosInstance;
   private readonly log: Logger;
   private readonly retry: RetryPolicy;
   private readonly sleep: Sleep;
@@ -114,16 +113,6 @@ export class Session {
         ...(opts.ca ? { ca: opts.ca } : {}),
       }),
     };
-    this.http = axios.create({
-      httpAgent: this.agents.http,
-      httpsAgent: this.agents.https,
-      timeout: this.timeoutMs,
-      responseType: 'text',
-      transformResponse: [(d: unknown) => d],
-      validateStatus: () => true,
-      maxRedirects: 0,
-      proxy: false,
-    });
   }
 
   /** Keystone v3 base URL (…/v3), whatever form OS_AUTH_URL took. */
@@ -277,18 +266,16 @@ export class Session {
     for (;;) {
       const headers = await this.headersFor(spec, authenticated);
       const started = this.now();
-      let res: AxiosResponse<string>;
+      let res: HttpAnswer;
       try {
-        res = await this.http.request<string>({
-          url,
-          method: spec.method,
-          params: spec.query ? queryParams(spec.query) : undefined,
-          data: spec.rawBody ?? (spec.body === undefined ? undefined : JSON.stringify(spec.body)),
-          headers,
+        const body = spec.rawBody ?? (spec.body === undefined ? undefined : JSON.stringify(spec.body));
+        res = await httpExchange({
+          url, method: spec.method, headers, timeoutMs: this.timeoutMs, agents: this.agents,
+          ...(spec.query ? { query: queryParams(spec.query) } : {}), ...(body !== undefined ? { body } : {}),
         });
       } catch (err) {
         const code = errorCode(err);
-        // Not axios's error as the cause: its config holds the request body and headers (passwords, tokens).
+        // A fresh error as the cause, not the transport's: nothing of the request (body, token) can ride along.
         const cause = Object.assign(new Error((err as Error).message), code ? { code } : {});
         const failure =
           code === 'ECONNABORTED' || code === 'ETIMEDOUT'
@@ -302,7 +289,7 @@ export class Session {
         }
         throw failure;
       }
-      const responseHeaders = flatHeaders(res.headers);
+      const responseHeaders = res.headers;
       const requestId = responseHeaders['x-openstack-request-id'] ?? responseHeaders['x-compute-request-id'];
       this.log.debug(
         { method: spec.method, url, status: res.status, ms: Math.round(this.now() - started), requestId },
@@ -322,7 +309,7 @@ export class Session {
         await this.sleep(delay);
         continue;
       }
-      const text = typeof res.data === 'string' ? res.data : '';
+      const text = res.body;
       if (res.status < 200 || res.status >= 300) {
         throw httpError({ status: res.status, method: spec.method, url, requestId, body: text });
       }
@@ -396,16 +383,6 @@ function parseBody(text: string, headers: Record<string, string>): unknown {
     }
   }
   return text;
-}
-
-function flatHeaders(h: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!isRecord(h)) return out;
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || v === null) continue;
-    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-  }
-  return out;
 }
 
 function queryParams(q: Record<string, string | number | boolean | string[] | undefined>): URLSearchParams {
