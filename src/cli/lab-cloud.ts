@@ -12,6 +12,8 @@ export interface LabCloudFlags {
   latency?: string;
   stateDir?: string;
   computeMax?: string;
+  /** Stop when stdin closes: a harness that started this cloud went away (even by SIGKILL). */
+  untilStdinCloses?: boolean;
   /** Hosts of a running lab (doctor lab up). */
   hostList?: ComputeHostSpec[];
 }
@@ -81,13 +83,23 @@ export async function runLabCloud(flags: LabCloudFlags, env: NodeJS.ProcessEnv, 
   out('Ctrl-C stops it.');
 
   await new Promise<void>((resolveStop) => {
+    let stopping = false;
     const stop = () => {
+      if (stopping) return;
+      stopping = true;
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      if (flags.untilStdinCloses) process.stdin.destroy();
       void lab.stop().then(resolveStop);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    if (flags.untilStdinCloses) {
+      process.stdin.on('end', stop);
+      process.stdin.on('close', stop);
+      process.stdin.on('error', stop);
+      process.stdin.resume();
+    }
   });
 }
 

@@ -100,6 +100,7 @@ export function buildProgram(): Command {
     .option('--compute-max <version>', 'highest compute microversion to offer (default 2.93)')
     .option('--state-dir <dir>', 'where clouds.yaml and the admin password are written')
     .option('--lab-id <id>', 'serve the compute hosts of this lab (from doctor lab up) unless --hosts is given', 'main')
+    .option('--until-stdin-closes', 'also stop when stdin closes (how doctor run starts it: it goes when the run goes)')
     .action(async (flags: LabCloudFlags & { labId: string }) => {
       const fromLab = flags.hosts ? undefined : labHostsFor({ labId: flags.labId }, process.env);
       await runLabCloud({ ...flags, ...(fromLab ? { hostList: fromLab } : {}) }, process.env, print);

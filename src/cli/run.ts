@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
-import { HarnessError, InternalError } from '../shared/index.js';
+import { HarnessError, InternalError, processStart } from '../shared/index.js';
 import { labDown, readState, restoreHostLink } from '../lab/index.js';
 import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, restoreControllersFromLedger, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
 import { renderProfile, shortcutLine } from '../profiler/index.js';
@@ -116,6 +116,16 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
       continue;
     }
     const errors: string[] = [];
+    // A process the run started (the embedded lab's cloud) that outlived it: stopped, if it is still that process.
+    for (const e of run.entries) {
+      if (e.kind !== 'process' || processStart(e.pid) === undefined || (e.processStart !== undefined && processStart(e.pid) !== e.processStart)) continue;
+      try {
+        process.kill(e.pid, 'SIGTERM');
+        out(`run ${run.runId}: stopped ${e.what} (PID ${e.pid})`);
+      } catch (err) {
+        errors.push(`stopping ${e.what} (PID ${e.pid}): ${(err as Error).message}`);
+      }
+    }
     const cloud = run.entries.find((e) => e.kind === 'cloud');
     const cloudResources = cloudEntries(run.entries);
     // A fault the run started: a lab host's link goes back up now (unless the lab itself goes below); a real host's by its own timer.

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, HarnessError, type Logger } from '../shared/index.js';
 import type { CloudCredentials } from '../openstack/index.js';
-import { labDown, labRouteGuard, labServiceGuard, labUp, readState, restoreHostLink, startCloud, type LabCloud, type LabState, type TracePoint } from '../lab/index.js';
+import { labDown, labRouteGuard, labServiceGuard, labUp, readState, restoreHostLink, startCloud, startCloudProcess, type LabCloud, type LabState, type TracePoint } from '../lab/index.js';
 import type { RunConfig } from './config.js';
 import type { FaultPlan } from './fault/inject.js';
 import type { SshAuth, SshTarget } from './fault/ssh.js';
@@ -58,8 +58,8 @@ export interface Environment {
   compute(host: { name: string; ip: string }): Promise<ComputeAccess>;
   /** Refuses an address the monitor must not probe (and so the run must not SSH to). */
   guard(ip: string): Promise<void>;
-  /** The cloud's own record of its hops (checkpoints 5–8), when it runs in this process. */
-  trace?: () => TracePoint[];
+  /** The cloud's own record of its hops (checkpoints 5–8), when it is the embedded lab's. */
+  trace?: () => Promise<TracePoint[]>;
   /** The cloud's services stamp with this machine's clock (a cloud on loopback). */
   sharedClock: boolean;
   /** The controllers whose files the run sets up (and restores), and where those files are; none: left alone. */
@@ -88,7 +88,7 @@ export interface EnvironmentContext {
   resolveHost: (name: string) => Promise<string>;
   /** A session on a node (an installer's node, for discovery). */
   session: (node: ControllerNode) => Promise<ControllerSession>;
-  /** Sees the embedded cloud once it runs. */
+  /** Sees the embedded cloud once it runs; given, the cloud runs in this process (not in a child). */
   onLabCloud?: (cloud: LabCloud) => void;
 }
 
@@ -148,18 +148,35 @@ async function embeddedLab(ctx: EnvironmentContext, c: Extract<RunConfig['cloud'
   teardown.cleanup('removing the lab hosts', () => labDown({ stateDir }));
   ctx.progress(`starting the embedded lab (${c.hosts} compute hosts)`);
   const state = await labUp({ stateDir, labId: `r${randomBytes(2).toString('hex')}`, hosts: c.hosts });
-  const cloud = await startCloud({
-    hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), buildDelayMs: 100, latency: c.latency, logger: ctx.logger('lab-cloud'),
-  });
-  teardown.cleanup('stopping the simulated cloud', () => cloud.stop());
-  if (c.dropWebhooks) cloud.cloud.faults.dropWebhooks();
-  ctx.onLabCloud?.(cloud);
-  const credentials = cloud.credentials();
+  const hosts = state.hosts.map((h) => ({ name: h.name, ip: h.hostIp }));
+  let credentials: CloudCredentials;
+  let trace: () => Promise<TracePoint[]>;
+  if (ctx.onLabCloud) {
+    // A caller that looks inside the cloud (tests: its state, its fault switches) gets it in this process.
+    const cloud = await startCloud({ hosts, buildDelayMs: 100, latency: c.latency, logger: ctx.logger('lab-cloud') });
+    teardown.cleanup('stopping the simulated cloud', () => cloud.stop());
+    if (c.dropWebhooks) cloud.cloud.faults.dropWebhooks();
+    ctx.onLabCloud(cloud);
+    credentials = cloud.credentials();
+    trace = async () => cloud.cloud.trace.slice();
+  } else {
+    // Otherwise in a process of its own, so that what the run measures of itself is the harness's cost alone.
+    const dir = mkdtempSync(join(tmpdir(), 'doctor-cloud-'));
+    ledger.add({ kind: 'private-dir', path: dir });
+    teardown.cleanup('removing the simulated cloud\'s folder', async () => rmSync(dir, { recursive: true, force: true }));
+    const log = ctx.logger('lab-cloud');
+    const cloud = await startCloudProcess({ hosts, buildDelayMs: 100, latency: c.latency, stateDir: dir, onLine: (line) => log.info({ line }, 'doctor lab cloud') });
+    ledger.add({ kind: 'process', what: 'the simulated cloud', pid: cloud.pid, ...(cloud.processStart ? { processStart: cloud.processStart } : {}) });
+    teardown.cleanup('stopping the simulated cloud', () => cloud.stop());
+    if (c.dropWebhooks) await cloud.dropWebhooks();
+    credentials = cloud.credentials();
+    trace = () => cloud.trace();
+  }
   ledger.add({ kind: 'cloud', authUrl: credentials.authUrl, embedded: true });
   const ssh = (ip: string) => ({ target: { host: ip, username: config.ssh.user }, auth: { privateKeyPath: state.harnessKey, knownHostsPath: state.knownHosts } });
   return {
     name: 'embedded lab', credentials, cloud: { mode: 'lab', labId: state.labId }, preferHost: state.hosts[0]!.name,
-    controllers: [], sharedClock: true, trace: () => cloud.cloud.trace.slice(),
+    controllers: [], sharedClock: true, trace,
     guard: labRouteGuard(state),
     guardService: labServiceGuard(state),
     compute: async (host) => labCompute(state, host, ssh(host.ip)),

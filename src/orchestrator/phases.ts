@@ -383,7 +383,14 @@ export async function awaitNotifications(ctx: RunContext, env: Environment, s: S
 async function observeCloud(ctx: RunContext, env: Environment, vms: Array<{ vmId: string; alarmId: string }>, member: Provisioned['member']): Promise<void> {
   const { seen, results, config, log } = ctx;
   if (env.trace) {
-    const trace = env.trace();
+    let trace: Awaited<ReturnType<typeof env.trace>>;
+    try {
+      trace = await env.trace();
+    } catch (err) {
+      seen.cloudMissing = `the simulated cloud's trace could not be read: ${(err as Error).message}`;
+      log.warn({ err: (err as Error).message }, 'could not read the simulated cloud\'s trace');
+      return;
+    }
     for (const v of vms) seen.cloudInstants.set(v.vmId, cloudInstantsFromTrace(trace, v.vmId, v.alarmId));
     return;
   }

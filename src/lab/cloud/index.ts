@@ -9,3 +9,4 @@ export { createCloudApp } from './app.js';
 export { Cloud, DEFAULT_HOSTS, type CloudOptions, type HopLatency, type TracePoint, type TraceHop } from './cloud.js';
 export type { ComputeHostSpec } from './state.js';
 export { webhookRefusal } from './notifications.js';
+export { startCloudProcess, type CloudProcess, type CloudProcessOptions } from './child.js';
