@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { HarnessError, processStart } from '../../shared/index.js';
+import { childEnv, HarnessError, processStart } from '../../shared/index.js';
 import { loadCredentials, OpenStackClient, type CloudCredentials } from '../../openstack/index.js';
 import type { HopLatency, TracePoint } from './cloud.js';
 import type { ComputeHostSpec } from './state.js';
@@ -47,9 +47,8 @@ export async function startCloudProcess(opts: CloudProcessOptions): Promise<Clou
     '--hosts', opts.hosts.map((h) => `${h.name}=${h.ip}`).join(',')];
   const latency = Object.entries(opts.latency ?? {}).filter(([, ms]) => ms !== undefined);
   if (latency.length) args.push('--latency', latency.map(([hop, ms]) => `${hop}=${ms}`).join(','));
-  // Its admin password is its own random one (a DOCTOR_LAB_PASSWORD meant for `doctor lab cloud` is not inherited).
-  const { DOCTOR_LAB_PASSWORD: _ignored, ...env } = process.env;
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+  // Only the harmless part of our environment: no OS_PASSWORD, no token, and no DOCTOR_LAB_PASSWORD (its admin password is its own random one).
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() });
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.on('error', () => {
     /* reported through the exit below */
