@@ -50,6 +50,12 @@ function numberFlag(name: string, v: string | undefined, min: number): number | 
   return n;
 }
 
+function memoryMiB(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  return { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external) };
+}
+
 /** `doctor monitor`: probe hosts until Ctrl-C, report each host-down to the inspector. */
 export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
   const hosts = hostsOf(flags);
@@ -98,7 +104,7 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
       const down = states.filter((h) => h.state === 'down').map((h) => h.host);
       emit(
         `stopped: ${total('sent')} probes to ${states.length} host(s), ${total('replies')} replies, ${total('losses')} counted lost; probes left ${sched.lateP50Ms} ms late at p50, ${sched.lateP99Ms} ms at p99${sched.skipped ? `, ${sched.skipped} skipped by a stalled event loop` : ''}${down.length ? `; down now: ${down.slice(0, 10).join(', ')}${down.length > 10 ? ` and ${down.length - 10} more` : ''}` : ''}`,
-        { event: 'stopped', hosts: states.length, sent: total('sent'), replies: total('replies'), losses: total('losses'), down, schedule: sched },
+        { event: 'stopped', hosts: states.length, sent: total('sent'), replies: total('replies'), losses: total('losses'), down, schedule: sched, memory: memoryMiB() },
       );
       resolve();
     };

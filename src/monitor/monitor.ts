@@ -301,8 +301,9 @@ export class Monitor extends EventEmitter {
     const idx = run.outstanding.findIndex((p) => p.seq === sequence);
     if (idx < 0) return; // late (already counted lost), duplicate, or not ours
     const at = this.now();
-    // This reply settles it and every earlier probe still waiting: the host is alive.
-    for (const p of run.outstanding.splice(0, idx + 1)) p.done = true;
+    // This reply settles it and every earlier probe still waiting: the host is alive. (shift, not
+    // splice: no array allocated per reply.)
+    for (let i = 0; i <= idx; i++) run.outstanding.shift()!.done = true;
     run.superseded += idx;
     run.replies += 1;
     run.lastReplyAt = at;
