@@ -1,6 +1,6 @@
 /** doctor cleanup: the cloud a run recorded, never another; runs still going are left alone. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { Ledger } from '../../src/orchestrator/index.js';
 import { createOpenStackClient } from '../../src/openstack/index.js';
 import { runCleanup, ledgerDir } from '../../src/cli/run.js';
 import { processStart } from '../../src/shared/index.js';
+import { pidAlive } from '../../src/lab/hosts/state.js';
+import { eventually } from '../helpers/lab.js';
 
 describe('doctor cleanup', () => {
   let work: string;
@@ -103,5 +105,27 @@ describe('doctor cleanup', () => {
     reused.add({ kind: 'run', pid: process.pid, startedAt: '2026-12-01T00:00:00.000Z', processStart: '1' });
     expect(await runCleanup(env({}), () => {})).toBe(0);
     expect(existsSync(reused.path)).toBe(false);
+  });
+
+  it('stops a process a dead run left (the embedded cloud), but not another process that now has its PID', async () => {
+    const left = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+      const l = new Ledger(ledgerDir(env({})), 'r9', { owner: false });
+      l.add({ kind: 'run', pid: gone, startedAt: new Date().toISOString(), processStart: '1' });
+      l.add({ kind: 'process', what: 'the simulated cloud', pid: left.pid!, processStart: processStart(left.pid!)! });
+      l.add({ kind: 'process', what: 'the simulated cloud', pid: other.pid!, processStart: '1' }); // a reused PID
+      l.add({ kind: 'cloud', authUrl: a.credentials().authUrl, embedded: true });
+      const lines: string[] = [];
+      expect(await runCleanup(env({}), (x) => lines.push(x))).toBe(0);
+      expect(lines, lines.join('\n')).toContain(`run r9: stopped the simulated cloud (PID ${left.pid})`);
+      await eventually(() => !pidAlive(left.pid!) || undefined, 5_000, 'the left process to stop');
+      expect(pidAlive(other.pid!)).toBe(true);
+      expect(existsSync(l.path)).toBe(false);
+    } finally {
+      left.kill('SIGKILL');
+      other.kill('SIGKILL');
+    }
   });
 });
