@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { aliasAddresses, assertRoutedThroughLab, labRouteGuard, type LabState } from '../../src/lab/index.js';
+import { aliasAddresses, assertRoutedThroughLab, labRouteGuard, labUp, type LabState } from '../../src/lab/index.js';
 import { Monitor, openRawIcmp, type HostDownEvent } from '../../src/monitor/index.js';
 import { temporaryLab } from '../helpers/hosts.js';
 import { eventually } from '../helpers/lab.js';
@@ -69,6 +69,18 @@ describe('the monitor over hundreds of lab addresses', () => {
       monitor.stop();
       execFileSync('ip', ['-n', victim.namespace, 'link', 'set', 'dev', victim.vethHost, 'up']);
     }
+  });
+
+  it('gives back the /24s it no longer needs when brought up again with fewer addresses', async () => {
+    const before = state.hosts[0]!.aliases!.slots;
+    const smaller = await labUp({ stateDir: state.stateDir, labId: state.labId, hosts: 2, aliasesPerHost: 100 });
+    const host = smaller.hosts[0]!;
+    expect(host.aliases).toEqual({ slots: [before[0]], count: 100 });
+    const dropped = `${aliasAddresses({ slots: [before[1]!], count: 1 })[0]!.replace(/\.1$/, '.0/24')}`;
+    expect(execFileSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' })).not.toContain(dropped);
+    expect(execFileSync('ip', ['-n', host.namespace, 'route', 'show', 'table', 'local'], { encoding: 'utf8' })).not.toContain(dropped);
+    expect(heldBy(state.stateDir, [before[1]!])).toEqual([]);
+    state = smaller;
   });
 
   it('takes the routes and the slot claims away with the lab', async () => {

@@ -54,7 +54,7 @@ export async function labUp(opts: LabOptions & { hosts: number; controller?: boo
       const labId = opts.labId ?? 'main';
       if (!LAB_ID.test(labId)) throw new HarnessError(`lab id "${labId}" must be 1-5 lowercase letters or digits`);
       state = {
-        version: 1, labId, slot: await freeSlot(run, opts.stateDir), stateDir: opts.stateDir, createdAt: new Date().toISOString(), phase: 'creating',
+        version: 1, labId, slot: (await freeSlots(run, opts.stateDir, 1))[0]!, stateDir: opts.stateDir, createdAt: new Date().toISOString(), phase: 'creating',
         harnessKey: join(opts.stateDir, 'id_ed25519'), knownHosts: join(opts.stateDir, 'known_hosts'), hosts: [],
       };
       writeState(state);
@@ -255,29 +255,24 @@ async function ensureAliases(run: Runner, state: LabState, h: LabHostState, coun
   const wanted = Math.ceil(count / ALIASES_PER_SLOT);
   const have = h.aliases?.slots ?? [];
   for (const slot of have.slice(wanted)) {
-    await run('ip', ['route', 'del', `${slotPrefix(slot)}0/24`, 'dev', h.vethRoot]);
+    const range = `${slotPrefix(slot)}0/24`;
+    await run('ip', ['route', 'del', range, 'dev', h.vethRoot]);
+    await run('ip', ['-n', h.namespace, 'route', 'del', 'local', range, 'dev', 'lo']);
     releaseSlot(slot, state.stateDir);
   }
-  const slots = have.slice(0, wanted);
-  while (slots.length < wanted) {
-    // Not a slot this lab already holds (claimed for another host, or a moment ago and not yet routed).
-    const held = [state.slot, ...allHosts(state).flatMap((x) => x.aliases?.slots ?? []), ...slots];
-    slots.push(await freeSlot(run, state.stateDir, held));
-    h.aliases = { slots, count };
-    writeState(state);
-  }
-  if (!slots.length) {
-    delete h.aliases;
-    return;
-  }
-  h.aliases = { slots, count };
+  const kept = have.slice(0, wanted);
+  // Never a slot this lab already holds: its own, or another host's.
+  const held = [state.slot, ...allHosts(state).flatMap((x) => x.aliases?.slots ?? [])];
+  const slots = [...kept, ...(wanted > kept.length ? await freeSlots(run, state.stateDir, wanted - kept.length, held) : [])];
+  if (slots.length) h.aliases = { slots, count };
+  else delete h.aliases;
   writeState(state);
   for (const slot of slots) {
     const range = `${slotPrefix(slot)}0/24`;
     await must(run, 'ip', ['-n', h.namespace, 'route', 'replace', 'local', range, 'dev', 'lo']);
     await must(run, 'ip', ['route', 'replace', range, 'via', h.hostIp, 'dev', h.vethRoot]);
   }
-  say(`${h.name} also answers ${count} address(es) in ${slots.map((s) => `${slotPrefix(s)}0/24`).join(', ')}`);
+  if (slots.length) say(`${h.name} also answers ${count} address(es) in ${slots.map((x) => `${slotPrefix(x)}0/24`).join(', ')}`);
 }
 
 async function removeHost(run: Runner, state: LabState, h: LabHostState): Promise<void> {
@@ -365,14 +360,24 @@ async function listNamespaces(run: Runner): Promise<Set<string>> {
   return new Set(r.stdout.split('\n').map((l) => l.split(/\s+/)[0]!).filter(Boolean));
 }
 
-/** The first /24 of 198.18.0.0/15 with no address or route in this (root) namespace that no other lab has claimed. */
-async function freeSlot(run: Runner, stateDir: string, ours: number[] = []): Promise<number> {
-  const used = `${(await must(run, 'ip', ['-4', '-o', 'addr', 'show'])).stdout}\n${(await must(run, 'ip', ['-4', 'route', 'show'])).stdout}`;
-  for (let slot = 0; slot < MAX_SLOTS; slot++) {
-    const prefix = slotPrefix(slot);
-    if (!ours.includes(slot) && !used.split(/\s+/).some((w) => w.startsWith(prefix)) && claimSlot(slot, stateDir)) return slot;
+/**
+ * `count` /24s of 198.18.0.0/15 claimed for `stateDir`, the lowest that have no address or route in
+ * this (root) namespace, that no other lab has claimed, and that are not in `ours`. One look at the
+ * namespace for all of them.
+ */
+async function freeSlots(run: Runner, stateDir: string, count: number, ours: number[] = []): Promise<number[]> {
+  const words = `${(await must(run, 'ip', ['-4', '-o', 'addr', 'show'])).stdout}\n${(await must(run, 'ip', ['-4', 'route', 'show'])).stdout}`.split(/\s+/);
+  // "198.18.3.1/30", "198.18.4.0/24" → "198.18.3.", "198.18.4.": the /24s in use here.
+  const used = new Set(words.map((w) => /^(\d+\.\d+\.\d+\.)\d/.exec(w)?.[1]).filter(Boolean));
+  const out: number[] = [];
+  for (let slot = 0; slot < MAX_SLOTS && out.length < count; slot++) {
+    if (!ours.includes(slot) && !used.has(slotPrefix(slot)) && claimSlot(slot, stateDir)) out.push(slot);
   }
-  throw new HarnessError('every /24 of 198.18.0.0/15 is in use; remove old labs with doctor lab down');
+  if (out.length < count) {
+    for (const slot of out) releaseSlot(slot, stateDir);
+    throw new HarnessError('every /24 of 198.18.0.0/15 is in use; remove old labs with doctor lab down');
+  }
+  return out;
 }
 
 async function preflight(run: Runner): Promise<void> {
