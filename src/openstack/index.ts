@@ -15,6 +15,7 @@ export * from './credentials.js';
 export * from './microversion.js';
 export * from './osprofiler.js';
 export * from './catalog.js';
+export { httpExchange, type HttpAnswer, type HttpCall } from './transport.js';
 export { createOpenStackClient, type ClientConfig } from './factory.js';
 export * from './compute/index.js';
 export type { Project, User, Role, RoleAssignment } from './identity.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import { httpExchange } from '../../openstack/index.js';
 import type { Cloud } from './cloud.js';
 import { isoMicros, pyJsonDumps, requestId, uuid } from './format.js';
 import type { AlarmRec, ServerRec } from './state.js';
@@ -148,36 +149,21 @@ async function deliver(cloud: Cloud, alarm: AlarmRec, url: string, payload: unkn
     return;
   }
   try {
-    const status = await post(url, JSON.stringify(payload), { 'content-type': 'application/json', 'x-openstack-request-id': requestId(), 'user-agent': 'doctor-harness-lab-cloud/aodh-notifier' });
+    const { status } = await httpExchange({
+      url, method: 'POST', body: JSON.stringify(payload), timeoutMs: 10_000, agents: WEBHOOK_AGENTS,
+      headers: { 'content-type': 'application/json', 'x-openstack-request-id': requestId(), 'user-agent': 'doctor-harness-lab-cloud/aodh-notifier' },
+    });
     cloud.record({ hop: 'webhook_delivered', ...base, status });
   } catch (err) {
     cloud.record({ hop: 'webhook_failed', ...base, detail: (err as Error).message });
   }
 }
 
-/** Only loopback and lab (198.18.0.0/15) addresses, unless the cloud allows remote webhooks. */
-/**
- * One POST on node:http (keep-alive), its status once the answer is read; fails after 10 s. Not fetch:
- * at 50 alarms fired at once, fetch's per-request cost (web streams, an abort signal and its timer)
- * held the notifier's event loop long enough to delay the last webhook by ~100 ms.
- */
-function post(url: string, body: string, headers: Record<string, string>): Promise<number> {
-  const u = new URL(url);
-  const secure = u.protocol === 'https:';
-  return new Promise((resolve, reject) => {
-    const req = (secure ? https : http).request(u, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: secure ? HTTPS_AGENT : HTTP_AGENT, timeout: 10_000 }, (res) => {
-      res.on('error', reject);
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.resume();
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-const HTTP_AGENT = new http.Agent({ keepAlive: true });
-const HTTPS_AGENT = new https.Agent({ keepAlive: true });
+// One keep-alive connection pool for the notifier's webhooks (fetch's per-request cost, its web
+// streams and abort timer, slowed the notifier when 50 alarms fired at once).
+const WEBHOOK_AGENTS = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 
+/** Only loopback and lab (198.18.0.0/15) addresses, unless the cloud allows remote webhooks. */
 export function webhookRefusal(url: string, allowRemote: boolean): string | undefined {
   let u: URL;
   try {
