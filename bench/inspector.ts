@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadCredentials, OpenStackClient } from '../src/openstack/index.js';
 import { mapLimit } from '../src/shared/index.js';
+import { cpuMs } from './proc.js';
 
 const counts = (process.env['BENCH_VMS'] ?? '1,10,100,500,1000').split(',').map(Number).filter((n) => n >= 1 && n <= 5_000);
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
@@ -28,12 +29,6 @@ const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Bool
 const cloudFlags = (process.env['BENCH_CLOUD_FLAGS'] ?? '').split(' ').filter(Boolean);
 const progress = (m: string) => process.stderr.write(`[bench:inspector] ${m}\n`);
 const HOST = 'compute-1';
-
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
 
 /** Resolves with the first stdout line `match` accepts; rejects if the process ends first. */
 function lineOf(child: ResultPromise, match: (l: string) => boolean, what: string): Promise<string> {

@@ -11,12 +11,13 @@
  * another build's bin/doctor.js (a side-by-side comparison). Prints JSON.
  */
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aliasAddresses, labDown, labUp } from '../src/lab/index.js';
+import { cpuMs, rssMiB } from './proc.js';
 
 const counts = (process.env['BENCH_HOSTS'] ?? '100,1000,2000,5000').split(',').map(Number).filter((n) => n >= 1 && n <= 20_000);
 const runs = Number(process.env['BENCH_RUNS'] ?? 1);
@@ -26,34 +27,20 @@ const interval = Number(process.env['BENCH_INTERVAL'] ?? 100);
 const doctor = process.env['BENCH_DOCTOR'] ?? new URL('../bin/doctor.js', import.meta.url).pathname;
 const progress = (m: string) => process.stderr.write(`[bench:monitor] ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const TICK = 100; // USER_HZ: /proc/PID/stat counts CPU in 1/100 s
-
-function cpuTicks(pid: number): number {
-  // Fields after the command (which may hold spaces) : utime is the 14th field of the line, stime the 15th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
-}
-
-function rssMiB(pid: number): number {
-  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
 async function one(addresses: string[], inspectorUrl: string, stateDir: string, labId: string) {
   const child = execa(process.execPath, [doctor, 'monitor', ...addresses.flatMap((ip, i) => ['--host', `h${i + 1}=${ip}`]),
     '--inspector', inspectorUrl, '--interval', String(interval), '--timeout', String(interval), '--json', '--lab-id', labId, '--state-dir', stateDir], { reject: false, buffer: true, stdin: 'ignore' });
   const pid = child.pid!;
   try {
     await sleep(warmupS * 1000);
-    const cpu0 = cpuTicks(pid);
+    const cpu0 = cpuMs(pid);
     const t0 = performance.now();
     let rssMax = 0;
     for (let s = 0; s < sampleS; s++) {
       await sleep(1000);
       rssMax = Math.max(rssMax, rssMiB(pid));
     }
-    const cpu1 = cpuTicks(pid);
+    const cpu1 = cpuMs(pid);
     const wall = (performance.now() - t0) / 1000;
     const rssEnd = rssMiB(pid);
     child.kill('SIGTERM');
@@ -62,7 +49,7 @@ async function one(addresses: string[], inspectorUrl: string, stateDir: string, 
     const stopped = lines.find((l) => l['event'] === 'stopped');
     return {
       hosts: addresses.length, interval_ms: interval, seconds: Math.round(wall * 10) / 10,
-      cpu_percent_of_one_core: Math.round(((cpu1 - cpu0) / TICK / wall) * 1000) / 10,
+      cpu_percent_of_one_core: Math.round(((cpu1 - cpu0) / 1000 / wall) * 1000) / 10,
       rss_mib_max: rssMax, rss_mib_end: rssEnd,
       downs: lines.filter((l) => l['event'] === 'down').length,
       ...(stopped ? { sent: stopped['sent'], replies: stopped['replies'], losses: stopped['losses'], schedule: stopped['schedule'] } : {}),
