@@ -118,7 +118,9 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
     const errors: string[] = [];
     // A process the run started (the embedded lab's cloud) that outlived it: stopped, if it is still that process.
     for (const e of run.entries) {
-      if (e.kind !== 'process' || processStart(e.pid) === undefined || (e.processStart !== undefined && processStart(e.pid) !== e.processStart)) continue;
+      if (e.kind !== 'process') continue;
+      const start = processStart(e.pid);
+      if (start === undefined || (e.processStart !== undefined && start !== e.processStart)) continue;
       try {
         process.kill(e.pid, 'SIGTERM');
         out(`run ${run.runId}: stopped ${e.what} (PID ${e.pid})`);

@@ -83,6 +83,41 @@ describe('Monitor', () => {
     expect(m.states()[0]).toMatchObject({ state: 'up', replies: 8 });
   });
 
+  it('spreads n hosts evenly over one interval and keeps each on its own cadence (one scheduler, no drift)', async () => {
+    const hosts = [0, 1, 2, 3].map((i) => ({ name: `h${i}`, ip: `198.18.1.${i + 1}` }));
+    for (const h of hosts) net.rtt.set(h.ip, 1);
+    const m = make({ intervalMs: 100, timeoutMs: 100, k: 1, hosts });
+    await m.start();
+    await vi.advanceTimersByTimeAsync(2_000 - 1);
+    m.stop();
+    // Host i is due at i·25 + m·100, from the start: twenty probes each, none late, none early.
+    for (const [i, h] of hosts.entries()) {
+      expect(net.sent.filter((x) => x.ip === h.ip).map((x) => x.at - 1_000_000)).toEqual(Array.from({ length: 20 }, (_, r) => i * 25 + r * 100));
+    }
+    expect(m.schedule()).toMatchObject({ probes: 80, lateMaxMs: 0, skipped: 0 });
+    expect(downs).toEqual([]);
+  });
+
+  it('after a stalled event loop, each host resumes with one probe per interval, not every one it missed', async () => {
+    const hosts = [0, 1].map((i) => ({ name: `h${i}`, ip: `198.18.1.${i + 1}` }));
+    for (const h of hosts) net.rtt.set(h.ip, 1);
+    const m = make({ intervalMs: 100, timeoutMs: 300, k: 50, hosts });
+    await m.start();
+    await vi.advanceTimersByTimeAsync(250);
+    // The clock jumps a second while no timer runs: the loop was held.
+    const stalledUntil = Date.now() + 1_000;
+    vi.setSystemTime(stalledUntil);
+    await vi.advanceTimersByTimeAsync(150);
+    m.stop();
+    const after = net.sent.filter((x) => x.at >= stalledUntil);
+    // The first wake after the stall sends at once; within the next interval each host gets exactly one probe.
+    expect(after[0]!.at - stalledUntil).toBeLessThanOrEqual(50);
+    const firstInterval = after.filter((x) => x.at < after[0]!.at + 100);
+    expect(firstInterval.map((x) => x.ip).sort()).toEqual(hosts.map((h) => h.ip));
+    // Ten missed rounds of two hosts were skipped, not sent.
+    expect(m.schedule().skipped).toBe(20);
+  });
+
   it('k=1 reports down one timeout after the first unanswered probe, once', async () => {
     net.rtt.set('198.18.0.2', 1);
     const m = make({ intervalMs: 100, timeoutMs: 100, k: 1 });
