@@ -119,6 +119,13 @@ export function buildProgram(): Command {
     .option('--lab-id <id>', 'lab whose links lab addresses must use', 'main')
     .option('--state-dir <dir>', 'that lab\'s state folder')
     .option('--json', 'JSON lines instead of text')
+    .option('--join <url>', 'join a monitor fleet on etcd (etcd://HOST:PORT[,HOST:PORT]) and probe only this agent\'s share of the hosts')
+    .option('--group <name>', 'fleet name (agents of one fleet share it)', 'default')
+    .option('--agent-id <id>', 'this agent\'s name in the fleet (default: the machine\'s hostname)')
+    .option('--replicas <n>', 'owners per host; a majority of them must see it down', '1')
+    .option('--ttl <s>', 'etcd lease TTL: a dead agent\'s hosts move to the others this long after', '5')
+    .option('--self-check <name=ip>', 'this agent\'s own gateway or a peer (repeatable); no vote while none answers', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--refresh <s>', 'read the host list again this often', '10')
     .action(async (flags: MonitorFlags) => {
       await runMonitor(flags, process.env, print);
     });

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../shared/index.js';
+import { hostname } from 'node:os';
+import { FleetAgent, FleetStore, fleetClient, parseEtcdUrl } from '../fleet/index.js';
+import { ConfigError, createLogger } from '../shared/index.js';
 import { isLabAddress, labRouteGuard, readState } from '../lab/index.js';
 import {
   DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp,
@@ -19,6 +21,14 @@ export interface MonitorFlags {
   labId: string;
   stateDir?: string;
   json?: boolean;
+  /** Fleet mode: etcd URL, group, this agent's id, owners per host, lease TTL (s), self-check targets, refresh (s). */
+  join?: string;
+  group?: string;
+  agentId?: string;
+  replicas?: string;
+  ttl?: string;
+  selfCheck?: string[];
+  refresh?: string;
 }
 
 export function parseHostFlags(values: string[], flag = '--host'): MonitoredHost[] {
@@ -80,8 +90,18 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
     guard = labRouteGuard(state);
   }
 
-  const monitor = new Monitor({ hosts, transport: await openRawIcmp(), ...profile, ...(guard ? { guard } : {}) });
   const emit = (human: string, record: Record<string, unknown>) => out(flags.json ? JSON.stringify(record) : human);
+  if (flags.join) {
+    const selfCheck = flags.selfCheck?.length ? parseHostFlags(flags.selfCheck, '--self-check') : [];
+    const monitor = new Monitor({ hosts: [], transport: await openRawIcmp(), ...profile, ...(guard ? { guard } : {}) });
+    const fleet = await startFleet(flags, { monitor, reporter, selfCheck, hosts: () => Promise.resolve(hostsOf(flags)), emit });
+    out(flags.json ? JSON.stringify({ event: 'started', fleet: flags.join, agent: fleet.agentId, hosts: hosts.length, profile }) : `agent ${fleet.agentId} of fleet ${flags.join}: ${hosts.length} host(s) in all, probing its share every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
+    await untilSignal();
+    await fleet.agent.stop();
+    summary(monitor, emit);
+    return;
+  }
+  const monitor = new Monitor({ hosts, transport: await openRawIcmp(), ...profile, ...(guard ? { guard } : {}) });
   monitor.on('down', (e: HostDownEvent) => {
     emit(`${new Date(e.detectedAt).toISOString()} ${e.host} (${e.ip}) DOWN after ${e.losses} lost probe(s)`, { event: 'down', ...e });
     void reporter.report(e.host, e.detectedAt).then((r) =>
@@ -93,22 +113,61 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
   const shown = hosts.length > 10 ? `${hosts.slice(0, 10).map((h) => `${h.name}=${h.ip}`).join(', ')} and ${hosts.length - 10} more` : hosts.map((h) => `${h.name}=${h.ip}`).join(', ');
   out(flags.json ? JSON.stringify({ event: 'started', hosts, profile }) : `monitoring ${shown} every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
   monitor.ready(5_000).catch((err: Error) => out(flags.json ? JSON.stringify({ event: 'warning', message: err.message }) : `warning: ${err.message}`));
-  await new Promise<void>((resolve) => {
+  await untilSignal();
+  monitor.stop();
+  summary(monitor, emit);
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      monitor.stop();
-      const states = monitor.states();
-      const total = (k: 'sent' | 'replies' | 'losses') => states.reduce((n, h) => n + h[k], 0);
-      const sched = monitor.schedule();
-      const down = states.filter((h) => h.state === 'down').map((h) => h.host);
-      emit(
-        `stopped: ${total('sent')} probes to ${states.length} host(s), ${total('replies')} replies, ${total('losses')} counted lost; probes left ${sched.lateP50Ms} ms late at p50, ${sched.lateP99Ms} ms at p99${sched.skipped ? `, ${sched.skipped} skipped by a stalled event loop` : ''}${down.length ? `; down now: ${down.slice(0, 10).join(', ')}${down.length > 10 ? ` and ${down.length - 10} more` : ''}` : ''}`,
-        { event: 'stopped', hosts: states.length, sent: total('sent'), replies: total('replies'), losses: total('losses'), down, schedule: sched, memory: memoryMiB() },
-      );
       resolve();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+type Emit = (human: string, record: Record<string, unknown>) => void;
+
+function summary(monitor: Monitor, emit: Emit): void {
+  const states = monitor.states();
+  const total = (k: 'sent' | 'replies' | 'losses') => states.reduce((n, h) => n + h[k], 0);
+  const sched = monitor.schedule();
+  const down = states.filter((h) => h.state === 'down').map((h) => h.host);
+  emit(
+    `stopped: ${total('sent')} probes to ${states.length} host(s), ${total('replies')} replies, ${total('losses')} counted lost; probes left ${sched.lateP50Ms} ms late at p50, ${sched.lateP99Ms} ms at p99${sched.skipped ? `, ${sched.skipped} skipped by a stalled event loop` : ''}${down.length ? `; down now: ${down.slice(0, 10).join(', ')}${down.length > 10 ? ` and ${down.length - 10} more` : ''}` : ''}`,
+    { event: 'stopped', hosts: states.length, sent: total('sent'), replies: total('replies'), losses: total('losses'), down, schedule: sched, memory: memoryMiB() },
+  );
+}
+
+/** Fleet mode (--join): this process is one agent; it probes the share of the hosts the ring gives it. */
+async function startFleet(
+  flags: MonitorFlags,
+  deps: { monitor: Monitor; reporter: InspectorReporter; selfCheck: MonitoredHost[]; hosts: () => Promise<MonitoredHost[]>; emit: Emit },
+): Promise<{ agent: FleetAgent; agentId: string }> {
+  const replicas = numberFlag('--replicas', flags.replicas, 1) ?? 1;
+  if (!Number.isInteger(replicas)) throw new ConfigError('--replicas', `"${flags.replicas}" must be a whole number`);
+  const ttlS = numberFlag('--ttl', flags.ttl, 2) ?? 5;
+  if (!Number.isInteger(ttlS)) throw new ConfigError('--ttl', `"${flags.ttl}" must be whole seconds (etcd leases count in seconds)`);
+  const refreshMs = (numberFlag('--refresh', flags.refresh, 0.1) ?? 10) * 1000;
+  const agentId = flags.agentId ?? hostname();
+  if (!/^[A-Za-z0-9_.@-]+$/.test(agentId)) throw new ConfigError('--agent-id', `"${agentId}" may hold only letters, digits, . _ @ -`);
+  const store = new FleetStore(fleetClient(parseEtcdUrl(flags.join!)), flags.group ?? 'default');
+  const { emit } = deps;
+  // Why a rebalance or a rejoin happened goes to stderr as JSON lines; stdout keeps the events.
+  const logger = createLogger({ level: 'info', destination: process.stderr });
+  const agent = new FleetAgent({ store, monitor: deps.monitor, agentId, ttlS, replicas, hosts: deps.hosts, refreshMs, selfCheck: deps.selfCheck, logger,
+    report: async (rec) => {
+      const r = await deps.reporter.report(rec.host, rec.detectedAt, { eventId: rec.eventId, details: { agents: rec.agents, fleet_committed: rec.committed } });
+      emit(r.ok ? `  reported to the inspector (HTTP ${r.status}, ${r.attempts} attempt(s))` : `  NOT reported to the inspector: ${r.error}`, { event: 'report', host: rec.host, eventId: rec.eventId, ...r });
+    } });
+  agent.on('assignment', (a) => emit(`${new Date().toISOString()} fleet of ${a.members.length} (${a.members.join(', ')}): probing ${a.hosts.length} host(s), ${a.added.length} new, ${a.removed.length} handed over`, { event: 'assignment', at: Date.now(), ...a }));
+  agent.on('down', (rec) => emit(`${new Date(rec.detectedAt).toISOString()} ${rec.host} DOWN, seen by ${rec.agents.join(', ')}${rec.committed ? '' : ' (etcd unreachable: reported without the fleet\'s commit)'}`, { event: 'down', ...rec }));
+  agent.on('held', (h) => emit(`${new Date().toISOString()} ${h.host} looks down here, not raised: ${h.why === 'committed' ? 'another agent already did' : h.why === 'no-majority' ? `waiting for a majority of its owners (${h.voters?.join(', ')})` : 'our own network does not answer'}`, { event: 'held', at: Date.now(), ...h }));
+  agent.on('etcd', (e) => emit(e.state === 'joined' ? `${new Date().toISOString()} in the fleet on etcd` : `${new Date().toISOString()} out of the fleet (${e.error}): probing the last share, rejoining when etcd answers`, { event: 'etcd', at: Date.now(), ...e }));
+  await agent.start();
+  return { agent, agentId };
 }

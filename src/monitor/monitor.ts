@@ -140,10 +140,50 @@ export class Monitor extends EventEmitter {
     this.log = (opts.logger ?? silentLogger()).child({ component: 'monitor' });
     for (const host of opts.hosts) {
       if (this.runs.has(host.ip)) throw new RangeError(`two monitored hosts share the address ${host.ip}`);
-      const run: HostRun = { host, tracker: new HostTracker(this.profile.k), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0 };
+      const run = this.newRun(host, 'unknown');
       this.runs.set(host.ip, run);
       this.order.push(run);
     }
+  }
+
+  private newRun(host: MonitoredHost, initial: 'unknown' | 'up' | 'down'): HostRun {
+    return { host, tracker: new HostTracker(this.profile.k, initial), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0 };
+  }
+
+  /**
+   * Replaces the hosts probed (a fleet's new assignment). Hosts kept keep their state and counters; a new
+   * one starts as `initial` says ('unknown' unless told); a host dropped is forgotten, its probes in
+   * flight ignored. New addresses pass the guard first; a refused one changes nothing. The schedule
+   * restarts from now, spread over the new number of hosts.
+   */
+  async setHosts(hosts: MonitoredHost[], initial: (host: MonitoredHost) => 'unknown' | 'up' | 'down' = () => 'unknown'): Promise<void> {
+    const seen = new Set<string>();
+    for (const h of hosts) {
+      if (seen.has(h.ip)) throw new RangeError(`two monitored hosts share the address ${h.ip}`);
+      seen.add(h.ip);
+    }
+    const added = hosts.filter((h) => this.runs.get(h.ip)?.host.name !== h.name);
+    if (added.length && this.opts.guard) await this.opts.guard(added.map((h) => h.ip));
+    const next = new Map<string, HostRun>();
+    for (const h of hosts) {
+      const kept = this.runs.get(h.ip);
+      next.set(h.ip, kept && kept.host.name === h.name ? kept : this.newRun(h, initial(h)));
+    }
+    for (const [ip, run] of this.runs) {
+      if (next.get(ip) === run) continue;
+      for (const p of run.outstanding) p.done = true;
+      run.outstanding.length = 0;
+    }
+    this.runs.clear();
+    for (const [ip, run] of next) this.runs.set(ip, run);
+    this.order.length = 0;
+    this.order.push(...next.values());
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.startedAt = this.now();
+    this.cursor = 0;
+    this.round = 0;
+    this.wake();
   }
 
   /** Checks every host against the guard, then starts probing; a refused host starts nothing. */
@@ -164,9 +204,9 @@ export class Monitor extends EventEmitter {
     this.opts.transport.close();
   }
 
-  states(): Array<{ host: string; ip: string; state: HostState; sent: number; replies: number; losses: number; unanswered: number }> {
+  states(): Array<{ host: string; ip: string; state: HostState; sent: number; replies: number; losses: number; unanswered: number; lastReplyAt: number | undefined }> {
     return this.order.map((r) => ({
-      host: r.host.name, ip: r.host.ip, state: r.tracker.state, sent: r.sent, replies: r.replies, losses: r.losses, unanswered: r.losses + r.superseded,
+      host: r.host.name, ip: r.host.ip, state: r.tracker.state, sent: r.sent, replies: r.replies, losses: r.losses, unanswered: r.losses + r.superseded, lastReplyAt: r.lastReplyAt,
     }));
   }
 

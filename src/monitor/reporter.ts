@@ -28,11 +28,11 @@ export interface ReportResult {
 }
 
 /** The Doctor sample inspector's event (a list at PUT /events) or Vitrage's (one object at POST /v1/event). */
-export function hostDownEvent(hostname: string, detectedAt: number, monitor: string, eventId: string) {
+export function hostDownEvent(hostname: string, detectedAt: number, monitor: string, eventId: string, extra: Record<string, unknown> = {}) {
   return {
     time: new Date(detectedAt).toISOString(),
     type: 'compute.host.down',
-    details: { hostname, status: 'down', monitor, monitor_event_id: eventId },
+    details: { ...extra, hostname, status: 'down', monitor, monitor_event_id: eventId },
   };
 }
 
@@ -69,11 +69,12 @@ export class InspectorReporter {
     await fetch(new URL('/health', base), { signal: AbortSignal.timeout(2_000) }).then((r) => r.arrayBuffer()).catch(() => undefined);
   }
 
-  async report(hostname: string, detectedAt: number): Promise<ReportResult> {
+  /** `eventId` and `details` (e.g. a fleet's agents that saw it) go into the event's details. */
+  async report(hostname: string, detectedAt: number, more: { eventId?: string; details?: Record<string, unknown> } = {}): Promise<ReportResult> {
     const shape = this.opts.shape ?? 'doctor';
     const { method, url } = endpointFor(this.opts.url, shape);
     const monitor = this.opts.monitorName ?? 'doctor_harness_monitor';
-    const event = hostDownEvent(hostname, detectedAt, monitor, `${monitor}_${++this.seq}_${randomUUID()}`);
+    const event = hostDownEvent(hostname, detectedAt, monitor, more.eventId ?? `${monitor}_${++this.seq}_${randomUUID()}`, more.details);
     const body = JSON.stringify(shape === 'doctor' ? [event] : event);
     const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json' };
     if (this.opts.token) headers['Authorization'] = `Bearer ${this.opts.token}`;

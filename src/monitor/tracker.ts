@@ -12,8 +12,15 @@ export class HostTracker {
   state: HostState = 'unknown';
   consecutiveLosses = 0;
 
-  constructor(readonly k: number) {
+  /**
+   * `initial` is where a host starts: 'unknown' for a host never seen; a monitor taking a host over from
+   * another (a fleet's rebalance) starts it 'up' when the other saw it answer, or 'down' when its failure
+   * is already known, so a host that fails during the hand-over is still declared down, and only once.
+   */
+  constructor(readonly k: number, initial: 'unknown' | 'up' | 'down' = 'unknown') {
     if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a whole number ≥ 1 (got ${k})`);
+    this.state = initial;
+    if (initial === 'down') this.consecutiveLosses = k;
   }
 
   reply(): Transition | undefined {

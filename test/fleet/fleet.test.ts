@@ -1,0 +1,173 @@
+/**
+ * A monitor fleet for real: Debian's etcd on loopback, three `doctor monitor --join` agents (separate
+ * processes, real raw ICMP) over 300 addresses of one lab host, and a recording inspector. Faults are
+ * one address's ICMP dropped by iptables inside the lab host's namespace. Needs root.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { aliasAddresses, type LabState } from '../../src/lab/index.js';
+import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { temporaryLab } from '../helpers/hosts.js';
+import { recordingServer, type RecordingServer } from '../helpers/http.js';
+import { eventually } from '../helpers/lab.js';
+import { toozOwners } from '../helpers/tooz.js';
+
+const BIN = new URL('../../bin/doctor.js', import.meta.url).pathname;
+const TTL_S = 2;
+const ADDRESSES = 300;
+
+type Line = Record<string, unknown> & { event: string };
+
+interface Agent {
+  id: string;
+  child: ChildProcess;
+  lines: Line[];
+  /** The hosts of its latest assignment, and the members it was computed with. */
+  latest(): { hosts: string[]; members: string[]; at: number } | undefined;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+describe('a monitor fleet on etcd', () => {
+  let etcd: TestEtcd;
+  let lab: Awaited<ReturnType<typeof temporaryLab>>;
+  let state: LabState;
+  let inspector: RecordingServer;
+  let dir: string;
+  let names: string[];
+  const ipOf = new Map<string, string>();
+  const agents = new Map<string, Agent>();
+  const dropped = new Set<string>();
+
+  const start = (id: string): Agent => {
+    const args = [BIN, 'monitor', '--join', etcd.url, '--group', 'test', '--agent-id', id, '--ttl', String(TTL_S), '--hosts-file', join(dir, 'hosts'),
+      '--inspector', inspector.url, '--interval', '50', '--timeout', '50', '--k', '2', '--lab-id', state.labId, '--state-dir', state.stateDir, '--json'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: Line[] = [];
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
+    child.on('error', (err) => (stderr += err.message));
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      try {
+        lines.push(JSON.parse(l) as Line);
+      } catch {
+        lines.push({ event: 'text', text: l });
+      }
+    });
+    const agent: Agent = {
+      id, child, lines,
+      latest: () => {
+        const a = lines.filter((l) => l.event === 'assignment').at(-1);
+        return a && { hosts: a['hosts'] as string[], members: a['members'] as string[], at: a['at'] as number };
+      },
+      kill: async (signal = 'SIGTERM') => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill(signal);
+        await gone;
+      },
+    };
+    Object.defineProperty(agent, 'stderr', { get: () => stderr });
+    agents.set(id, agent);
+    return agent;
+  };
+
+  const drop = (ip: string, on: boolean) => {
+    execFileSync('ip', ['netns', 'exec', state.hosts[0]!.namespace, 'iptables', on ? '-I' : '-D', 'INPUT', '-d', ip, '-p', 'icmp', '-j', 'DROP']);
+    if (on) dropped.add(ip);
+    else dropped.delete(ip);
+  };
+
+  /** Every live agent computed its share with exactly `members`, and the shares cover every host once. */
+  const settledOn = (members: string[]) => {
+    const live = members.map((m) => agents.get(m)!.latest());
+    if (live.some((l) => !l || l.members.join() !== [...members].sort().join())) return undefined;
+    return live as Array<{ hosts: string[]; members: string[]; at: number }>;
+  };
+
+  const eventsFor = (host: string) => inspector.received.filter((r) => (r.body as Array<{ details: { hostname: string } }>)[0]?.details.hostname === host);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'doctor-fleet-'));
+    etcd = await startEtcd();
+    lab = await temporaryLab(1, 'doctor-fleet-lab-', { aliasesPerHost: ADDRESSES });
+    state = lab.state;
+    const ips = aliasAddresses(state.hosts[0]!.aliases!);
+    names = ips.map((ip, i) => `compute-${i + 1}`);
+    names.forEach((n, i) => ipOf.set(n, ips[i]!));
+    writeFileSync(join(dir, 'hosts'), names.map((n) => `${n}=${ipOf.get(n)}`).join('\n') + '\n');
+    inspector = await recordingServer();
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([...agents.values()].map((a) => a.kill('SIGKILL')));
+    for (const ip of dropped) drop(ip, false);
+    await inspector?.close();
+    await lab?.remove();
+    await etcd?.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('splits 300 addresses over 3 agents, each owned by exactly one, as tooz\'s ring does', async () => {
+    const ids = ['agent-a', 'agent-b', 'agent-c'];
+    ids.forEach(start);
+    const shares = await eventually(() => settledOn(ids), 20_000, () => `3 agents agreeing on the members (${[...agents.values()].map((a) => `${a.id}: ${JSON.stringify(a.latest()?.members)}`).join('; ')})`);
+    const all = shares.flatMap((s) => s.hosts);
+    expect(all).toHaveLength(ADDRESSES);
+    expect(new Set(all).size).toBe(ADDRESSES);
+    const [tooz] = toozOwners([{ members: ids, keys: names, replicas: 1, ignore: [] }]);
+    ids.forEach((id, i) => expect(shares[i]!.hosts.sort(), id).toEqual(names.filter((_, k) => tooz![k]![0] === id).sort()));
+    // Each agent has work, and none raised an alarm: every address answers.
+    expect(shares.every((s) => s.hosts.length > 30)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(inspector.received).toEqual([]);
+  }, 40_000);
+
+  it('hands a killed agent\'s addresses to the others within TTL + 1 s, and a fault during the hand-over is reported once', async () => {
+    const victim = agents.get('agent-b')!;
+    const orphan = victim.latest()!.hosts[0]!;
+    const killedAt = Date.now();
+    await victim.kill('SIGKILL');
+    drop(ipOf.get(orphan)!, true);
+    const shares = await eventually(() => settledOn(['agent-a', 'agent-c']), 10_000, 'the two agents left agreeing on the members');
+    const all = shares.flatMap((s) => s.hosts);
+    expect(new Set(all).size).toBe(ADDRESSES);
+    expect(all).toHaveLength(ADDRESSES);
+    const [tooz] = toozOwners([{ members: ['agent-a', 'agent-c'], keys: names, replicas: 1, ignore: [] }]);
+    expect(shares[0]!.hosts.sort()).toEqual(names.filter((_, k) => tooz![k]![0] === 'agent-a').sort());
+    expect(Math.max(...shares.map((s) => s.at)) - killedAt).toBeLessThanOrEqual((TTL_S + 1) * 1000);
+    // The address that failed while it had no owner: its new owner reports it, once, naming itself.
+    const owner = shares[0]!.hosts.includes(orphan) ? 'agent-a' : 'agent-c';
+    await eventually(() => eventsFor(orphan).length > 0 || undefined, 5_000, `an event for ${orphan}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(eventsFor(orphan)).toHaveLength(1);
+    expect(eventsFor(orphan)[0]!.body[0].details).toMatchObject({ hostname: orphan, status: 'down', agents: [owner], fleet_committed: true });
+    expect(inspector.received).toHaveLength(1);
+    drop(ipOf.get(orphan)!, false);
+  }, 30_000);
+
+  it('keeps probing while etcd is down, reports what it sees, and rejoins when etcd is back', async () => {
+    const a = agents.get('agent-a')!;
+    const c = agents.get('agent-c')!;
+    const target = a.latest()!.hosts.find((h) => !eventsFor(h).length)!;
+    const before = inspector.received.length;
+    await etcd.stop();
+    // Past twice the TTL the agents give their leases up for lost.
+    await eventually(() => [a, c].every((x) => x.lines.some((l) => l.event === 'etcd' && l['state'] === 'lost')) || undefined, 3 * TTL_S * 1000 + 2_000, 'both agents noticing that etcd is gone');
+    drop(ipOf.get(target)!, true);
+    await eventually(() => eventsFor(target).length > 0 || undefined, 5_000, `an event for ${target} while etcd is down`);
+    expect(eventsFor(target)[0]!.body[0].details).toMatchObject({ hostname: target, agents: ['agent-a'], fleet_committed: false });
+    expect(inspector.received.length - before).toBe(1);
+    await etcd.start();
+    await eventually(() => [a, c].every((x) => x.lines.at(-1) && x.lines.filter((l) => l.event === 'etcd').at(-1)?.['state'] === 'joined') || undefined, (TTL_S + 5) * 1000, 'both agents rejoining');
+    const shares = await eventually(() => settledOn(['agent-a', 'agent-c']), 5_000, 'the agents agreeing again');
+    expect(new Set(shares.flatMap((s) => s.hosts)).size).toBe(ADDRESSES);
+    // Still one event: the rejoining agent committed what it had reported alone, and nobody repeats it.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(eventsFor(target)).toHaveLength(1);
+    drop(ipOf.get(target)!, false);
+  }, 40_000);
+});
