@@ -112,11 +112,17 @@ export class FleetAgent extends EventEmitter<Events> {
     return this.joined;
   }
 
+  /** Joins and starts probing; when that fails (a refused id, a bad host list) everything started is stopped. */
   async start(): Promise<void> {
     this.running = true;
-    this.all = await this.opts.hosts();
-    await this.opts.monitor.start();
-    await this.join();
+    try {
+      this.all = await this.opts.hosts();
+      await this.opts.monitor.start();
+      await this.join();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     this.refreshTimer = setInterval(() => void this.refresh(), this.opts.refreshMs);
   }
 
@@ -282,7 +288,11 @@ export class FleetAgent extends EventEmitter<Events> {
     const added = [...next].filter((h) => !this.mine.has(h)).sort();
     const removed = [...this.mine].filter((h) => !next.has(h)).sort();
     this.ring = ring;
-    if (!added.length && !removed.length && previous) return;
+    if (!added.length && !removed.length && previous) {
+      // Same share (with replicas, often all of it), other members: say so, nothing to re-probe.
+      if (previous.members.join() !== ring.members.join()) this.emit('assignment', { members: [...ring.members], hosts: this.assignment(), added, removed });
+      return;
+    }
     const initial = (h: MonitoredHost): 'unknown' | 'up' | 'down' => {
       if (h.name.startsWith(SELF)) return 'unknown';
       if (this.downs.has(h.name)) return 'down';

@@ -40,10 +40,12 @@ describe('a monitor fleet on etcd', () => {
   let names: string[];
   const ipOf = new Map<string, string>();
   const agents = new Map<string, Agent>();
+  /** Every process started, for the clean-up (a twin of an id is not in `agents`). */
+  const everyAgent: Agent[] = [];
   const dropped = new Set<string>();
 
-  const start = (id: string): Agent => {
-    const args = [BIN, 'monitor', '--join', etcd.url, '--group', 'test', '--agent-id', id, '--ttl', String(TTL_S), '--hosts-file', join(dir, 'hosts'),
+  const start = (id: string, group = 'test', extra: string[] = []): Agent => {
+    const args = [BIN, 'monitor', '--join', etcd.url, '--group', group, '--agent-id', id, ...extra, '--ttl', String(TTL_S), '--hosts-file', join(dir, 'hosts'),
       '--inspector', inspector.url, '--interval', '50', '--timeout', '50', '--k', '2', '--lab-id', state.labId, '--state-dir', state.stateDir, '--json'];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: Line[] = [];
@@ -71,7 +73,8 @@ describe('a monitor fleet on etcd', () => {
       },
     };
     Object.defineProperty(agent, 'stderr', { get: () => stderr });
-    agents.set(id, agent);
+    if (!agents.has(`${group}/${id}`)) agents.set(`${group}/${id}`, agent);
+    everyAgent.push(agent);
     return agent;
   };
 
@@ -83,7 +86,7 @@ describe('a monitor fleet on etcd', () => {
 
   /** Every live agent computed its share with exactly `members`, and the shares cover every host once. */
   const settledOn = (members: string[]) => {
-    const live = members.map((m) => agents.get(m)!.latest());
+    const live = members.map((m) => agents.get(`test/${m}`)!.latest());
     if (live.some((l) => !l || l.members.join() !== [...members].sort().join())) return undefined;
     return live as Array<{ hosts: string[]; members: string[]; at: number }>;
   };
@@ -103,7 +106,7 @@ describe('a monitor fleet on etcd', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all([...agents.values()].map((a) => a.kill('SIGKILL')));
+    await Promise.all(everyAgent.map((a) => a.kill('SIGKILL')));
     for (const ip of dropped) drop(ip, false);
     await inspector?.close();
     await lab?.remove();
@@ -113,7 +116,7 @@ describe('a monitor fleet on etcd', () => {
 
   it('splits 300 addresses over 3 agents, each owned by exactly one, as tooz\'s ring does', async () => {
     const ids = ['agent-a', 'agent-b', 'agent-c'];
-    ids.forEach(start);
+    ids.forEach((id) => start(id));
     const shares = await eventually(() => settledOn(ids), 20_000, () => `3 agents agreeing on the members (${[...agents.values()].map((a) => `${a.id}: ${JSON.stringify(a.latest()?.members)}`).join('; ')})`);
     const all = shares.flatMap((s) => s.hosts);
     expect(all).toHaveLength(ADDRESSES);
@@ -127,7 +130,7 @@ describe('a monitor fleet on etcd', () => {
   }, 40_000);
 
   it('hands a killed agent\'s addresses to the others within TTL + 1 s, and a fault during the hand-over is reported once', async () => {
-    const victim = agents.get('agent-b')!;
+    const victim = agents.get('test/agent-b')!;
     const orphan = victim.latest()!.hosts[0]!;
     const killedAt = Date.now();
     await victim.kill('SIGKILL');
@@ -150,8 +153,8 @@ describe('a monitor fleet on etcd', () => {
   }, 30_000);
 
   it('keeps probing while etcd is down, reports what it sees, and rejoins when etcd is back', async () => {
-    const a = agents.get('agent-a')!;
-    const c = agents.get('agent-c')!;
+    const a = agents.get('test/agent-a')!;
+    const c = agents.get('test/agent-c')!;
     const target = a.latest()!.hosts.find((h) => !eventsFor(h).length)!;
     const before = inspector.received.length;
     await etcd.stop();
@@ -168,6 +171,32 @@ describe('a monitor fleet on etcd', () => {
     // Still one event: the rejoining agent committed what it had reported alone, and nobody repeats it.
     await new Promise((r) => setTimeout(r, 1_000));
     expect(eventsFor(target)).toHaveLength(1);
+    drop(ipOf.get(target)!, false);
+  }, 40_000);
+
+  it('refuses a second live agent with the same id, naming the flag to fix', async () => {
+    const twin = start('agent-a', 'test');
+    const code = twin.child.exitCode ?? (await new Promise<number | null>((r) => twin.child.once('exit', (c) => r(c))));
+    expect(code).not.toBe(0);
+    expect((twin as unknown as { stderr: string }).stderr).toMatch(/already called "agent-a".*--agent-id/);
+  }, 20_000);
+
+  it('with --replicas 3, every agent probes every address and a failure is raised once, by a majority', async () => {
+    const ids = ['r-1', 'r-2', 'r-3'];
+    const rs = ids.map((id) => start(id, 'replicas', ['--replicas', '3']));
+    await eventually(() => rs.every((r) => r.latest()?.members.length === 3 && r.latest()!.hosts.length === ADDRESSES) || undefined, 20_000,
+      () => `three replicas each owning all 300 (${rs.map((r) => `${r.id}: ${JSON.stringify(r.latest()?.members)} ${r.latest()?.hosts.length}`).join('; ')})`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const target = names.find((h) => !eventsFor(h).length)!;
+    drop(ipOf.get(target)!, true);
+    // The first fleet (agent-a, agent-c) watches the same addresses and reports too: count this one's.
+    const ours = () => eventsFor(target).filter((e) => (e.body[0].details.agents as string[]).every((a) => ids.includes(a)));
+    await eventually(() => ours().length > 0 || undefined, 5_000, `an event for ${target}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(ours()).toHaveLength(1);
+    const seenBy = ours()[0]!.body[0].details.agents as string[];
+    expect(seenBy.length).toBeGreaterThanOrEqual(2);
+    expect(seenBy.every((a) => ids.includes(a))).toBe(true);
     drop(ipOf.get(target)!, false);
   }, 40_000);
 });
