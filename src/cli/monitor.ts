@@ -8,6 +8,7 @@ import {
   type EventShape, type HostDownEvent, type HostUpEvent, type MonitoredHost,
 } from '../monitor/index.js';
 import { labStateDir } from './lab-hosts.js';
+import { untilSignal } from './services.js';
 
 export interface MonitorFlags {
   host: string[];
@@ -116,18 +117,6 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
   await untilSignal();
   monitor.stop();
   summary(monitor, emit);
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }
 
 type Emit = (human: string, record: Record<string, unknown>) => void;

@@ -18,7 +18,8 @@ function port(flag: string, v: string): number {
   return n;
 }
 
-function untilSignal(): Promise<void> {
+/** Resolves on the first Ctrl-C or SIGTERM (and stops listening for them). */
+export function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);

@@ -45,15 +45,9 @@ type Events = {
 };
 
 const SELF = 'self:';
-/** A commit that takes longer than this means etcd is in trouble: report on our own instead. */
-const COMMIT_DEADLINE_MS = 1_000;
 
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`etcd did not answer within ${ms} ms`)), ms)));
-  p.catch(() => undefined);
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
+/** Votes that raise a failure among `owners` owners. */
+const majority = (owners: number) => Math.floor(owners / 2) + 1;
 
 /** Another live agent holds this agent's id: the fleet would split its hosts wrongly. */
 export class FleetIdTaken extends HarnessError {
@@ -88,7 +82,6 @@ export class FleetAgent extends EventEmitter<Events> {
   private settled = false;
   private published = '';
   private running = false;
-  private joined = false;
   private recomputeQueued = false;
   private refreshTimer: NodeJS.Timeout | undefined;
   private rejoinTimer: NodeJS.Timeout | undefined;
@@ -106,10 +99,6 @@ export class FleetAgent extends EventEmitter<Events> {
   /** Hosts this agent probes now (its share, without the self-check targets). */
   assignment(): string[] {
     return [...this.mine].sort();
-  }
-
-  get inGroup(): boolean {
-    return this.joined;
   }
 
   /** Joins and starts probing; when that fails (a refused id, a bad host list) everything started is stopped. */
@@ -152,12 +141,11 @@ export class FleetAgent extends EventEmitter<Events> {
         w.on('disconnected', (err) => this.log.warn({ err: err.message }, 'etcd watch disconnected; reconnecting'));
         // Changes while the watch was away are not replayed to us: read the state afresh.
         w.on('connected', () => {
-          if (this.joined) void this.resync().catch((err: Error) => this.log.warn({ err: err.message }, 'resync after the watch reconnected failed'));
+          if (this.lease) void this.resync().catch((err: Error) => this.log.warn({ err: err.message }, 'resync after the watch reconnected failed'));
         });
         this.watcher = w;
       }
       await this.resync();
-      this.joined = true;
       // Failures reported while etcd was away: commit them now, so no other agent reports them again.
       for (const [host, record] of this.uncommitted) {
         await this.opts.store.commitDown({ ...record, committed: true });
@@ -209,7 +197,6 @@ export class FleetAgent extends EventEmitter<Events> {
   private onLeaseLost(lease: Lease, err: Error): void {
     if (lease !== this.lease || !this.running) return;
     this.lease = undefined;
-    this.joined = false;
     this.log.warn({ err: err.message, hosts: this.mine.size }, 'lost the etcd lease: keeping watch on the last assignment and rejoining when etcd answers');
     this.emit('etcd', { state: 'lost', error: err.message });
     this.scheduleRejoin();
@@ -240,16 +227,15 @@ export class FleetAgent extends EventEmitter<Events> {
     }
     const had = this.members.get(name);
     if (value === undefined) {
-      if (had) this.departed.set(name, had);
+      if (!had) return;
+      this.departed.set(name, had);
       this.members.delete(name);
     } else {
-      const rec = JSON.parse(value) as MemberRecord;
-      this.members.set(name, rec);
+      this.members.set(name, JSON.parse(value) as MemberRecord);
       this.departed.delete(name);
       // A new record of a member already known changes no ring: only its silent list.
       if (had) return;
     }
-    if (!had && value === undefined) return;
     this.queueRecompute();
   }
 
@@ -309,6 +295,8 @@ export class FleetAgent extends EventEmitter<Events> {
     await this.opts.monitor.setHosts(probe, initial);
     this.mine = next;
     this.settled = false;
+    // Until settled again, the old silent list says nothing about the new share: say so now.
+    void this.publish().catch(() => undefined);
     this.log.info({ members: ring.members, hosts: next.size, added: added.length, removed: removed.length }, 'assignment changed');
     this.emit('assignment', { members: [...ring.members], hosts: this.assignment(), added, removed });
     clearTimeout(this.settleTimer);
@@ -320,8 +308,11 @@ export class FleetAgent extends EventEmitter<Events> {
     }, 3 * (p.intervalMs + p.timeoutMs) + 200);
   }
 
-  private owners(host: string): string[] {
-    return this.ring?.owners(host, this.opts.replicas) ?? [this.opts.agentId];
+  /** The host's owners now, and which of them have voted it down. */
+  private async votes(host: string): Promise<{ owners: string[]; voters: string[] }> {
+    const owners = this.ring?.owners(host, this.opts.replicas) ?? [this.opts.agentId];
+    const voters = (await this.opts.store.voters(host)).filter((v) => owners.includes(v)).sort();
+    return { owners, voters };
   }
 
   /**
@@ -333,7 +324,7 @@ export class FleetAgent extends EventEmitter<Events> {
     const p = this.opts.monitor.profile;
     const deadline = Date.now() + p.intervalMs + p.timeoutMs + 50;
     for (;;) {
-      const answered = this.opts.monitor.states().some((s) => s.host.startsWith(SELF) && (s.lastReplyAt ?? 0) > since);
+      const answered = this.opts.selfCheck.some((h) => (this.opts.monitor.lastReplyAt(h.ip) ?? 0) > since);
       if (answered) return true;
       if (Date.now() > deadline) return false;
       await new Promise((r) => setTimeout(r, 5));
@@ -355,15 +346,14 @@ export class FleetAgent extends EventEmitter<Events> {
     try {
       if (this.opts.replicas > 1) {
         await this.opts.store.vote(this.lease, e.host, this.opts.agentId, e.detectedAt);
-        const owners = this.owners(e.host);
-        const voters = (await this.opts.store.voters(e.host)).filter((v) => owners.includes(v)).sort();
-        if (voters.length < Math.floor(owners.length / 2) + 1) {
+        const { owners, voters } = await this.votes(e.host);
+        if (voters.length < majority(owners.length)) {
           this.emit('held', { host: e.host, why: 'no-majority', voters });
           return;
         }
         record.agents = voters;
       }
-      if (await withDeadline(this.opts.store.commitDown(record), COMMIT_DEADLINE_MS)) {
+      if (await this.opts.store.commitDown(record)) {
         this.emit('down', record);
         await this.opts.report(record);
       } else {
@@ -389,9 +379,8 @@ export class FleetAgent extends EventEmitter<Events> {
     if (e.from !== 'down' || !this.lease) return;
     if (this.opts.replicas > 1) {
       await this.opts.store.unvote(e.host, this.opts.agentId);
-      const owners = this.owners(e.host);
-      const left = (await this.opts.store.voters(e.host)).filter((v) => owners.includes(v));
-      if (left.length >= Math.floor(owners.length / 2) + 1) return;
+      const { owners, voters } = await this.votes(e.host);
+      if (voters.length >= majority(owners.length)) return;
     }
     await this.opts.store.clearDown(e.host);
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /** tooz's HashRing.DEFAULT_PARTITION_NUMBER: points each member puts on the ring. */
-export const TOOZ_PARTITIONS = 32;
+const TOOZ_PARTITIONS = 32;
 
 /**
  * The consistent hash ring of tooz (`tooz.hashring.HashRing`, md5, 32 partitions per member), point for
@@ -57,11 +57,4 @@ export class HashRing {
     }
     return lo < this.points.length ? lo : 0;
   }
-}
-
-/** Every key's owners at once: key → owners, for the keys given. */
-export function assign(ring: HashRing, keys: Iterable<string>, replicas = 1): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const k of keys) out.set(k, ring.owners(k, replicas));
-  return out;
 }

@@ -40,11 +40,12 @@ export function parseEtcdUrl(url: string): string[] {
 }
 
 /**
- * A short deadline on every unary call, so a commit never waits long on an etcd that is gone, and no
+ * A short deadline on every unary call (1 s: a commit that takes longer means etcd is in trouble, and
+ * the agent reports on its own rather than wait), and no
  * circuit breaker or retry inside the client: its default breaker keeps refusing calls for 5 s after
  * etcd is back, and the agent already retries on its own (rejoin, watch reconnect).
  */
-export function fleetClient(endpoints: string[], callTimeoutMs = 1_500): Etcd3 {
+export function fleetClient(endpoints: string[], callTimeoutMs = 1_000): Etcd3 {
   return new Etcd3({
     hosts: endpoints,
     dialTimeout: callTimeoutMs,

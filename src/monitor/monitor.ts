@@ -138,36 +138,21 @@ export class Monitor extends EventEmitter {
     this.identifier = opts.identifier ?? randomInt(1, 0xffff);
     this.now = opts.now ?? preciseNow;
     this.log = (opts.logger ?? silentLogger()).child({ component: 'monitor' });
-    for (const host of opts.hosts) {
-      if (this.runs.has(host.ip)) throw new RangeError(`two monitored hosts share the address ${host.ip}`);
-      const run = this.newRun(host, 'unknown');
-      this.runs.set(host.ip, run);
-      this.order.push(run);
-    }
-  }
-
-  private newRun(host: MonitoredHost, initial: 'unknown' | 'up' | 'down'): HostRun {
-    return { host, tracker: new HostTracker(this.profile.k, initial), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0 };
+    this.place(opts.hosts, () => 'unknown');
   }
 
   /**
-   * Replaces the hosts probed (a fleet's new assignment). Hosts kept keep their state and counters; a new
-   * one starts as `initial` says ('unknown' unless told); a host dropped is forgotten, its probes in
-   * flight ignored. New addresses pass the guard first; a refused one changes nothing. The schedule
-   * restarts from now, spread over the new number of hosts.
+   * Makes `hosts` the ones probed, in that order: a host already here (same address and name) keeps its
+   * run; a new one starts as `initial` says; a dropped one's probes in flight are settled and ignored.
    */
-  async setHosts(hosts: MonitoredHost[], initial: (host: MonitoredHost) => 'unknown' | 'up' | 'down' = () => 'unknown'): Promise<void> {
-    const seen = new Set<string>();
-    for (const h of hosts) {
-      if (seen.has(h.ip)) throw new RangeError(`two monitored hosts share the address ${h.ip}`);
-      seen.add(h.ip);
-    }
-    const added = hosts.filter((h) => this.runs.get(h.ip)?.host.name !== h.name);
-    if (added.length && this.opts.guard) await this.opts.guard(added.map((h) => h.ip));
+  private place(hosts: MonitoredHost[], initial: (host: MonitoredHost) => 'unknown' | 'up' | 'down'): void {
     const next = new Map<string, HostRun>();
     for (const h of hosts) {
+      if (next.has(h.ip)) throw new RangeError(`two monitored hosts share the address ${h.ip}`);
       const kept = this.runs.get(h.ip);
-      next.set(h.ip, kept && kept.host.name === h.name ? kept : this.newRun(h, initial(h)));
+      next.set(h.ip, kept && kept.host.name === h.name ? kept : {
+        host: h, tracker: new HostTracker(this.profile.k, initial(h)), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0,
+      });
     }
     for (const [ip, run] of this.runs) {
       if (next.get(ip) === run) continue;
@@ -178,6 +163,18 @@ export class Monitor extends EventEmitter {
     for (const [ip, run] of next) this.runs.set(ip, run);
     this.order.length = 0;
     this.order.push(...next.values());
+  }
+
+  /**
+   * Replaces the hosts probed (a fleet's new assignment). Hosts kept keep their state and counters; a new
+   * one starts as `initial` says ('unknown' unless told); a host dropped is forgotten, its probes in
+   * flight ignored. New addresses pass the guard first; a refused one changes nothing. The schedule
+   * restarts from now, spread over the new number of hosts.
+   */
+  async setHosts(hosts: MonitoredHost[], initial: (host: MonitoredHost) => 'unknown' | 'up' | 'down' = () => 'unknown'): Promise<void> {
+    const added = hosts.filter((h) => this.runs.get(h.ip)?.host.name !== h.name);
+    if (added.length && this.opts.guard) await this.opts.guard(added.map((h) => h.ip));
+    this.place(hosts, initial);
     if (!this.running) return;
     clearTimeout(this.timer);
     this.startedAt = this.now();
@@ -208,6 +205,11 @@ export class Monitor extends EventEmitter {
     return this.order.map((r) => ({
       host: r.host.name, ip: r.host.ip, state: r.tracker.state, sent: r.sent, replies: r.replies, losses: r.losses, unanswered: r.losses + r.superseded, lastReplyAt: r.lastReplyAt,
     }));
+  }
+
+  /** When the host at `ip` last answered (epoch ms), without building every host's state. */
+  lastReplyAt(ip: string): number | undefined {
+    return this.runs.get(ip)?.lastReplyAt;
   }
 
   /** How punctually probes left: lateness against each probe's due time. */

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { FleetStore, fleetClient, parseEtcdUrl } from '../../src/fleet/index.js';
 import { aliasAddresses, type LabState } from '../../src/lab/index.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { temporaryLab } from '../helpers/hosts.js';
@@ -168,7 +169,14 @@ describe('a monitor fleet on etcd', () => {
     await eventually(() => [a, c].every((x) => x.lines.at(-1) && x.lines.filter((l) => l.event === 'etcd').at(-1)?.['state'] === 'joined') || undefined, (TTL_S + 5) * 1000, 'both agents rejoining');
     const shares = await eventually(() => settledOn(['agent-a', 'agent-c']), 5_000, 'the agents agreeing again');
     expect(new Set(shares.flatMap((s) => s.hosts)).size).toBe(ADDRESSES);
-    // Still one event: the rejoining agent committed what it had reported alone, and nobody repeats it.
+    // The rejoining agent committed what it had reported alone (so no other agent raises it again).
+    const store = new FleetStore(fleetClient(parseEtcdUrl(etcd.url)), 'test');
+    try {
+      const down = await eventually(async () => (await store.downs()).get(target), 5_000, `down/${target} in etcd`);
+      expect(down).toMatchObject({ host: target, agents: ['agent-a'], committed: true, eventId: eventsFor(target)[0]!.body[0].details.monitor_event_id });
+    } finally {
+      store.client.close();
+    }
     await new Promise((r) => setTimeout(r, 1_000));
     expect(eventsFor(target)).toHaveLength(1);
     drop(ipOf.get(target)!, false);

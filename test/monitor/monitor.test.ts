@@ -209,4 +209,40 @@ describe('Monitor', () => {
     expect(downs).toHaveLength(1);
     expect(net.closed).toBe(true);
   });
+
+  it('takes a new set of hosts while running: kept ones keep their state, taken-over ones start as told, dropped ones go silent', async () => {
+    const [a, b, c, d] = [1, 2, 3, 4].map((i) => ({ name: `h${i}`, ip: `198.18.1.${i}` }));
+    for (const h of [a!, b!]) net.rtt.set(h.ip, 1);
+    const m = make({ intervalMs: 100, timeoutMs: 100, k: 1, hosts: [a!, b!] });
+    await m.start();
+    await vi.advanceTimersByTimeAsync(250);
+    const sentToA = m.states()[0]!.sent;
+    // c was up with its previous owner and has just failed; d never answered anyone.
+    await m.setHosts([a!, c!, d!], (h) => (h.name === 'h3' ? 'up' : 'unknown'));
+    net.sent.length = 0;
+    await vi.advanceTimersByTimeAsync(400);
+    m.stop();
+    const states = new Map(m.states().map((s) => [s.host, s]));
+    expect([...states.keys()]).toEqual(['h1', 'h3', 'h4']);
+    expect(states.get('h1')).toMatchObject({ state: 'up' });
+    expect(states.get('h1')!.sent).toBeGreaterThan(sentToA);
+    // The taken-over host is declared down; the one never heard from is not.
+    expect(downs.map((e) => e.host)).toEqual(['h3']);
+    expect(states.get('h4')!.state).toBe('unknown');
+    // Nothing more goes to the dropped host; the three left share the interval.
+    expect(net.sent.some((x) => x.ip === b!.ip)).toBe(false);
+    expect(new Set(net.sent.map((x) => x.ip))).toEqual(new Set([a!.ip, c!.ip, d!.ip]));
+  });
+
+  it('refuses two hosts on one address in a new set, and keeps probing the old set', async () => {
+    net.rtt.set('198.18.0.2', 1);
+    const m = make();
+    await m.start();
+    await expect(m.setHosts([{ name: 'x', ip: '198.18.0.9' }, { name: 'y', ip: '198.18.0.9' }])).rejects.toThrow(/two monitored hosts share the address 198\.18\.0\.9/);
+    net.sent.length = 0;
+    await vi.advanceTimersByTimeAsync(250);
+    m.stop();
+    // Still one host on its own cadence: probes at 100 and 200 ms.
+    expect(net.sent.map((x) => x.ip)).toEqual(['198.18.0.2', '198.18.0.2']);
+  });
 });
