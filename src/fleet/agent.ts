@@ -76,6 +76,9 @@ export class FleetAgent extends EventEmitter<Events> {
   private downs = new Map<string, DownRecord>();
   /** Reported while etcd was unreachable: committed when it is back. */
   private readonly uncommitted = new Map<string, DownRecord>();
+  /** Seen down while our own network did not answer: looked at again once it does. */
+  private readonly heldOwn = new Set<string>();
+  private revisitTimer: NodeJS.Timeout | undefined;
   private all: MonitoredHost[] = [];
   private ring: HashRing | undefined;
   private mine = new Set<string>();
@@ -92,7 +95,7 @@ export class FleetAgent extends EventEmitter<Events> {
   constructor(private readonly opts: FleetAgentOptions) {
     super();
     this.log = (opts.logger ?? silentLogger()).child({ component: 'fleet', agent: opts.agentId });
-    opts.monitor.on('down', (e: HostDownEvent) => void this.onDown(e).catch((err: Error) => this.log.error({ host: e.host, err: err.message }, 'handling host down failed')));
+    opts.monitor.on('down', (e: HostDownEvent) => this.handleDown(e));
     opts.monitor.on('up', (e: HostUpEvent) => void this.onUp(e).catch((err: Error) => this.log.warn({ host: e.host, err: err.message }, 'clearing host down failed')));
   }
 
@@ -120,6 +123,7 @@ export class FleetAgent extends EventEmitter<Events> {
     clearInterval(this.refreshTimer);
     clearTimeout(this.rejoinTimer);
     clearTimeout(this.settleTimer);
+    clearTimeout(this.revisitTimer);
     this.opts.monitor.stop();
     await this.watcher?.cancel().catch(() => undefined);
     // Revoke, so the others take our hosts over now instead of after the TTL.
@@ -331,6 +335,10 @@ export class FleetAgent extends EventEmitter<Events> {
     }
   }
 
+  private handleDown(e: HostDownEvent): void {
+    void this.onDown(e).catch((err: Error) => this.log.error({ host: e.host, err: err.message }, 'handling host down failed'));
+  }
+
   private async onDown(e: HostDownEvent): Promise<void> {
     if (e.host.startsWith(SELF)) {
       this.log.warn({ target: e.host.slice(SELF.length), ip: e.ip }, 'self-check target is not answering');
@@ -338,6 +346,7 @@ export class FleetAgent extends EventEmitter<Events> {
     }
     if (!(await this.ownNetworkOk(e.detectedAt - this.opts.monitor.profile.timeoutMs))) {
       this.log.warn({ host: e.host }, 'host looks down, but so does our own network: not voting');
+      this.heldOwn.add(e.host);
       this.emit('held', { host: e.host, why: 'own-network' });
       return;
     }
@@ -373,8 +382,29 @@ export class FleetAgent extends EventEmitter<Events> {
     await this.opts.report(alone);
   }
 
+  /**
+   * Our own network answers again. A host held while it did not and still silent now may have failed
+   * meanwhile (its tracker stays down, so no new down comes): vote on it, once every host had time to
+   * answer a probe sent after the recovery, so the hosts that were only cut off from us are up by then.
+   */
+  private revisit(since: number): void {
+    if (!this.heldOwn.size || this.revisitTimer) return;
+    const p = this.opts.monitor.profile;
+    this.revisitTimer = setTimeout(() => {
+      this.revisitTimer = undefined;
+      const still = this.opts.monitor.states().filter((s) => this.heldOwn.has(s.host) && s.state === 'down' && (s.lastReplyAt ?? 0) < since);
+      this.heldOwn.clear();
+      for (const s of still) {
+        const e: HostDownEvent = { host: s.host, ip: s.ip, detectedAt: Date.now(), losses: s.losses, lastReplyAt: s.lastReplyAt };
+        this.handleDown(e);
+      }
+    }, 2 * (p.intervalMs + p.timeoutMs) + 50);
+  }
+
   private async onUp(e: HostUpEvent): Promise<void> {
-    if (e.host.startsWith(SELF)) return;
+    if (e.host.startsWith(SELF)) return this.revisit(e.at);
+    // Held while we were cut off: we never voted on it, so there is nothing of ours to take back.
+    if (this.heldOwn.delete(e.host)) return;
     this.uncommitted.delete(e.host);
     if (e.from !== 'down' || !this.lease) return;
     if (this.opts.replicas > 1) {

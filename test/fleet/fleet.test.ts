@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { FleetStore, fleetClient, parseEtcdUrl } from '../../src/fleet/index.js';
 import { aliasAddresses, type LabState } from '../../src/lab/index.js';
+import { cutGroup, type CutGroup } from '../helpers/cgroup.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { temporaryLab } from '../helpers/hosts.js';
 import { recordingServer, type RecordingServer } from '../helpers/http.js';
@@ -44,11 +45,13 @@ describe('a monitor fleet on etcd', () => {
   /** Every process started, for the clean-up (a twin of an id is not in `agents`). */
   const everyAgent: Agent[] = [];
   const dropped = new Set<string>();
+  const cutGroups: CutGroup[] = [];
 
-  const start = (id: string, group = 'test', extra: string[] = []): Agent => {
+  const start = (id: string, group = 'test', extra: string[] = [], cgroup?: CutGroup): Agent => {
     const args = [BIN, 'monitor', '--join', etcd.url, '--group', group, '--agent-id', id, ...extra, '--ttl', String(TTL_S), '--hosts-file', join(dir, 'hosts'),
       '--inspector', inspector.url, '--interval', '50', '--timeout', '50', '--k', '2', '--lab-id', state.labId, '--state-dir', state.stateDir, '--json'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = cgroup ? cgroup.wrap([process.execPath, ...args]) : [process.execPath, args];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: Line[] = [];
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
@@ -108,6 +111,7 @@ describe('a monitor fleet on etcd', () => {
 
   afterAll(async () => {
     await Promise.all(everyAgent.map((a) => a.kill('SIGKILL')));
+    for (const g of cutGroups) g.remove();
     for (const ip of dropped) drop(ip, false);
     await inspector?.close();
     await lab?.remove();
@@ -207,4 +211,47 @@ describe('a monitor fleet on etcd', () => {
     expect(seenBy.every((a) => ids.includes(a))).toBe(true);
     drop(ipOf.get(target)!, false);
   }, 40_000);
+
+  it('with --replicas 3, agents whose own network is cut raise nothing, and vote on a host still down once it is back', async () => {
+    // The replica fleet before is done: fewer processes probing the same addresses.
+    await Promise.all([...agents.entries()].filter(([k]) => k.startsWith('replicas/')).map(([, a]) => a.kill()));
+    const ids = ['s-1', 's-2', 's-3'];
+    const cuts = ['s-2', 's-3'].map((id) => cutGroup(id));
+    cutGroups.push(...cuts);
+    const selfCheck = ['--replicas', '3', '--self-check', `lab-host=${state.hosts[0]!.hostIp}`];
+    const [s1, s2, s3] = ids.map((id, i) => start(id, 'selfcheck', selfCheck, cuts[i - 1]));
+    await eventually(() => [s1!, s2!, s3!].every((r) => r.latest()?.members.length === 3 && r.latest()!.hosts.length === ADDRESSES) || undefined, 20_000, 'three replicas each owning all 300');
+    await new Promise((r) => setTimeout(r, 1_000));
+    const ours = () => inspector.received.filter((e) => (e.body[0].details.agents as string[]).every((a) => ids.includes(a)));
+    expect(ours()).toEqual([]);
+
+    // Two of three owners cut off: without the self-check they would be a majority for all 300.
+    cuts.forEach((c) => c.cut(true));
+    const heldOwn = (a: Agent) => new Set(a.lines.filter((l) => l.event === 'held' && l['why'] === 'own-network').map((l) => l['host'] as string));
+    await eventually(() => (heldOwn(s2!).size === ADDRESSES && heldOwn(s3!).size === ADDRESSES) || undefined, 5_000,
+      () => `the cut agents holding every address (${heldOwn(s2!).size}, ${heldOwn(s3!).size})`);
+    const target = names.find((h) => !eventsFor(h).length)!;
+    drop(ipOf.get(target)!, true);
+    await eventually(() => s1!.lines.some((l) => l.event === 'held' && l['host'] === target && l['why'] === 'no-majority') || undefined, 5_000, `s-1 voting ${target} down alone`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(ours()).toEqual([]);
+    expect(cuts.every((c) => c.dropped() > ADDRESSES)).toBe(true);
+    const store = new FleetStore(fleetClient(parseEtcdUrl(etcd.url)), 'selfcheck');
+    try {
+      expect(await store.voters(target)).toEqual(['s-1']);
+      // Their network back, the cut agents see the 299 live addresses answer and vote on the one still
+      // silent: one event, raised by a majority, and nothing for the others.
+      cuts.forEach((c) => c.cut(false));
+      await eventually(() => ours().length > 0 || undefined, 5_000, `an event for ${target} once the agents' network is back`);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(ours()).toHaveLength(1);
+      const details = ours()[0]!.body[0].details;
+      expect(details.hostname).toBe(target);
+      expect((details.agents as string[]).length).toBeGreaterThanOrEqual(2);
+      expect(details.agents).toContain('s-1');
+    } finally {
+      store.client.close();
+    }
+    drop(ipOf.get(target)!, false);
+  }, 60_000);
 });
