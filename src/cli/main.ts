@@ -110,6 +110,7 @@ export function buildProgram(): Command {
     .description('ICMP-probe compute hosts and report compute.host.down to an inspector (Doctor sample monitor)')
     .option('--host <name=ip>', 'a host to watch (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--hosts-file <path>', 'more hosts to watch, one NAME=IP per line (# comments)')
+    .option('--hosts-from-nova', 'watch every compute host in Nova\'s hypervisor records (cloud from OS_* or clouds.yaml), read again every --refresh')
     .requiredOption('--inspector <url>', 'inspector base URL, e.g. http://127.0.0.1:12345 (token from DOCTOR_INSPECTOR_TOKEN)')
     .option('--shape <shape>', 'doctor (PUT /events, a list) or vitrage (POST /v1/event)', 'doctor')
     .option('--profile <name>', 'doctor (100 ms, 100 ms, k=1) or fast (5 ms, 15 ms, k=4)', 'doctor')

@@ -7,8 +7,9 @@ import {
   DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp,
   type EventShape, type HostDownEvent, type HostUpEvent, type MonitoredHost,
 } from '../monitor/index.js';
+import { createOpenStackClient, loadCredentials, type Hypervisor } from '../openstack/index.js';
 import { labStateDir } from './lab-hosts.js';
-import { untilSignal } from './services.js';
+import { readText, untilSignal } from './services.js';
 
 export interface MonitorFlags {
   host: string[];
@@ -30,6 +31,8 @@ export interface MonitorFlags {
   ttl?: string;
   selfCheck?: string[];
   refresh?: string;
+  /** Watch every compute host Nova knows (os-hypervisors: service host and host_ip), read again every --refresh. */
+  hostsFromNova?: boolean;
 }
 
 export function parseHostFlags(values: string[], flag = '--host'): MonitoredHost[] {
@@ -67,9 +70,65 @@ function memoryMiB(): Record<string, number> {
   return { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external) };
 }
 
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/**
+ * The compute hosts in Nova's hypervisor records, by service host name (what the inspector forces down)
+ * and host_ip, sorted by name so every agent of a fleet reads the same list. Several nodes of one service
+ * host (ironic) are one host; a record without an IPv4 host_ip, or with another host's, is left out and
+ * said once.
+ */
+export function novaHosts(list: () => Promise<Hypervisor[]>, warn: (m: string) => void): () => Promise<MonitoredHost[]> {
+  const said = new Set<string>();
+  const once = (m: string) => {
+    if (!said.has(m)) warn(m);
+    said.add(m);
+  };
+  return async () => {
+    const hyps = [...(await list())].sort((a, b) => (a.serviceHost < b.serviceHost ? -1 : a.serviceHost > b.serviceHost ? 1 : 0));
+    const byName = new Map<string, MonitoredHost>();
+    const byIp = new Map<string, string>();
+    for (const h of hyps) {
+      if (byName.has(h.serviceHost)) continue;
+      if (!h.hostIp || !IPV4.test(h.hostIp)) {
+        once(`hypervisor ${h.hostname} (${h.serviceHost}) has no IPv4 host_ip (${JSON.stringify(h.hostIp)}): not watched`);
+        continue;
+      }
+      const other = byIp.get(h.hostIp);
+      if (other) {
+        once(`hypervisor ${h.serviceHost} has the host_ip of ${other} (${h.hostIp}): not watched`);
+        continue;
+      }
+      byName.set(h.serviceHost, { name: h.serviceHost, ip: h.hostIp });
+      byIp.set(h.hostIp, h.serviceHost);
+    }
+    return [...byName.values()];
+  };
+}
+
+/** Where the hosts come from: --host and --hosts-file (read again at each refresh), or Nova. */
+function hostSource(flags: MonitorFlags, env: NodeJS.ProcessEnv, warn: (m: string) => void): { read: () => Promise<MonitoredHost[]>; close: () => void } {
+  if (!flags.hostsFromNova) return { read: () => Promise.resolve(hostsOf(flags)), close: () => undefined };
+  if (flags.host.length || flags.hostsFile) throw new ConfigError('--hosts-from-nova', 'takes the hosts from Nova: leave out --host and --hosts-file');
+  const client = createOpenStackClient({ credentials: loadCredentials(env, readText) });
+  return { read: novaHosts(() => client.compute.hypervisors.listDetail(), warn), close: () => client.close() };
+}
+
 /** `doctor monitor`: probe hosts until Ctrl-C, report each host-down to the inspector. */
 export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
-  const hosts = hostsOf(flags);
+  const warn = (m: string) => out(flags.json ? JSON.stringify({ event: 'warning', message: m }) : `warning: ${m}`);
+  const source = hostSource(flags, env, warn);
+  try {
+    await monitorFrom(source.read, flags, env, out, warn);
+  } finally {
+    source.close();
+  }
+}
+
+async function monitorFrom(
+  readHosts: () => Promise<MonitoredHost[]>, flags: MonitorFlags, env: NodeJS.ProcessEnv, out: (l: string) => void, warn: (m: string) => void,
+): Promise<void> {
+  const hosts = await readHosts();
   if (flags.shape !== 'doctor' && flags.shape !== 'vitrage') throw new ConfigError('--shape', `"${flags.shape}" must be doctor or vitrage`);
   const base = flags.profile === 'fast' ? FAST_PROFILE : flags.profile === 'doctor' ? DOCTOR_PROFILE : undefined;
   if (!base) throw new ConfigError('--profile', `"${flags.profile}" must be doctor or fast`);
@@ -87,7 +146,7 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
   if (hosts.some((h) => isLabAddress(h.ip))) {
     const dir = labStateDir(flags, env);
     const state = readState(dir);
-    if (!state) throw new ConfigError('--host', `lab addresses given but no lab "${flags.labId}" is up at ${dir}; run doctor lab up first`);
+    if (!state) throw new ConfigError(flags.hostsFromNova ? '--hosts-from-nova' : '--host', `lab addresses given but no lab "${flags.labId}" is up at ${dir}; run doctor lab up first`);
     guard = labRouteGuard(state);
   }
 
@@ -95,7 +154,7 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
   if (flags.join) {
     const selfCheck = flags.selfCheck?.length ? parseHostFlags(flags.selfCheck, '--self-check') : [];
     const monitor = new Monitor({ hosts: [], transport: await openRawIcmp(), ...profile, ...(guard ? { guard } : {}) });
-    const fleet = await startFleet(flags, { monitor, reporter, selfCheck, hosts: () => Promise.resolve(hostsOf(flags)), emit });
+    const fleet = await startFleet(flags, { monitor, reporter, selfCheck, hosts: readHosts, emit });
     out(flags.json ? JSON.stringify({ event: 'started', fleet: flags.join, agent: fleet.agentId, hosts: hosts.length, profile }) : `agent ${fleet.agentId} of fleet ${flags.join}: ${hosts.length} host(s) in all, probing its share every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
     await untilSignal();
     await fleet.agent.stop();
@@ -111,10 +170,16 @@ export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, ou
   });
   monitor.on('up', (e: HostUpEvent) => emit(`${new Date(e.at).toISOString()} ${e.host} (${e.ip}) up`, { event: 'up', ...e }));
   await monitor.start();
+  // The host list may change (a new compute, an edited file): keep probing the kept ones as they were.
+  const refreshMs = (numberFlag('--refresh', flags.refresh, 0.1) ?? 10) * 1000;
+  const refresh = flags.hostsFromNova || flags.hostsFile ? setInterval(() => {
+    void readHosts().then((next) => monitor.setHosts(next, () => 'unknown')).catch((err: Error) => warn(`reading the host list again failed, keeping the last: ${err.message}`));
+  }, refreshMs) : undefined;
   const shown = hosts.length > 10 ? `${hosts.slice(0, 10).map((h) => `${h.name}=${h.ip}`).join(', ')} and ${hosts.length - 10} more` : hosts.map((h) => `${h.name}=${h.ip}`).join(', ');
   out(flags.json ? JSON.stringify({ event: 'started', hosts, profile }) : `monitoring ${shown} every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
-  monitor.ready(5_000).catch((err: Error) => out(flags.json ? JSON.stringify({ event: 'warning', message: err.message }) : `warning: ${err.message}`));
+  monitor.ready(5_000).catch((err: Error) => warn(err.message));
   await untilSignal();
+  clearInterval(refresh);
   monitor.stop();
   summary(monitor, emit);
 }

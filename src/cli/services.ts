@@ -4,7 +4,8 @@ import { createOpenStackClient, loadCredentials } from '../openstack/index.js';
 import { createInspectorApp, Inspector } from '../inspector/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
 
-const readText = (p: string) => {
+/** A file's text, or undefined when it cannot be read (how credentials look for clouds.yaml). */
+export const readText = (p: string) => {
   try {
     return readFileSync(p, 'utf8');
   } catch {

@@ -258,8 +258,13 @@ export class FleetAgent extends EventEmitter<Events> {
       const hosts = await this.opts.hosts();
       const same = hosts.length === this.all.length && hosts.every((h, i) => h.name === this.all[i]!.name && h.ip === this.all[i]!.ip);
       if (!same) {
+        const before = this.all;
         this.all = hosts;
-        await this.recompute();
+        // A list the monitor refuses (a duplicate or unroutable address) is tried again next time.
+        await this.recompute().catch((err: Error) => {
+          this.all = before;
+          throw err;
+        });
       }
       await this.publish();
     } catch (err) {

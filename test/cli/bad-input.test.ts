@@ -29,6 +29,8 @@ describe('doctor run with bad input', () => {
     ['a variable with a wrong value', ['run'], { VM_COUNT: 'many' }, /^doctor: VM_COUNT: must be a number \(from the environment\)/m],
     ['a config file with a word that is not yes or no', ['run', '--config', 'bad.yaml'], {}, /^doctor: insecureSkipHostKeyCheck: must be true\/false, yes\/no, 1\/0 or on\/off \(got "nope"\)/m],
     ['an unknown installer', ['run', '--installer', 'openshift'], {}, /^doctor: --installer: /m],
+    ['hosts from Nova and from a flag at once', ['monitor', '--hosts-from-nova', '--host', 'c1=198.18.0.2', '--inspector', 'http://127.0.0.1:1'], {}, /^doctor: --hosts-from-nova: takes the hosts from Nova: leave out --host and --hosts-file/m],
+    ['hosts from Nova without a cloud', ['monitor', '--hosts-from-nova', '--inspector', 'http://127.0.0.1:1'], {}, /^doctor: OS_AUTH_URL: is not set/m],
   ];
   for (const [what, args, env, want] of cases) {
     it(`${what}: exit 2 and one line naming it`, () => {

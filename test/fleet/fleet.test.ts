@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { FleetStore, fleetClient, parseEtcdUrl } from '../../src/fleet/index.js';
-import { aliasAddresses, type LabState } from '../../src/lab/index.js';
+import { aliasAddresses, startCloud, type LabCloud, type LabState } from '../../src/lab/index.js';
 import { cutGroup, type CutGroup } from '../helpers/cgroup.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { temporaryLab } from '../helpers/hosts.js';
@@ -46,12 +46,14 @@ describe('a monitor fleet on etcd', () => {
   const everyAgent: Agent[] = [];
   const dropped = new Set<string>();
   const cutGroups: CutGroup[] = [];
+  let cloud: LabCloud | undefined;
 
-  const start = (id: string, group = 'test', extra: string[] = [], cgroup?: CutGroup): Agent => {
-    const args = [BIN, 'monitor', '--join', etcd.url, '--group', group, '--agent-id', id, ...extra, '--ttl', String(TTL_S), '--hosts-file', join(dir, 'hosts'),
+  const start = (id: string, { group = 'test', extra = [], cgroup, env }: { group?: string; extra?: string[]; cgroup?: CutGroup; env?: NodeJS.ProcessEnv } = {}): Agent => {
+    const hosts = extra.includes('--hosts-from-nova') ? [] : ['--hosts-file', join(dir, 'hosts')];
+    const args = [BIN, 'monitor', '--join', etcd.url, '--group', group, '--agent-id', id, ...extra, '--ttl', String(TTL_S), ...hosts,
       '--inspector', inspector.url, '--interval', '50', '--timeout', '50', '--k', '2', '--lab-id', state.labId, '--state-dir', state.stateDir, '--json'];
     const [cmd, argv] = cgroup ? cgroup.wrap([process.execPath, ...args]) : [process.execPath, args];
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     const lines: Line[] = [];
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
@@ -114,6 +116,7 @@ describe('a monitor fleet on etcd', () => {
     for (const g of cutGroups) g.remove();
     for (const ip of dropped) drop(ip, false);
     await inspector?.close();
+    await cloud?.stop();
     await lab?.remove();
     await etcd?.remove();
     rmSync(dir, { recursive: true, force: true });
@@ -187,7 +190,7 @@ describe('a monitor fleet on etcd', () => {
   }, 40_000);
 
   it('refuses a second live agent with the same id, naming the flag to fix', async () => {
-    const twin = start('agent-a', 'test');
+    const twin = start('agent-a');
     const code = twin.child.exitCode ?? (await new Promise<number | null>((r) => twin.child.once('exit', (c) => r(c))));
     expect(code).not.toBe(0);
     expect((twin as unknown as { stderr: string }).stderr).toMatch(/already called "agent-a".*--agent-id/);
@@ -195,7 +198,7 @@ describe('a monitor fleet on etcd', () => {
 
   it('with --replicas 3, every agent probes every address and a failure is raised once, by a majority', async () => {
     const ids = ['r-1', 'r-2', 'r-3'];
-    const rs = ids.map((id) => start(id, 'replicas', ['--replicas', '3']));
+    const rs = ids.map((id) => start(id, { group: 'replicas', extra: ['--replicas', '3'] }));
     await eventually(() => rs.every((r) => r.latest()?.members.length === 3 && r.latest()!.hosts.length === ADDRESSES) || undefined, 20_000,
       () => `three replicas each owning all 300 (${rs.map((r) => `${r.id}: ${JSON.stringify(r.latest()?.members)} ${r.latest()?.hosts.length}`).join('; ')})`);
     await new Promise((r) => setTimeout(r, 1_000));
@@ -219,7 +222,7 @@ describe('a monitor fleet on etcd', () => {
     const cuts = ['s-2', 's-3'].map((id) => cutGroup(id));
     cutGroups.push(...cuts);
     const selfCheck = ['--replicas', '3', '--self-check', `lab-host=${state.hosts[0]!.hostIp}`];
-    const [s1, s2, s3] = ids.map((id, i) => start(id, 'selfcheck', selfCheck, cuts[i - 1]));
+    const [s1, s2, s3] = ids.map((id, i) => start(id, { group: 'selfcheck', extra: selfCheck, ...(i ? { cgroup: cuts[i - 1]! } : {}) }));
     await eventually(() => [s1!, s2!, s3!].every((r) => r.latest()?.members.length === 3 && r.latest()!.hosts.length === ADDRESSES) || undefined, 20_000, 'three replicas each owning all 300');
     await new Promise((r) => setTimeout(r, 1_000));
     const ours = () => inspector.received.filter((e) => (e.body[0].details.agents as string[]).every((a) => ids.includes(a)));
@@ -253,5 +256,36 @@ describe('a monitor fleet on etcd', () => {
       store.client.close();
     }
     drop(ipOf.get(target)!, false);
+  }, 60_000);
+
+  it('reads its hosts from Nova\'s hypervisors, and a compute that appears there is watched within a refresh', async () => {
+    await Promise.all([...agents.entries()].filter(([k]) => k.startsWith('selfcheck/')).map(([, a]) => a.kill()));
+    // Twenty of the lab host's addresses as the computes of a simulated Nova, under names of their own.
+    const ips = [...ipOf.values()].slice(0, 21);
+    const nova = Array.from({ length: 20 }, (_, i) => ({ name: `nova-${i + 1}`, ip: ips[i]! }));
+    cloud = await startCloud({ hosts: nova, buildDelayMs: 5 });
+    const c = cloud.credentials();
+    const env = { OS_AUTH_URL: c.authUrl, OS_USERNAME: c.username, OS_PASSWORD: c.password, OS_PROJECT_NAME: 'admin', OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_DOMAIN_NAME: 'Default', OS_CLOUD: '' };
+    const ids = ['n-1', 'n-2'];
+    const [n1, n2] = ids.map((id) => start(id, { group: 'nova', extra: ['--hosts-from-nova', '--refresh', '0.5'], env }));
+    const union = () => [...(n1!.latest()?.hosts ?? []), ...(n2!.latest()?.hosts ?? [])].sort();
+    const agreed = (count: number) => [n1!, n2!].every((a) => a.latest()?.members.length === 2) && union().length === count ? union() : undefined;
+    const names20 = nova.map((h) => h.name);
+    expect(await eventually(() => agreed(20), 20_000, () => `two agents sharing Nova's 20 hosts (${union().length})`)).toEqual([...names20].sort());
+    const [tooz] = toozOwners([{ members: ids, keys: names20, replicas: 1, ignore: [] }]);
+    expect(n1!.latest()!.hosts.sort()).toEqual(names20.filter((_, k) => tooz![k]![0] === 'n-1').sort());
+
+    // A new nova-compute registers: its hypervisor record appears, and within a refresh it has an owner.
+    cloud.cloud.state.addComputeHost({ name: 'nova-21', ip: ips[20]! }, cloud.cloud.now());
+    const all = await eventually(() => agreed(21), 5_000, () => `nova-21 owned (${union().length} hosts)`);
+    expect(new Set(all).size).toBe(21);
+    await new Promise((r) => setTimeout(r, 1_000));
+    drop(ips[20]!, true);
+    await eventually(() => eventsFor('nova-21').length > 0 || undefined, 5_000, 'an event for nova-21');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(eventsFor('nova-21')).toHaveLength(1);
+    // No secret in what the agents print.
+    expect([...n1!.lines, ...n2!.lines].map((l) => JSON.stringify(l)).join('\n')).not.toContain(c.password);
+    drop(ips[20]!, false);
   }, 60_000);
 });

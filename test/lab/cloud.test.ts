@@ -303,6 +303,27 @@ describe('lab cloud contracts', () => {
     expect(services.map((s: { host: string }) => s.host)).toEqual(['c1', 'c2', 'c3']);
   });
 
+  it('pages hypervisors from 2.33 as Nova does (max_limit, marker = id, hypervisors_links), all of them before; the client reads every page', async () => {
+    const hosts = Array.from({ length: 7 }, (_, i) => ({ name: `c${i + 1}`, ip: `198.18.0.${4 * i + 2}` }));
+    await start({ maxLimit: 3, hosts });
+    const admin = new Raw(lab.url, await login(lab, 'admin', lab.cloud.adminPassword, 'admin'));
+    const get = (path: string, mv: string) => admin.call('GET', `/compute/v2.1/${path}`, undefined, { 'X-OpenStack-Nova-API-Version': mv });
+    const names = (r: { body: Record<string, any> }) => r.body.hypervisors.map((h: { hypervisor_hostname: string }) => h.hypervisor_hostname); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const old = await get('os-hypervisors/detail?limit=1', '2.32');
+    expect([names(old), old.body.hypervisors_links]).toEqual([hosts.map((h) => h.name), undefined]);
+    const first = await get('os-hypervisors/detail', '2.53');
+    expect(names(first)).toEqual(['c1', 'c2', 'c3']);
+    expect(first.body.hypervisors_links).toEqual([{ rel: 'next', href: `${lab.url}/compute/v2.1/os-hypervisors/detail?marker=${first.body.hypervisors[2].id}` }]);
+    const brief = await get(`os-hypervisors?limit=2&marker=${first.body.hypervisors[2].id}`, '2.53');
+    expect(names(brief)).toEqual(['c4', 'c5']);
+    expect(Object.keys(brief.body.hypervisors[0]).sort()).toEqual(['hypervisor_hostname', 'id', 'state', 'status']);
+    const legacy = await get('os-hypervisors/detail?marker=6', '2.37'); // integer ids below 2.53
+    expect(names(legacy)).toEqual(['c7']);
+    expect(legacy.body.hypervisors_links).toBeUndefined();
+    // The monitor fleet's host list: every page, none twice.
+    expect((await clientFor(lab).compute.hypervisors.listDetail()).map((h) => `${h.serviceHost}=${h.hostIp}`)).toEqual(hosts.map((h) => `${h.name}=${h.ip}`));
+  });
+
   it('keeps admin actions to admins: reset-state, force-down, hypervisors', async () => {
     await start();
     const { doctor, ids } = await provision(lab, 1);

@@ -284,17 +284,19 @@ export function novaRouter(cloud: Cloud): Router {
   });
 
   // --- hypervisors
-  v.get('/os-hypervisors/detail', policy('os_compute_api:os-hypervisors:list-detail'), (_req, res) => {
-    res.json({ hypervisors: [...s.services.values()].map((x) => hypervisorView(cloud, x, mv(res))) });
-  });
-  v.get('/os-hypervisors', policy('os_compute_api:os-hypervisors:list'), (_req, res) => {
-    res.json({
-      hypervisors: [...s.services.values()].map((x) => {
-        const h = hypervisorView(cloud, x, mv(res));
-        return { id: h['id'], hypervisor_hostname: h['hypervisor_hostname'], state: h['state'], status: h['status'] };
-      }),
+  // From 2.33 both lists page as servers do (limit, marker = the hypervisor's id, hypervisors_links);
+  // before, Nova answers every hypervisor and ignores limit and marker.
+  const hypervisors = (req: Request, res: Response, detail: boolean) => {
+    const views = [...s.services.values()].sort((a, b) => a.hypervisorLegacyId - b.hypervisorLegacyId).map((x) => {
+      const h = hypervisorView(cloud, x, mv(res));
+      return { id: String(h['id']), view: detail ? h : { id: h['id'], hypervisor_hostname: h['hypervisor_hostname'], state: h['state'], status: h['status'] } };
     });
-  });
+    const page = at(mv(res), '2.33') ? pageOf(cloud, req, res, views, detail ? 'os-hypervisors/detail' : 'os-hypervisors') : { items: views };
+    if (!page) return;
+    res.json({ hypervisors: page.items.map((x) => x.view), ...(page.next ? { hypervisors_links: [{ rel: 'next', href: page.next }] } : {}) });
+  };
+  v.get('/os-hypervisors/detail', policy('os_compute_api:os-hypervisors:list-detail'), (req, res) => hypervisors(req, res, true));
+  v.get('/os-hypervisors', policy('os_compute_api:os-hypervisors:list'), (req, res) => hypervisors(req, res, false));
 
   r.use('/v2.1', v);
   r.use(errorHandler('compute'));

@@ -1,4 +1,5 @@
 import type { Session } from '../session.js';
+import { allPages } from './paging.js';
 
 export interface Hypervisor {
   /** Integer below 2.53, UUID from 2.53. */
@@ -25,11 +26,10 @@ interface WireHypervisor {
 export class HypervisorsApi {
   constructor(private readonly s: Session) {}
 
+  /** `GET /os-hypervisors/detail`, every page (paged like servers from 2.33). */
   async listDetail(): Promise<Hypervisor[]> {
-    const r = await this.s.request<{ hypervisors: WireHypervisor[] }>({
-      service: 'compute', method: 'GET', path: '/os-hypervisors/detail', microversion: true,
-    });
-    return r.data.hypervisors.map((h) => ({
+    const wire = await allPages<WireHypervisor>(this.s, '/os-hypervisors/detail', 'hypervisors');
+    return wire.map((h) => ({
       id: h.id,
       hostname: h.hypervisor_hostname,
       serviceHost: h.service.host,

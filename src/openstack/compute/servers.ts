@@ -1,7 +1,7 @@
 import type { Session } from '../session.js';
-import { HarnessError } from '../../shared/index.js';
 import { enc } from '../identity.js';
 import { requireMicroversion } from '../microversion.js';
+import { allPages } from './paging.js';
 
 export interface Server {
   id: string;
@@ -90,21 +90,8 @@ export class ServersApi {
    * honoured for admins only.
    */
   async listDetail(filter: { allTenants?: boolean; host?: string; name?: string } = {}): Promise<Server[]> {
-    const out: Server[] = [];
-    const seen = new Set<string>();
-    for (let marker: string | undefined; ;) {
-      const r = await this.s.request<{ servers: WireServer[]; servers_links?: Array<{ rel?: string; href?: string }> }>({
-        service: 'compute', method: 'GET', path: '/servers/detail', microversion: true,
-        query: { all_tenants: filter.allTenants ? 1 : undefined, host: filter.host, name: filter.name, marker },
-      });
-      out.push(...r.data.servers.map(serverFromWire));
-      const next = r.data.servers_links?.find((l) => l.rel === 'next')?.href;
-      if (!next || !r.data.servers.length) return out;
-      marker = nextMarker(next) ?? r.data.servers.at(-1)!.id;
-      // A cloud that links back to a page already read would loop for ever.
-      if (seen.has(marker)) throw new HarnessError(`GET /servers/detail: the next link repeats marker ${marker}; the cloud's paging is broken`);
-      seen.add(marker);
-    }
+    const wire = await allPages<WireServer>(this.s, '/servers/detail', 'servers', { all_tenants: filter.allTenants ? 1 : undefined, host: filter.host, name: filter.name });
+    return wire.map(serverFromWire);
   }
 
   async delete(id: string): Promise<void> {
@@ -117,13 +104,5 @@ export class ServersApi {
       service: 'compute', method: 'POST', path: `/servers/${enc(id)}/action`,
       body: { 'os-resetState': { state } }, microversion: true, idempotent: true,
     });
-  }
-}
-
-function nextMarker(href: string): string | undefined {
-  try {
-    return new URL(href).searchParams.get('marker') ?? undefined;
-  } catch {
-    return undefined;
   }
 }
