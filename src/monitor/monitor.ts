@@ -310,6 +310,8 @@ export class Monitor extends EventEmitter {
   private expireUntil(cutoff: number): void {
     this.checkQueued = false;
     if (!this.running) return;
+    // Replies already in the socket settle their probes first, however many a busy turn left unread.
+    this.opts.transport.drain?.();
     while (this.head < this.pending.length) {
       const probe = this.pending[this.head]!;
       if (!probe.done && probe.deadline > cutoff) break;

@@ -5,6 +5,11 @@ export interface IcmpTransport {
   /** `message` is the caller's to reuse once this returns: send it or copy it before returning. */
   send(ip: string, message: Buffer): Promise<void>;
   onPacket(listener: (packet: Buffer, source: string) => void): void;
+  /**
+   * Hands every packet already waiting to the listeners, now. A loss check calls it first: a reply that
+   * came in time but was not read yet (a busy event loop reads a bounded batch per turn) is no loss.
+   */
+  drain?(): void;
   close(): void;
 }
 
@@ -47,9 +52,9 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
   // event reads every datagram waiting, up to DRAIN at a time.
   const wrap = typeof socket.wrap?.send === 'function' && typeof socket.wrap.recv === 'function' ? socket.wrap : undefined;
   const rx = Buffer.alloc(4096);
-  const drain = () => {
+  const drain = (max = DRAIN) => {
     if (!wrap) return;
-    for (let i = 0; i < DRAIN; i++) {
+    for (let i = 0; i < max; i++) {
       let got = false;
       try {
         wrap.recv(rx, (buf, bytes, source) => {
@@ -88,6 +93,7 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
       }
     },
     onPacket: (l) => listeners.push(l),
+    drain: () => drain(DRAIN_ALL),
     close: () => socket.close(),
   };
 }
@@ -97,5 +103,7 @@ const SO_RCVBUFFORCE = 33;
 const RECEIVE_BUFFER = 8 * 1024 * 1024;
 /** Datagrams read per readable event at most, so a flood cannot hold the event loop. */
 const DRAIN = 256;
+/** Before a loss check: all that waits (8 MiB of buffer holds fewer than 100,000 replies). */
+const DRAIN_ALL = 100_000;
 const SENT = Promise.resolve();
 const noop = () => {};

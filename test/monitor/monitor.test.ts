@@ -135,6 +135,33 @@ describe('Monitor', () => {
     expect(downs[0]).toMatchObject({ host: 'compute-1', ip: '198.18.0.2', losses: 1 });
   });
 
+  it('reads the replies waiting in the socket before a loss check: a reply that came in time is no loss, however busy the loop was', async () => {
+    // A socket whose replies arrived but were not read yet: only drain() hands them over.
+    const waiting: Array<() => void> = [];
+    net.rtt.set('198.18.0.2', 1);
+    const send = net.send.bind(net);
+    net.send = async (ip, message) => {
+      const msg = decodeIcmp(message, false)!;
+      const before = net.sent.length;
+      await send(ip, message);
+      if (net.sent.length > before && net.rtt.get(ip) === 999) waiting.push(() => net.inject(ipv4(echoReply(msg.identifier, msg.sequence, Buffer.from(msg.payload))), ip));
+    };
+    const withDrain = Object.assign(net, { drain: () => waiting.splice(0).forEach((f) => f()) });
+    const m = new Monitor({ hosts: [{ name: 'compute-1', ip: '198.18.0.2' }], transport: withDrain, now: () => Date.now(), identifier: 0x4242, intervalMs: 100, timeoutMs: 100, k: 1 });
+    m.on('down', (e: HostDownEvent) => downs.push(e));
+    await m.start();
+    await vi.advanceTimersByTimeAsync(450);
+    net.rtt.set('198.18.0.2', 999); // replies come (at once, in the socket) but nothing reads them
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(downs).toEqual([]);
+    expect(m.states()[0]).toMatchObject({ state: 'up', losses: 0 });
+    // Without drain() the same socket makes every probe a loss: the check is what reads them.
+    (withDrain as { drain?: () => void }).drain = undefined;
+    await vi.advanceTimersByTimeAsync(300);
+    m.stop();
+    expect(downs).toHaveLength(1);
+  });
+
   it('k=4 with a 5 ms interval rides out isolated losses and detects a real failure after four', async () => {
     net.rtt.set('198.18.0.2', 1);
     const m = make({ intervalMs: 5, timeoutMs: 15, k: 4 });
