@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, existsSync, rmSync, chmodSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeLabPorts, openstackDown, openstackUp } from '../src/lab/index.js';
-import { taggedProcesses } from '../src/lab/openstack/procs.js';
+import { pssKiB, taggedProcesses } from '../src/lab/openstack/procs.js';
 import { readState } from '../src/lab/index.js';
 import { loadConfig, restoreController, runFaultManagement, setUpController, SshSession, type ControllerFileChange, type ControllerLayout } from '../src/orchestrator/index.js';
 import { parse as parseYaml } from 'yaml';
@@ -27,15 +27,7 @@ const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Numb
 
 /** PSS (MiB) of every process carrying the lab's tag. */
 function labPssMiB(stateDir: string): number {
-  let kib = 0;
-  for (const p of taggedProcesses(stateDir)) {
-    try {
-      kib += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p.pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      /* gone */
-    }
-  }
-  return Math.round(kib / 1024);
+  return Math.round(taggedProcesses(stateDir).reduce((kib, p) => kib + pssKiB(p.pid), 0) / 1024);
 }
 
 const work = mkdtempSync(join(tmpdir(), 'doctor-bench-aio-'));

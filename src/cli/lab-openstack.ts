@@ -45,11 +45,14 @@ export async function runOpenStackRestart(service: string, flags: OpenStackFlags
 }
 
 export function runOpenStackStatus(flags: OpenStackFlags, out: (l: string) => void): number {
-  const { state, services } = openstackStatus(flags.stateDir);
+  const { state, services, memoryMiB, totalMiB } = openstackStatus(flags.stateDir);
   if (!state) {
     out(`no OpenStack lab at ${flags.stateDir}`);
     return 1;
   }
-  for (const [name, ok] of Object.entries(services)) out(`  ${name.padEnd(24)} ${ok ? 'running' : 'NOT RUNNING'}`);
+  for (const [name, ok] of Object.entries(services)) out(`  ${name.padEnd(24)} ${ok ? `running  ${`${memoryMiB[name]!.toFixed(1)} MiB`.padStart(10)}` : 'NOT RUNNING'}`);
+  const computes = Object.entries(memoryMiB).filter(([k]) => k.startsWith('nova-compute '));
+  const computeMiB = computes.reduce((n, [, v]) => n + v, 0);
+  out(`  memory (PSS): ${totalMiB.toFixed(0)} MiB in all; ${computes.length} fake nova-compute(s) ${computeMiB.toFixed(0)} MiB (${(computeMiB / Math.max(1, computes.length)).toFixed(0)} MiB each)`);
   return Object.values(services).every(Boolean) ? 0 : 1;
 }

@@ -5,7 +5,7 @@ import { createOpenStackClient, loadCredentials, type CloudCredentials } from '.
 import { HarnessError, InternalError, processStart } from '../shared/index.js';
 import { labDown, readState, restoreHostLink } from '../lab/index.js';
 import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, restoreControllersFromLedger, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
-import { renderProfile, shortcutLine } from '../profiler/index.js';
+import { renderCloudProfiles, renderProfile, shortcutLine } from '../profiler/index.js';
 import { historyFile, recordRun } from './history.js';
 
 export function ledgerDir(env: NodeJS.ProcessEnv): string {
@@ -97,6 +97,7 @@ export function summary(r: RunResults): string[] {
   if (r.shortcut) out.push(`  ${shortcutLine(r.shortcut)}`);
   for (const t of r.environment?.tunnels ?? []) out.push(`  alarms through a reverse tunnel from ${t.node}${t.reconnects ? ` (reconnected ${t.reconnects}×)` : ''}`);
   if (r.profile) out.push(...renderProfile(r.profile));
+  if (r.cloudProfile) out.push(...renderCloudProfiles(r.cloudProfile));
   if (!r.cleanup.ok) out.push(`  cleanup incomplete: ${r.cleanup.errors.join('; ')} — run doctor cleanup`);
   return out;
 }

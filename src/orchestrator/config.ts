@@ -30,6 +30,8 @@ export interface RunConfig {
   shortcut?: { url?: string };
   /** Where the cloud keeps OSProfiler spans (OSPROFILER_CONNECTION_STRING): the run's trace is fetched from there. */
   osprofilerConnection?: string;
+  /** Cloud services profiled during the fault window (--profile-cloud): nova-api so far. */
+  profileCloud?: Array<'nova-api'>;
   /** lab: the embedded lab; cloud: the cloud in OS_* / clouds.yaml. */
   cloud: { mode: 'lab'; hosts: number; latency: Record<string, number>; dropWebhooks: boolean } | { mode: 'cloud'; credentials: CloudCredentials; cloudName?: string };
   /** Controller set-up (the alarm sink, the traits, the cache TTL): on unless skipped; layout keys over the installer's. */
@@ -155,6 +157,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     controller: { setup: !(c.skipControllerSetup ?? false), ...(c.controllerLayout ? { layout: readLayout(resolve(src.cwd, c.controllerLayout), src.readFile) } : {}) },
     profilerType: c.profilerType,
     ...(c.osprofilerConnection ? { osprofilerConnection: c.osprofilerConnection } : {}),
+    ...(c.profileCloud ? { profileCloud: ['nova-api' as const] } : {}),
     ...(c.shortcut || c.transportUrl ? { shortcut: c.transportUrl ? { url: c.transportUrl } : {} } : {}),
     ...(c.labStateDir ? { labStateDir: resolve(src.cwd, c.labStateDir) } : {}),
     cloud,
@@ -172,6 +175,9 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
   if (c.transportUrl) parseTransportUrl(c.transportUrl, 'TRANSPORT_URL'); // a malformed one is refused now, not at the fault
   if (config.shortcut && config.cloud.mode === 'lab') {
     throw new ConfigError(c.transportUrl ? 'TRANSPORT_URL' : flagOf('shortcut'), 'the embedded lab\'s simulated cloud has no message bus: use the shortcut against a real cloud or the all-in-one lab (doctor lab openstack up)');
+  }
+  if (config.profileCloud && config.cloud.mode === 'lab') {
+    throw new ConfigError(flagOf('profileCloud'), 'the embedded lab\'s simulated cloud is not Nova: profile a real cloud or the all-in-one lab (doctor lab openstack up)');
   }
   if (config.cloud.mode === 'cloud' && !config.ssh.keyPath) {
     throw new ConfigError('SSH_KEY', `a real cloud needs the SSH key of the compute hosts (SSH_KEY or ${flagOf('sshKey')}), and ${flagOf('knownHosts')} to verify them`);
@@ -192,7 +198,7 @@ function readLayout(path: string, readFile: ConfigSources['readFile']): Controll
   const r = controllerLayoutSchema.safeParse(doc ?? {});
   if (!r.success) {
     const { field, message } = describeIssue(r.error);
-    throw new ConfigError('controllerLayout', `${path}: ${field} ${message} (keys: eventPipeline, eventDefinitions, aodhConf, novaConf, ceilometerConf, restart.ceilometer, restart.aodh, restart.nova, logs.novaApi, logs.ceilometerNotification, logs.aodhListener)`);
+    throw new ConfigError('controllerLayout', `${path}: ${field} ${message} (keys: eventPipeline, eventDefinitions, aodhConf, novaConf, ceilometerConf, restart.ceilometer, restart.aodh, restart.nova, logs.novaApi, logs.ceilometerNotification, logs.aodhListener, profile.novaApi.flag, profile.novaApi.dir)`);
   }
   return r.data;
 }

@@ -68,6 +68,8 @@ export interface Environment {
   serviceLogs?: { logs: ServiceLogs; nodes: ControllerNode[] };
   /** Where the controllers' nova.conf is (the shortcut's transport URL), and how to reach them. */
   novaConf?: { path: string; nodes: ControllerNode[] };
+  /** The controllers' services that profile their requests when a run asks (--profile-cloud), and how to reach them. */
+  cloudProfile?: { hooks: NonNullable<ControllerLayout['profile']>; nodes: ControllerNode[] };
   /** Refuses a cloud service address the harness must not connect to (lab hosts: only through a lab link). */
   guardService(ip: string): Promise<void>;
 }
@@ -184,12 +186,13 @@ async function embeddedLab(ctx: EnvironmentContext, c: Extract<RunConfig['cloud'
 }
 
 /** The controllers' set-up (unless skipped) and the service logs their layout names. */
-function controllerSide(config: RunConfig, installerLayout: ControllerLayout, nodes: ControllerNode[]): Pick<Environment, 'controllerSetup' | 'serviceLogs' | 'novaConf'> {
+function controllerSide(config: RunConfig, installerLayout: ControllerLayout, nodes: ControllerNode[]): Pick<Environment, 'controllerSetup' | 'serviceLogs' | 'novaConf' | 'cloudProfile'> {
   const layout = withOverrides(installerLayout, config.controller.layout);
   return {
     ...(config.controller.setup ? { controllerSetup: { layout, nodes } } : {}),
     ...(layout.logs && Object.values(layout.logs).some(Boolean) ? { serviceLogs: { logs: layout.logs, nodes } } : {}),
     novaConf: { path: layout.novaConf, nodes },
+    ...(layout.profile && Object.values(layout.profile).some(Boolean) ? { cloudProfile: { hooks: layout.profile, nodes } } : {}),
   };
 }
 

@@ -22,6 +22,7 @@ import type { ClockOffset } from './fault/clock.js';
 import { asRoot, restoreController, setUpController, type ControllerFileChange, type ControllerNode, type ControllerSession } from './controller/index.js';
 import { cloudEntries, type Ledger } from './ledger.js';
 import { cloudFromLogs } from './cloud-logs.js';
+import { startCloudProfile, type cloudProfileHooks } from './cloud-profile.js';
 import { openShortcut } from './shortcut.js';
 import type { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
@@ -285,6 +286,28 @@ export async function armMonitor(ctx: RunContext, env: Environment, s: Services,
     ctx.log.info({ host: compute.name, ...clock }, 'host clock measured');
   }
   return { inspector, compute, detected, report: () => report };
+}
+
+/**
+ * 4b. `--profile-cloud`: the controllers' nova-api profiles its requests from now until the alarms are in
+ * (at the latest until the fault and the notification deadline are over: the flag expires by itself).
+ * Returns what collects the profiles; the teardown switches it off if the run ends first.
+ */
+export async function armCloudProfile(ctx: RunContext, hooks: NonNullable<ReturnType<typeof cloudProfileHooks>>): Promise<() => Promise<void>> {
+  const { config } = ctx;
+  ctx.progress(`switching nova-api's profiler on on ${hooks.nodes.map((n) => n.name).join(', ')} for the fault window`);
+  const window = await startCloudProfile({
+    runId: config.runId, hook: hooks.hook, nodes: hooks.nodes, resultsDir: config.resultsDir,
+    untilS: Date.now() / 1000 + config.faultDurationS + config.notifyTimeoutS + 120,
+    session: (node) => controllerSession(ctx, node),
+  });
+  ctx.teardown.cleanup('switching nova-api\'s profiler off', () => window.off());
+  return async () => {
+    ctx.progress('collecting nova-api\'s profiles');
+    const profiles = await window.finish();
+    ctx.results.cloudProfile = profiles;
+    for (const p of profiles) if (p.error) ctx.log.warn({ node: p.node, err: p.error }, 'no nova-api profile');
+  };
 }
 
 /** 5. The link-down on the host, until the monitor sees it. */

@@ -1,5 +1,5 @@
 /** What a run gives back (results.json), and what it is given besides its configuration. */
-import type { PushOutcome, Profile } from '../profiler/index.js';
+import type { CloudProfile, PushOutcome, Profile } from '../profiler/index.js';
 import type { LabCloud } from '../lab/index.js';
 import type { HostHandling } from '../inspector/index.js';
 import type { RunEdges } from './edges.js';
@@ -50,6 +50,8 @@ export interface RunResults {
    * alarms Aodh POSTed more than once (both the shortcut's and Nova's own notification match an alarm).
    */
   shortcut?: { transportUrl: string; from: string; broker: string; exchange: string; routingKey: string; published?: number; failed?: number; duplicatedAlarms?: number; duplicatePosts?: number };
+  /** The cloud services' own profiles of the fault window (--profile-cloud), per controller. */
+  cloudProfile?: CloudProfile[];
   /** The OSProfiler trace every OpenStack request of the run carried (when a key was set). */
   osprofiler?: { traceId: string; spans?: number; error?: string };
   /** What filing the result in the TestAPI (TEST_DB_URL) gave. */

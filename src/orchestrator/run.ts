@@ -7,11 +7,12 @@ import { InternalError, makeDir } from '../shared/index.js';
 import { EnergyRecorder } from '../profiler/index.js';
 import { redactedConfig, type RunConfig } from './config.js';
 import { DEFAULT_EDGES } from './edges.js';
+import { cloudProfileHooks } from './cloud-profile.js';
 import { openEnvironment } from './environment.js';
 import { Ledger } from './ledger.js';
 import { componentLoggers } from './logs.js';
 import {
-  armMonitor, awaitNotifications, injectFault, measure, prepareControllers, provisionVms, publish, startServices, TeardownList, verify, type RunContext,
+  armCloudProfile, armMonitor, awaitNotifications, injectFault, measure, prepareControllers, provisionVms, publish, startServices, TeardownList, verify, type RunContext,
 } from './phases.js';
 import type { RunDeps, RunResults } from './results.js';
 import { flagOf } from './settings.js';
@@ -48,6 +49,8 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     });
     results.cloud = env.cloud; // named at once: a run that fails early still says which lab it had
     results.environment = { name: env.name, controllers: env.controllers };
+    // Before anything is made: a profile this cloud cannot give is said now.
+    const hooks = cloudProfileHooks(config, env);
     // 2. The admin client and the consumer (through tunnels where Aodh cannot reach it); the controllers' configuration.
     const services = await startServices(ctx, env);
     await prepareControllers(ctx, env);
@@ -55,9 +58,11 @@ export async function runFaultManagement(config: RunConfig, deps: RunDeps): Prom
     const vms = await provisionVms(ctx, env, services);
     // 4. The inspector and the monitor on the VMs' host; 5. the fault, until the monitor sees it.
     const armed = await armMonitor(ctx, env, services, vms);
+    const profiled = hooks ? await armCloudProfile(ctx, hooks) : undefined;
     const down = await injectFault(ctx, armed, vms);
     // 6. Every expected alarm; 7. what Nova says, and the verdict.
     const missing = await awaitNotifications(ctx, env, services, armed, vms, down);
+    await profiled?.();
     await verify(ctx, services, vms, missing);
   } catch (err) {
     results.verdict = signal.aborted && !(signal.reason instanceof InternalError) ? 'INTERRUPTED' : 'ERROR';

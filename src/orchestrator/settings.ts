@@ -112,6 +112,10 @@ const SPECS = {
     schema: z.string().regex(/^[a-z][a-z0-9+]*:\/\//, 'must be an OSProfiler connection string like redis://127.0.0.1:6379'),
     help: 'where the cloud keeps OSProfiler spans (e.g. `redis://host:6379`): the run\'s trace is fetched after the run',
   },
+  profileCloud: {
+    flag: 'profile-cloud', value: 'services', schema: z.string().regex(/^nova-api$/, 'must be nova-api (the only cloud service profiled so far)'),
+    help: 'profile these cloud services during the fault window (`nova-api`: each request with eventlet\'s profiler, as Nova\'s own guide does), written as a `.prof` next to the results with the top functions in the reports; needs a controller layout with `profile.novaApi` (the all-in-one lab\'s has it). Profiled requests are slower: not a timing run',
+  },
   resultsDir: { flag: 'results-dir', value: 'dir', schema: z.string().min(1), default: './results', help: 'where `<run id>/` goes' },
   logLevel: {
     flag: 'log-level', value: 'level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']), default: 'info',

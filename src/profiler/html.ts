@@ -1,4 +1,5 @@
 import { COMPONENTS, type Timeline } from './checkpoints.js';
+import { cloudProfilesHtml, type CloudProfile } from './cloud-profile.js';
 import { shortcutLine, type ShortcutSummary } from './render.js';
 
 /** What the HTML report needs of a run's results. */
@@ -16,6 +17,7 @@ export interface HtmlInput {
   profile?: { timelines: Timeline[]; slowest?: string; fastest?: string; clocks: Array<{ clock: string; offsetMs: number; uncertaintyMs: number; method: string }> };
   osprofiler?: { traceId: string };
   shortcut?: ShortcutSummary;
+  cloudProfile?: CloudProfile[];
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -100,11 +102,13 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}tfoot td{font-weight:b
 .verdict{font-weight:bold;padding:1px 6px;border-radius:3px}.PASS{background:#d4edda}.FAIL,.ERROR{background:#f8d7da}.INTERRUPTED{background:#fff3cd}
 .swatch{display:inline-block;width:10px;height:10px;margin-right:6px}
 svg .label{font-size:12px}svg .missing{fill:#999;font-size:11px}svg .grid{stroke:#eee}svg .path{stroke:#888;stroke-width:1.5}
+h3{font-size:14px;margin:14px 0 4px}table.functions code{font-size:12px}
 svg .checkpoint{fill:#222}svg .span{fill:#9c755f}svg .time{font-size:10px;fill:#555}svg .axis{font-size:10px;fill:#777}
 </style></head><body>
 <h1>doctor-harness: ${esc(r.testCase)} ${esc(r.verdict)}</h1>
 <table class="summary"><tbody>${summary.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</tbody></table>
 ${sections.join('\n') || '<p>No profile: the run ended before any alarm was expected.</p>'}
+${r.cloudProfile ? cloudProfilesHtml(r.cloudProfile) : ''}
 </body></html>
 `;
 }

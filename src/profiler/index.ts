@@ -8,3 +8,4 @@ export * from './osprofiler.js';
 export * from './service-logs.js';
 export * from './testapi.js';
 export * from './energy.js';
+export * from './cloud-profile.js';

@@ -161,14 +161,14 @@ describe('the OpenStack all-in-one lab', () => {
   });
 
   /** A doctor run through OS_CLOUD and the lab's doctor.yaml: checks what every run must show; its results and progress lines. */
-  async function passingRun(vmCount: number, opts: { shortcut?: boolean } = {}) {
+  async function passingRun(vmCount: number, opts: { shortcut?: boolean; profileCloud?: boolean } = {}) {
     // The 10-VM run also loses its tunnel while it provisions: the tunnel's sshd session on the controller is killed.
     const tunnelKill = vmCount === 10 ? { done: false } : undefined;
     const config = loadConfig({
       env: env(), configFile: state.runConfig, readFile: read, cwd: work,
       // thresholdMs: this checks the chain end to end, not how fast this machine's Nova is (reset-state took
       // 150-230 ms a call here on some days, 30-40 ms on others): timings are npm run bench:openstack's.
-      flags: { vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), ...(opts.shortcut ? { shortcut: true } : {}) },
+      flags: { vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), ...(opts.shortcut ? { shortcut: true } : {}), ...(opts.profileCloud ? { profileCloud: 'nova-api' } : {}) },
     });
     expect(config.cloud.mode).toBe('cloud');
     let tunnelPort = 0;
@@ -387,6 +387,34 @@ describe('the OpenStack all-in-one lab', () => {
         expect(vm.shortcut?.sentAt).toBeGreaterThan(r.inspector!.receivedAt);
         expect(agentLog).toContain(`received message with unique_id: ${vm.shortcut!.uniqueId}`);
       }
+    }, 300_000);
+
+    it('passes doctor run --profile-cloud nova-api with 3 VMs: Nova\'s own profile of the reset requests, its top functions in the reports, nothing left switched on', async () => {
+      const { r, lines } = await passingRun(3, { profileCloud: true });
+      const [p] = r.cloudProfile!;
+      expect(p).toMatchObject({ service: 'nova-api', node: 'controller', file: 'cloud-profile/nova-api-controller.prof' });
+      expect(p!.error).toBeUndefined();
+      // The inspector's three reset-state calls, each profiled on its own, by kind of request.
+      const resets = p!.kinds.find((k) => /^POST_(v2\.1_)?servers_\{id\}_action$/.test(k.kind))!;
+      expect(resets, JSON.stringify(p!.kinds.map((k) => k.kind))).toBeDefined();
+      expect(resets.requests).toBe(3);
+      expect(p!.requests).toBeGreaterThanOrEqual(4); // and at least the force-down
+      // Nova's handler of os-resetState and the instance it saves are in it, below the WSGI stack, with their calls counted.
+      const fn = (re: RegExp) => resets.top.find((f) => re.test(f.function));
+      expect(fn(/^nova\/objects\/instance\.py:\d+\(save\)$/)).toMatchObject({ package: 'nova', calls: 3 });
+      expect(resets.top.every((f) => f.cumulativeMs < 0.9 * resets.totalMs)).toBe(true);
+      expect(resets.hot.length).toBeGreaterThan(0);
+      // The merged profile is pstats' format; the console and the HTML report show the functions under the controller.
+      const prof = join(work, 'results', r.runId, p!.file!);
+      expect(execFileSync('python3', ['-c', 'import pstats,sys; s=pstats.Stats(sys.argv[1]); print(s.total_calls > 0)', prof], { encoding: 'utf8' }).trim()).toBe('True');
+      expect(lines).toContain('switching nova-api\'s profiler on on controller for the fault window');
+      const html = readFileSync(join(work, 'results', r.runId, 'report.html'), 'utf8');
+      expect(html).toContain('controller (nova): nova-api\'s own profile');
+      expect(html).toContain(fn(/instance\.py:\d+\(save\)/)!.function);
+      // Switched off: the flag and the run's folder are gone, and nova-api serves the next request unprofiled.
+      const hook = layout().profile!.novaApi!;
+      expect(existsSync(hook.flag)).toBe(false);
+      expect(readdirSync(hook.dir)).toEqual([]);
     }, 300_000);
 
     it('answers the recorded Doctor flow as the recording did, and the simulated cloud answers as it does (fidelity)', async () => {

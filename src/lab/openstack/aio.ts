@@ -9,7 +9,7 @@ import { computesStart, neutronPrepare, neutronStart, novaPrepare, novaStart } f
 import {
   adminCredentials, DEFAULT_PORTS, keystoneUrl, labOn, must, osprofilerConnection, readOpenStackState, registerServices, saveState, type Lab, type OpenStackLabState, type PortName,
 } from './context.js';
-import { stopTagged, taggedProcesses } from './procs.js';
+import { pssKiB, stopTagged, taggedProcesses } from './procs.js';
 import { isCompute, isRunning, service, SERVICES, type ServiceKey } from './services.js';
 import { writeControllerLayout } from './restart.js';
 import { aodhPrepare, aodhStart, ceilometerStart } from './telemetry.js';
@@ -210,20 +210,30 @@ export interface OpenStackLabStatus {
   state?: OpenStackLabState;
   /** Service → running; computes as "nova-compute <host>". */
   services: Record<string, boolean>;
+  /** Service → memory of its processes (PSS, MiB), and of every process of the lab. */
+  memoryMiB: Record<string, number>;
+  totalMiB: number;
 }
 
 export function openstackStatus(stateDir: string): OpenStackLabStatus {
   const s = readOpenStackState(stateDir);
-  if (!s) return { services: {} };
+  if (!s) return { services: {}, memoryMiB: {}, totalMiB: 0 };
   const procs = taggedProcesses(stateDir);
+  const pss = new Map(procs.map((p) => [p.pid, pssKiB(p.pid)]));
+  const mib = (ps: typeof procs) => Math.round(ps.reduce((n, p) => n + pss.get(p.pid)!, 0) / 102.4) / 10;
   const services: Record<string, boolean> = {};
+  const memoryMiB: Record<string, number> = {};
+  const add = (name: string, ps: typeof procs) => {
+    services[name] = ps.length > 0;
+    memoryMiB[name] = mib(ps);
+  };
   for (const x of SERVICES) {
     if (x.key === 'epmd') continue;
     if (x.key === 'nova-compute') {
-      for (let i = 1; i <= s.computes; i++) services[`nova-compute compute-${i}`] = procs.some((p) => isCompute(p, `compute-${i}`));
-    } else services[x.key] = procs.some(x.is);
+      for (let i = 1; i <= s.computes; i++) add(`nova-compute compute-${i}`, procs.filter((p) => isCompute(p, `compute-${i}`)));
+    } else add(x.key, procs.filter(x.is));
   }
-  return { state: s, services };
+  return { state: s, services, memoryMiB, totalMiB: mib(procs) };
 }
 
 /**

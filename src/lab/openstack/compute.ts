@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { OpenStackClient } from '../../openstack/index.js';
 import type { LabState } from '../hosts/index.js';
 import { rabbitctl } from './base.js';
 import {
-  adminCredentials, authtoken, dbUrl, ensureRunning, must, profilerSection, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitFor, waitForHttp, writeIni, type Lab,
+  adminCredentials, authtoken, dbUrl, ensureRunning, must, profilerSection, serviceAuth, serviceDir, startPython, startUwsgi, transportUrl, waitFor, waitForHttp, writeIni, type Lab, type OpenStackLabState,
 } from './context.js';
 import { startService, taggedProcesses } from './procs.js';
 import { isCompute, isRunning } from './services.js';
@@ -97,11 +98,25 @@ export async function novaPrepare(lab: Lab): Promise<void> {
   await manage('db', 'sync');
 }
 
+/**
+ * Nova's own application (/usr/bin/nova-api-wsgi's init_application) behind a per-request profiler that is
+ * off until a run writes the flag file (doctor run --profile-cloud nova-api); Nova's files stay as shipped.
+ */
+const PROFILED_WSGI = fileURLToPath(new URL('../../../scripts/lab/nova-api-profiled/nova-api-wsgi', import.meta.url));
+
+/** Where a run switches nova-api's profiler on (the flag) and where it writes the profiles. */
+export function novaApiProfileHook(s: OpenStackLabState): { flag: string; dir: string } {
+  const dir = join(serviceDir(s, 'nova'), 'profile');
+  return { flag: join(dir, 'on'), dir };
+}
+
 /** Nova's API under uwsgi, on its configuration as it is (a restart keeps what a set-up wrote). */
 export function startNovaApi(lab: Lab): number {
   const dir = serviceDir(lab.s, 'nova');
+  const profile = novaApiProfileHook(lab.s);
+  mkdirSync(profile.dir, { recursive: true, mode: 0o700 });
   // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
-  return startUwsgi(lab, dir, lab.s.ports.nova, '/usr/bin/nova-api-wsgi', { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf' }, { processes: lab.s.novaApiWorkers, threads: 1 });
+  return startUwsgi(lab, dir, lab.s.ports.nova, PROFILED_WSGI, { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf', DOCTOR_PROFILE_FLAG: profile.flag }, { processes: lab.s.novaApiWorkers, threads: 1 });
 }
 
 export async function novaStart(lab: Lab): Promise<void> {

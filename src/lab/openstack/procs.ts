@@ -70,3 +70,12 @@ export async function stopTagged(tag: string, match: (p: TaggedProcess) => boole
   if (targets().length) signal('SIGKILL');
   while (targets().length && Date.now() < deadline + 3_000) await new Promise((r) => setTimeout(r, 100));
 }
+
+/** A process's proportional set size in KiB (its share of shared pages counted once over the sharers); 0 once gone. */
+export function pssKiB(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}

@@ -6,7 +6,7 @@ import { asRoot, restoreController, type ControllerService } from './setup.js';
 export { ALARM_SINK, iniValue, INSTANCE_TRAITS, withAlarmSink, withDebugLogger, withIniValue, withInstanceUpdateTraits } from './edits.js';
 export {
   asRoot, controllerLayoutSchema, DEVSTACK_LAYOUT, ETC_FILES, restoreController, setUpController, throughSudo, withOverrides,
-  type ControllerFileChange, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode, type ControllerService, type ControllerSession, type ServiceLogs,
+  type CloudProfileHook, type ControllerFileChange, type ControllerLayout, type ControllerLayoutOverrides, type ControllerNode, type ControllerService, type ControllerSession, type ServiceLogs,
 } from './setup.js';
 
 type FileEntry = Extract<LedgerEntry, { kind: 'controller-file' }>;

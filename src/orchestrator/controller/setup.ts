@@ -27,6 +27,16 @@ export interface ControllerLayout {
    * notification agent's (6) once the set-up has their message logger at DEBUG, Aodh's listener's (7).
    */
   logs?: ServiceLogs;
+  /**
+   * Services that can profile their own requests while a run asks (`--profile-cloud`): `flag` is the file
+   * the run writes to switch it on (a folder and an expiry), `dir` where the service may write the folder.
+   */
+  profile?: { novaApi?: CloudProfileHook };
+}
+
+export interface CloudProfileHook {
+  flag: string;
+  dir: string;
 }
 
 export interface ServiceLogs {
@@ -40,12 +50,13 @@ export const controllerLayoutSchema = z.object({
   eventPipeline: z.string().min(1), eventDefinitions: z.string().min(1), aodhConf: z.string().min(1), novaConf: z.string().min(1), ceilometerConf: z.string().min(1),
   restart: z.object({ ceilometer: z.string().min(1), aodh: z.string().min(1), nova: z.string().min(1) }).partial().strict(),
   logs: z.object({ novaApi: z.string().min(1), ceilometerNotification: z.string().min(1), aodhListener: z.string().min(1) }).partial().strict(),
+  profile: z.object({ novaApi: z.object({ flag: z.string().min(1), dir: z.string().min(1) }).strict() }).partial().strict(),
 }).partial().strict();
 export type ControllerLayoutOverrides = z.output<typeof controllerLayoutSchema>;
 
 /** The installer's layout with the user's keys over it. */
 export function withOverrides(base: ControllerLayout, over: ControllerLayoutOverrides | undefined): ControllerLayout {
-  return { ...base, ...over, restart: { ...base.restart, ...over?.restart }, logs: { ...base.logs, ...over?.logs } };
+  return { ...base, ...over, restart: { ...base.restart, ...over?.restart }, logs: { ...base.logs, ...over?.logs }, profile: { ...base.profile, ...over?.profile } };
 }
 
 /** A controller as the set-up reaches it. */
