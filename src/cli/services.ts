@@ -44,8 +44,8 @@ export interface InspectorFlags {
 export async function runInspector(flags: InspectorFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
   if (flags.respond !== 'done' && flags.respond !== 'accepted') throw new ConfigError('--respond', `"${flags.respond}" must be done or accepted`);
   if (flags.vmLookup !== 'cache' && flags.vmLookup !== 'event') throw new ConfigError('--vm-lookup', `"${flags.vmLookup}" must be cache or event`);
-  const concurrency = Number(flags.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('--concurrency', `"${flags.concurrency}" must be a whole number ≥ 1`);
+  const concurrency = flags.concurrency === 'adaptive' ? 'adaptive' : Number(flags.concurrency);
+  if (concurrency !== 'adaptive' && (!Number.isInteger(concurrency) || concurrency < 1)) throw new ConfigError('--concurrency', `"${flags.concurrency}" must be adaptive or a whole number ≥ 1`);
   const client = createOpenStackClient({ credentials: loadCredentials(env, readText) });
   const inspector = new Inspector(client.compute, { vmLookup: flags.vmLookup as 'cache' | 'event', concurrency });
   await inspector.prime();

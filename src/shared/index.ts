@@ -8,3 +8,4 @@ export * from './validation.js';
 export * from './url.js';
 export * from './express.js';
 export * from './fs.js';
+export * from './limit.js';
