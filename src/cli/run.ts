@@ -88,6 +88,12 @@ export function summary(r: RunResults): string[] {
     const span = n.firstMs !== undefined ? `first ${n.firstMs} ms, last ${n.lastMs} ms` : 'none arrived';
     out.push(`  notification time (consumer − detection): ${span} (${n.received}/${n.expected} VMs; pass if under ${r.thresholdMs} ms)`);
   }
+  const c = r.inspector?.concurrency;
+  if (c) {
+    out.push(c.mode === 'fixed'
+      ? `  inspector: ${r.inspector!.vms.length} reset-state call(s), ${c.limit} in flight at most`
+      : `  inspector: ${r.inspector!.vms.length} reset-state call(s), in flight adapted to Nova: ${c.start} at first, ${c.peak} at most, ${c.end} at the end${c.bestMs !== undefined ? ` (best answer ${c.bestMs} ms)` : ''}`);
+  }
   const secs = (ms: number | undefined) => (ms === undefined ? '' : ` in ${(ms / 1000).toFixed(1)} s`);
   for (const c of r.environment?.controllerSetup ?? []) {
     out.push(c.changed.length

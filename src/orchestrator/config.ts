@@ -21,7 +21,7 @@ export interface RunConfig {
   profile: 'doctor' | 'fast';
   imageName: string;
   /** token: what the inspector requires of event senders (DOCTOR_INSPECTOR_TOKEN), else a random one per run. */
-  inspector: { host: string; port: number; token?: string };
+  inspector: { host: string; port: number; concurrency: number | 'adaptive'; token?: string };
   consumer: { host: string; port: number };
   ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
   installer: InstallerConfig;
@@ -139,7 +139,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     notifyTimeoutS: c.notifyTimeoutS,
     profile: c.profile,
     imageName: c.imageName,
-    inspector: { host: c.inspectorHost, port: c.inspectorPort, ...(c.inspectorToken ? { token: c.inspectorToken } : {}) },
+    inspector: { host: c.inspectorHost, port: c.inspectorPort, concurrency: c.inspectorConcurrency === 'adaptive' ? 'adaptive' : Number(c.inspectorConcurrency), ...(c.inspectorToken ? { token: c.inspectorToken } : {}) },
     consumer: { host: c.consumerHost, port: c.consumerPort },
     ssh: {
       // devstack's computes are reached as its stack user; lab hosts (and Doctor's other installers) as root.

@@ -243,7 +243,7 @@ export async function armMonitor(ctx: RunContext, env: Environment, s: Services,
   const { config, teardown, logs } = ctx;
   ctx.signal.throwIfAborted();
   const shortcut = config.shortcut ? await openShortcut(ctx, env) : undefined;
-  const inspector = new Inspector(s.admin.compute, { logger: logs.get('inspector'), ...(shortcut ? { shortcut } : {}) });
+  const inspector = new Inspector(s.admin.compute, { logger: logs.get('inspector'), concurrency: config.inspector.concurrency, ...(shortcut ? { shortcut } : {}) });
   await inspector.prime();
   // Only the run's monitor may tell the inspector a host is down: a token it alone knows, unless the user gave one.
   const token = config.inspector.token ?? randomBytes(24).toString('base64url');
