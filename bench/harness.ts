@@ -3,7 +3,8 @@
  * hop of the simulated cloud at zero latency (the cloud runs in a process of its own), BENCH_RUNS
  * times (default 3) at each of BENCH_VMS (default 1,10,25,50,100): the first and last notification
  * (consumer − detection), and where the slowest VM's time went (inspector 1→4, cloud 4→8, consumer
- * 8→10). One run after the other; every run cleans up after itself. Prints JSON.
+ * 8→10). One run after the other; every run cleans up after itself. BENCH_CONCURRENCY: the inspector's
+ * reset-state calls in flight (adaptive, the default, or a number). Prints JSON.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,8 @@ import { loadConfig, runFaultManagement } from '../src/orchestrator/index.js';
 
 const counts = (process.env['BENCH_VMS'] ?? '1,10,25,50,100').split(',').map(Number).filter((n) => n >= 1 && n <= 200);
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
+/** The inspector's reset-state calls in flight: adaptive (the default) or a number. */
+const concurrency = process.env['BENCH_CONCURRENCY'] ?? 'adaptive';
 const progress = (m: string) => process.stderr.write(`[bench:harness] ${m}\n`);
 const r1 = (n: number | undefined) => (n === undefined ? undefined : Math.round(n * 10) / 10);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
@@ -25,7 +28,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < runs; i++) {
         const config = loadConfig({
           env: {}, readFile: () => undefined, cwd: work,
-          flags: { vmCount, labLatency: 'notify=0,transform=0,evaluate=0,fire=0,deliver=0', inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results') },
+          flags: { vmCount, labLatency: 'notify=0,transform=0,evaluate=0,fire=0,deliver=0', inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), inspectorConcurrency: concurrency },
         });
         const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: () => {}, ledgerDir: join(work, 'ledgers') });
         const slowest = r.profile?.timelines.find((t) => t.vmId === r.profile?.slowest);

@@ -153,7 +153,7 @@ export function buildProgram(): Command {
     .option('--host <address>', 'address to bind', '127.0.0.1')
     .option('--respond <when>', 'done (after every action, as Doctor) or accepted (202 at once)', 'done')
     .option('--vm-lookup <how>', 'cache (refreshed on a miss and every 30 s) or event (list at event time)', 'cache')
-    .option('--concurrency <n>', 'reset-state calls in flight: adaptive (from 4, more while Nova\'s latency holds, fewer when it grows or answers 429/503, at most 64) or a fixed number', 'adaptive')
+    .option('--concurrency <n>', 'reset-state calls in flight: adaptive (from 16, more while few calls wait in Nova\'s queue, fewer when they pile up or it answers 429/503, 1 to 64) or a fixed number', 'adaptive')
     .action(async (flags: InspectorFlags) => {
       await runInspector(flags, process.env, print);
     });

@@ -7,8 +7,8 @@ export interface InspectorOptions {
   vmLookup?: 'cache' | 'event';
   cacheTtlMs?: number;
   /**
-   * Reset-state calls in flight at once: a fixed number, or adaptive (the default): from 4, one more per
-   * call answered near the best latency seen, 10 % fewer per slower one, half on a 429/503, up to 64.
+   * Reset-state calls in flight at once: a fixed number, or adaptive (the default): from 16 (the fixed number it replaced), sized so a
+   * few calls wait in Nova's queue (its workers never idle, calls never pile up), half on a 429/503, up to 64.
    */
   concurrency?: number | 'adaptive';
   /** Doctor's shortcut: also publish each VM's compute.instance.update (state error) on the message bus. */
@@ -50,7 +50,7 @@ export interface HostHandling {
   concurrency?: { mode: 'fixed'; limit: number } | { mode: 'adaptive'; start: number; peak: number; end: number; bestMs?: number };
 }
 
-export const ADAPTIVE_CONCURRENCY = { initial: 4, min: 1, max: 64 } as const;
+export const ADAPTIVE_CONCURRENCY = { initial: 16, min: 1, max: 64 } as const;
 
 /** How many monitor event ids are remembered to recognise a repeat (a monitor's retry). */
 const EVENT_IDS_KEPT = 1_000;

@@ -89,7 +89,7 @@ const SPECS = {
   inspectorPort: { flag: 'inspector-port', value: 'n', schema: port, default: 12345, help: 'the inspector\'s port (0 = any free port)' },
   inspectorConcurrency: {
     flag: 'inspector-concurrency', value: 'n', schema: z.string().regex(/^(adaptive|[1-9]\d{0,2})$/, 'must be adaptive or a whole number from 1 to 999'), default: 'adaptive',
-    help: 'reset-state calls in flight: `adaptive` (from 4, more while Nova\'s latency holds, fewer when it grows or answers 429/503, at most 64) or a fixed number',
+    help: 'reset-state calls in flight: `adaptive` (from 16, more while few calls wait in Nova\'s queue, fewer when they pile up or it answers 429/503, 1 to 64) or a fixed number',
   },
   inspectorToken: {
     env: 'DOCTOR_INSPECTOR_TOKEN', schema: z.string().min(16, 'must be at least 16 characters'), shownDefault: '(a new random one per run)',

@@ -1,26 +1,29 @@
 /**
- * How many calls to keep in flight against an API whose capacity is not known, as TCP finds a path's:
- * while its latency stays near the best it has shown (no queueing behind its workers) one more per call
- * answered until calls first queue, then one more per round trip; 10 % fewer when calls queue (latency
- * past 1.5 × the best), half when it pushes back (429, 503), at most one decrease per round trip. A fixed number is either
- * too few for a large cloud or a pile-up on a small one (2 nova-api workers queue every call past 2).
+ * How many calls to keep in flight against an API whose capacity is not known, as TCP Vegas sizes a
+ * window: from the best latency seen (the API's own service time) and each call's latency it estimates
+ * how many calls wait in the API's queue (limit × (1 − best / latency)); one more in flight while fewer
+ * than `alpha` wait (its workers may be idle between our calls), one fewer when more than `beta` wait
+ * (calls only pile up), half when the API pushes back (429, 503), at most one decrease per round trip.
+ * A fixed number is either too few for a large cloud or a pile-up on a small one (2 nova-api workers
+ * serve 2 at a time; the rest only queue).
  */
 export interface AdaptiveLimitOptions {
   initial: number;
   min: number;
   max: number;
-  /** Latency up to this multiple of the best seen counts as "not queueing" (default 1.5). */
-  tolerance?: number;
+  /** Calls waiting in the API's queue below which the limit grows (default 3) … */
+  alpha?: number;
+  /** … and above which it shrinks (default 6). */
+  beta?: number;
 }
 
 export class AdaptiveLimit {
   private value: number;
   private best = Infinity;
   private peakValue: number;
-  private readonly tolerance: number;
-  /** No call has queued yet: grow fast to find the API's capacity. */
-  private probing = true;
   private holdUntil = -Infinity;
+  private readonly alpha: number;
+  private readonly beta: number;
 
   constructor(private readonly opts: AdaptiveLimitOptions) {
     if (!(opts.min >= 1 && opts.max >= opts.min && opts.initial >= opts.min && opts.initial <= opts.max)) {
@@ -28,7 +31,8 @@ export class AdaptiveLimit {
     }
     this.value = opts.initial;
     this.peakValue = opts.initial;
-    this.tolerance = opts.tolerance ?? 1.5;
+    this.alpha = opts.alpha ?? 3;
+    this.beta = opts.beta ?? 6;
   }
 
   /** Calls that may be in flight now. */
@@ -50,26 +54,20 @@ export class AdaptiveLimit {
     return Number.isFinite(this.best) ? this.best : undefined;
   }
 
-  /**
-   * One call done at `at` (ms, any clock): its latency, and whether the API pushed back (429, 503). One
-   * decrease per round trip: the calls already queued when it was decided say the same thing again.
-   */
+  /** One call done at `at` (ms, any clock): its latency, and whether the API pushed back (429, 503). */
   sample(latencyMs: number, pushedBack = false, at = performance.now()): void {
     const { min, max } = this.opts;
-    const decrease = (factor: number) => {
-      this.probing = false;
+    const decrease = (to: number) => {
+      // The calls already queued when it was decided say the same thing again: once per round trip.
       if (at < this.holdUntil) return;
-      this.value = Math.max(min, this.value * factor);
+      this.value = Math.max(min, to);
       this.holdUntil = at + latencyMs;
     };
-    if (pushedBack) return decrease(0.5);
+    if (pushedBack) return decrease(this.value / 2);
     this.best = Math.min(this.best, latencyMs);
-    if (latencyMs <= this.best * this.tolerance) {
-      // Until calls first queue: one more per call answered (doubling per round trip); after, one more per round trip.
-      this.value = Math.min(max, this.value + (this.probing ? 1 : 1 / this.value));
-    } else {
-      decrease(0.9);
-    }
+    const queued = this.value * (1 - this.best / Math.max(latencyMs, this.best));
+    if (queued < this.alpha) this.value = Math.min(max, this.value + 1);
+    else if (queued > this.beta) decrease(this.value - 1);
     this.peakValue = Math.max(this.peakValue, this.value);
   }
 }

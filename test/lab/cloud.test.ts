@@ -275,6 +275,12 @@ describe('lab cloud contracts', () => {
       const r = await create(extra);
       expect([r.status, r.body.badRequest?.message], JSON.stringify(extra)).toEqual([400, message]);
     }
+    // The client's multi-create: one request, its servers found again by their reservation id (a filter every user may give).
+    const c = clientFor(lab);
+    const { reservationId } = await c.compute.servers.createMany({ name: 'many', imageRef: image, flavorRef: flavor, networks: 'none' }, 3);
+    expect(reservationId).toMatch(/^r-/);
+    expect((await c.compute.servers.listDetail({ reservationId })).map((x) => x.name).sort()).toEqual(['many-1', 'many-2', 'many-3']);
+    expect((await doctor.call('GET', `/compute/v2.1/servers?reservation_id=${reservationId}`)).body.servers).toEqual([]); // another project's
   });
 
   it('keeps the newest points of a long trace, bounded, and serves those after a seq', async () => {

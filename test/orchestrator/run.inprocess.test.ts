@@ -56,8 +56,16 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
   it('local installer: passes at 3 VMs on the addresses COMPUTE_IP gives, names its controllers, and cleans up', async () => {
     const f = fakeEdges();
     const config = configWith({ vmCount: 3 }, { INSTALLER_TYPE: 'local', COMPUTE_IP: HOSTS.map((h) => `${h.name}=${h.ip}`).join(','), CONTROLLER_IPS: '198.18.250.10 198.18.250.11' });
-    const r = await run(config, f.edges);
+    // Every server the cloud makes, with the create request (its reservation) it came from.
+    const made: Array<{ name: string; reservationId: string }> = [];
+    const servers = cloud.cloud.state.servers;
+    const set = servers.set.bind(servers);
+    servers.set = (id, rec) => (made.push({ name: rec.name, reservationId: rec.reservationId }), set(id, rec));
+    const r = await run(config, f.edges).finally(() => (servers.set = set));
     expect(r.verdict, r.reason).toBe('PASS');
+    // The three VMs came from one multi-create request, named as Nova names them.
+    expect(new Set(made.map((m) => m.reservationId)).size).toBe(1);
+    expect(made.map((m) => m.name).sort()).toEqual(['doctor_vm-1', 'doctor_vm-2', 'doctor_vm-3']);
     expect(r.notifications).toMatchObject({ expected: 3, received: 3 });
     // Aodh runs on the controllers, which cannot reach this machine's loopback: a reverse tunnel from each to the consumer.
     const remote = expect.stringMatching(/^127\.0\.0\.1:\d+$/);

@@ -186,8 +186,10 @@ export function novaRouter(cloud: Cloud): Router {
     const host = ctx.isAdmin ? qs(req, 'host') : undefined; // silently ignored for others, as Nova does
     const name = qs(req, 'name');
     const nameRe = name ? safeRegExp(name) : undefined;
+    // reservation_id: the servers of one multi-create, a filter every user may give (as Nova's).
+    const reservation = qs(req, 'reservation_id');
     const page = pageOf(cloud, req, res, [...s.servers.values()]
-      .filter((x) => (allTenants || x.projectId === ctx.projectId) && (!host || x.host === host) && (!nameRe || nameRe.test(x.name)))
+      .filter((x) => (allTenants || x.projectId === ctx.projectId) && (!host || x.host === host) && (!nameRe || nameRe.test(x.name)) && (!reservation || x.reservationId === reservation))
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)), detail ? 'servers/detail' : 'servers');
     if (!page) return;
     res.json({

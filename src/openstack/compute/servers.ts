@@ -1,5 +1,6 @@
 import type { Session } from '../session.js';
 import { enc } from '../identity.js';
+import { HarnessError } from '../../shared/index.js';
 import { requireMicroversion } from '../microversion.js';
 import { allPages } from './paging.js';
 
@@ -67,16 +68,26 @@ export class ServersApi {
 
   async create(input: CreateServerInput): Promise<{ id: string; adminPassSet: boolean }> {
     const v = await this.s.computeMicroversion();
-    const server: Record<string, unknown> = { name: input.name, imageRef: input.imageRef, flavorRef: input.flavorRef };
-    if (input.networks !== undefined) {
-      if (typeof input.networks === 'string') requireMicroversion(v, '2.37', `networks "${input.networks}"`);
-      server['networks'] = typeof input.networks === 'string' ? input.networks : input.networks.map((uuid) => ({ uuid }));
-    }
-    if (input.availabilityZone) server['availability_zone'] = input.availabilityZone;
+    const server = serverBody(input, v);
     const r = await this.s.request<{ server: { id: string; adminPass?: string } }>({
       service: 'compute', method: 'POST', path: '/servers', body: { server }, microversion: true,
     });
     return { id: r.data.server.id, adminPassSet: Boolean(r.data.server.adminPass) };
+  }
+
+  /**
+   * `count` servers in one request (min_count = max_count: all or none, within the quotas), named by
+   * Nova's multi_instance_display_name_template (`<name>-1` … `<name>-<count>` by default); their
+   * reservation id finds them (listDetail({ reservationId })).
+   */
+  async createMany(input: CreateServerInput, count: number): Promise<{ reservationId: string }> {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`a multi-create needs a whole count ≥ 1 (got ${count})`);
+    const v = await this.s.computeMicroversion();
+    const server = serverBody(input, v);
+    Object.assign(server, { min_count: count, max_count: count, return_reservation_id: true });
+    const r = await this.s.request<{ reservation_id: string }>({ service: 'compute', method: 'POST', path: '/servers', body: { server }, microversion: true });
+    if (typeof r.data.reservation_id !== 'string') throw new HarnessError('POST /servers with return_reservation_id answered no reservation_id');
+    return { reservationId: r.data.reservation_id };
   }
 
   async get(id: string): Promise<Server> {
@@ -89,8 +100,10 @@ export class ServersApi {
    * next page (`servers_links`, rel next, its marker the last server's id). `host` and `allTenants` are
    * honoured for admins only.
    */
-  async listDetail(filter: { allTenants?: boolean; host?: string; name?: string } = {}): Promise<Server[]> {
-    const wire = await allPages<WireServer>(this.s, '/servers/detail', 'servers', { all_tenants: filter.allTenants ? 1 : undefined, host: filter.host, name: filter.name });
+  async listDetail(filter: { allTenants?: boolean; host?: string; name?: string; reservationId?: string } = {}): Promise<Server[]> {
+    const wire = await allPages<WireServer>(this.s, '/servers/detail', 'servers', {
+      all_tenants: filter.allTenants ? 1 : undefined, host: filter.host, name: filter.name, reservation_id: filter.reservationId,
+    });
     return wire.map(serverFromWire);
   }
 
@@ -105,4 +118,14 @@ export class ServersApi {
       body: { 'os-resetState': { state } }, microversion: true, idempotent: true,
     });
   }
+}
+
+function serverBody(input: CreateServerInput, microversion: string): Record<string, unknown> {
+  const server: Record<string, unknown> = { name: input.name, imageRef: input.imageRef, flavorRef: input.flavorRef };
+  if (input.networks !== undefined) {
+    if (typeof input.networks === 'string') requireMicroversion(microversion, '2.37', `networks "${input.networks}"`);
+    server['networks'] = typeof input.networks === 'string' ? input.networks : input.networks.map((uuid) => ({ uuid }));
+  }
+  if (input.availabilityZone) server['availability_zone'] = input.availabilityZone;
+  return server;
 }
