@@ -55,13 +55,16 @@ async function main(): Promise<void> {
   const stateDir = join(work, 'lab');
   const labId = `f${Math.floor(Math.random() * 36 ** 3).toString(36)}`;
   const received: Array<{ at: number; host: string; agents: string[] }> = [];
+  let requests = 0;
   const sink = createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
       try {
-        const d = (JSON.parse(body) as Array<{ details: { hostname: string; agents: string[] } }>)[0]!.details;
-        received.push({ at: Date.now(), host: d.hostname, agents: d.agents });
+        // One request may carry several events: the agents batch what commits at once.
+        const at = Date.now();
+        for (const e of JSON.parse(body) as Array<{ details: { hostname: string; agents: string[] } }>) received.push({ at, host: e.details.hostname, agents: e.details.agents });
+        requests += 1;
       } catch {
         /* not an event */
       }
@@ -130,6 +133,7 @@ async function main(): Promise<void> {
 
       progress(`replicas ${replicas}: ${failN} hosts failing at once`);
       const before = received.length;
+      const requestsBefore = requests;
       const failing = ips.slice(0, failN);
       const droppedAt = Date.now();
       dropRules(failing, true);
@@ -152,7 +156,7 @@ async function main(): Promise<void> {
       const split = (f: (p: { detected: number; sent: number; answered: number }) => number) => ({ p50: Math.round(p50(parts.map(f)) ?? NaN), max: Math.round(p100(parts.map(f))) });
       const failure = {
         where_ms: { detection: split((p) => p.detected - droppedAt), fleet: split((p) => p.sent - p.detected), delivery: split((p) => p.answered - p.sent) },
-        failed: failN, events: burst.length, hosts_raised: [...hosts].filter((h) => failed.has(h)).length,
+        failed: failN, events: burst.length, requests: requests - requestsBefore, hosts_raised: [...hosts].filter((h) => failed.has(h)).length,
         duplicates: burst.length - hosts.size, other_hosts: [...hosts].filter((h) => !failed.has(h)).length,
         first_ms: first - droppedAt, last_ms: last - droppedAt,
         events_per_s: last > first ? Math.round((burst.length / ((last - first) / 1000)) * 10) / 10 : null,

@@ -51,6 +51,14 @@ export function endpointFor(url: string, shape: EventShape): { method: 'PUT' | '
   return { method: 'PUT', url: bare ? new URL('/events', u).href : u.href };
 }
 
+/** One host-down to report. */
+export interface HostDownReport {
+  hostname: string;
+  detectedAt: number;
+  eventId?: string;
+  details?: Record<string, unknown>;
+}
+
 /** Reports host-down events to the inspector, retrying connection errors and 5xx with capped backoff. */
 export class InspectorReporter {
   private readonly log: Logger;
@@ -70,12 +78,26 @@ export class InspectorReporter {
   }
 
   /** `eventId` and `details` (e.g. a fleet's agents that saw it) go into the event's details. */
-  async report(hostname: string, detectedAt: number, more: { eventId?: string; details?: Record<string, unknown> } = {}): Promise<ReportResult> {
+  report(hostname: string, detectedAt: number, more: { eventId?: string; details?: Record<string, unknown> } = {}): Promise<ReportResult> {
+    return this.reportMany([{ hostname, detectedAt, ...more }]);
+  }
+
+  /**
+   * Several host-downs in one request where the inspector takes a list (Doctor's PUT /events); Vitrage's
+   * POST /v1/event takes one event, so there each goes in a request of its own (the result: the worst).
+   */
+  async reportMany(items: HostDownReport[]): Promise<ReportResult> {
+    const shape = this.opts.shape ?? 'doctor';
+    const monitor = this.opts.monitorName ?? 'doctor_harness_monitor';
+    const events = items.map((i) => hostDownEvent(i.hostname, i.detectedAt, monitor, i.eventId ?? `${monitor}_${++this.seq}_${randomUUID()}`, i.details));
+    if (shape === 'doctor') return this.send(JSON.stringify(events), items.map((i) => i.hostname).join(', '));
+    const results = await Promise.all(events.map((e, i) => this.send(JSON.stringify(e), items[i]!.hostname)));
+    return results.find((r) => !r.ok) ?? results[0]!;
+  }
+
+  private async send(body: string, hostname: string): Promise<ReportResult> {
     const shape = this.opts.shape ?? 'doctor';
     const { method, url } = endpointFor(this.opts.url, shape);
-    const monitor = this.opts.monitorName ?? 'doctor_harness_monitor';
-    const event = hostDownEvent(hostname, detectedAt, monitor, more.eventId ?? `${monitor}_${++this.seq}_${randomUUID()}`, more.details);
-    const body = JSON.stringify(shape === 'doctor' ? [event] : event);
     const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json' };
     if (this.opts.token) headers['Authorization'] = `Bearer ${this.opts.token}`;
     const deadline = Date.now() + (this.opts.deadlineMs ?? 10_000);
@@ -100,4 +122,29 @@ export class InspectorReporter {
     this.log.error({ host: hostname, attempts, ...last }, 'inspector report failed');
     return { ok: false, attempts, sentAt, answeredAt: Date.now(), ...last };
   }
+}
+
+/**
+ * Host-downs reported within `windowMs` of the first one waiting go in one request (a rack failing at
+ * once is one PUT /events, not hundreds of requests, each a connection and a turn of both event loops);
+ * each caller gets that request's result. At most `max` events in one request.
+ */
+export function batchedReports(reporter: Pick<InspectorReporter, 'reportMany'>, windowMs = 2, max = 500): (item: HostDownReport) => Promise<ReportResult> {
+  let queue: Array<{ item: HostDownReport; done: (r: ReportResult) => void }> = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const q = queue;
+    queue = [];
+    const now = Date.now();
+    reporter.reportMany(q.map((x) => x.item))
+      .catch((err: Error): ReportResult => ({ ok: false, attempts: 0, sentAt: now, answeredAt: Date.now(), error: err.message }))
+      .then((r) => q.forEach((x) => x.done(r)), () => undefined);
+  };
+  return (item) => new Promise<ReportResult>((done) => {
+    queue.push({ item, done });
+    if (queue.length >= max) flush();
+    else timer ??= setTimeout(flush, windowMs);
+  });
 }
