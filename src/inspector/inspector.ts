@@ -52,6 +52,15 @@ export interface HostHandling {
 
 export const ADAPTIVE_CONCURRENCY = { initial: 16, min: 1, max: 64 } as const;
 
+/**
+ * A reset-state the API pushed back (429 Too Many Requests, 503 Service Unavailable: a rate limiter or
+ * a proxy with no free worker) was not served: it is sent again, after a jittered 50, 100, 200, 400 ms.
+ * The inspector does that, not the session, so the adaptive limit sees the push-back (and halves) instead
+ * of one slow call; calls that did not reach the API (connection refused, reset) the session retries.
+ */
+const RESET_RETRY = { attempts: 4, delayMs: (attempt: number) => Math.round(25 * 2 ** attempt * (0.8 + 0.4 * Math.random())) };
+const isPushBack = (err: unknown) => err instanceof OpenStackHttpError && (err.status === 429 || err.status === 503);
+
 /** How many monitor event ids are remembered to recognise a repeat (a monitor's retry). */
 const EVENT_IDS_KEPT = 1_000;
 
@@ -77,11 +86,13 @@ export class Inspector {
   ) {
     this.now = opts.now ?? preciseNow;
     this.log = (opts.logger ?? silentLogger()).child({ component: 'inspector' });
-    const c = opts.concurrency ?? 'adaptive';
+    this.concurrency = opts.concurrency ?? 'adaptive';
+    const c = this.concurrency;
     // Adaptive: learned across events (the API's best latency and what it serves carry over).
     this.limit = new AdaptiveLimit(c === 'adaptive' ? ADAPTIVE_CONCURRENCY : { initial: c, min: c, max: c });
   }
 
+  private readonly concurrency: number | 'adaptive';
   private readonly limit: AdaptiveLimit;
 
   /**
@@ -180,18 +191,18 @@ export class Inspector {
     this.limit.resetPeak();
     const outcomes = await mapAdaptive(actions, this.limit, async (vm) => {
       vm.resetRequestedAt = this.now();
-      await this.compute.servers.resetState(vm.id, 'error');
+      await this.compute.servers.resetState(vm.id, 'error', { pushBack: 'caller' });
       vm.resetAt = this.now();
       r.vmErrorFirstAt ??= vm.resetAt;
       r.vmErrorLastAt = vm.resetAt;
-    }, { now: this.now, pushedBack: (err) => err instanceof OpenStackHttpError && (err.status === 429 || err.status === 503) });
+    }, { now: this.now, pushedBack: isPushBack, retry: RESET_RETRY });
     outcomes.forEach((o, i) => {
       if (o.status === 'fulfilled') return;
       const vm = actions[i]!;
       vm.error = (o.reason as Error).message;
       r.errors.push(`resetting ${vm.name} (${vm.id}) to error failed: ${vm.error}`);
     });
-    const c = this.opts.concurrency ?? 'adaptive';
+    const c = this.concurrency;
     r.concurrency = c === 'adaptive'
       ? { mode: 'adaptive', start, peak: this.limit.peak, end: this.limit.current, ...(this.limit.bestMs !== undefined ? { bestMs: Math.round(this.limit.bestMs * 10) / 10 } : {}) }
       : { mode: 'fixed', limit: c };

@@ -51,6 +51,11 @@ export interface RequestSpec {
   authenticated?: boolean;
   /** POSTs are retried only when the caller says they are safe to repeat. */
   idempotent?: boolean;
+  /**
+   * 'caller': a 429 or 503 is thrown at once, not retried here, for a caller that paces its own calls
+   * by what the API pushes back (the inspector's adaptive limit) and sends them again itself.
+   */
+  pushBack?: 'retry' | 'caller';
 }
 
 export interface ApiResponse<T> {
@@ -301,7 +306,8 @@ export class Session {
         await this.replaceToken(headers['X-Auth-Token']);
         continue;
       }
-      if (RETRY_STATUSES.has(res.status) && idempotent && attempt < this.retry.retries) {
+      const pacedByCaller = spec.pushBack === 'caller' && (res.status === 429 || res.status === 503);
+      if (RETRY_STATUSES.has(res.status) && idempotent && !pacedByCaller && attempt < this.retry.retries) {
         const after = res.status === 429 ? retryAfterMs(responseHeaders['retry-after'], this.now()) : undefined;
         const delay = after ?? this.backoff(attempt);
         attempt++;

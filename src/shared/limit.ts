@@ -74,21 +74,29 @@ export class AdaptiveLimit {
 
 /**
  * `fn` over every item with at most `limit.current` calls in flight, the limit fed with each call's
- * latency; a failure `pushedBack(err)` calls the API's "too much" (429, 503) halves it. Every item is
- * tried whatever the others gave: the outcomes in item order, as Promise.allSettled gives them.
+ * latency; a failure `pushedBack(err)` calls the API's "too much" (429, 503) halves it, and with `retry`
+ * that item is tried again after `retry.delayMs(attempt)` (first before any item not yet started), up to
+ * `retry.attempts` more times: the API said it did not serve the call. Every item is tried whatever the
+ * others gave: the outcomes in item order, as Promise.allSettled gives them.
  */
 export async function mapAdaptive<T, R>(
-  items: T[], limit: AdaptiveLimit, fn: (item: T, index: number) => Promise<R>, opts: { now?: () => number; pushedBack?: (err: unknown) => boolean } = {},
+  items: T[], limit: AdaptiveLimit, fn: (item: T, index: number) => Promise<R>,
+  opts: { now?: () => number; pushedBack?: (err: unknown) => boolean; retry?: { attempts: number; delayMs: (attempt: number) => number } } = {},
 ): Promise<Array<PromiseSettledResult<R>>> {
   const now = opts.now ?? (() => performance.now());
   const results = new Array<PromiseSettledResult<R>>(items.length);
+  const tries = new Array<number>(items.length).fill(0);
+  const again: number[] = [];
   let next = 0;
   let active = 0;
+  let waiting = 0;
   await new Promise<void>((resolve) => {
+    const idle = () => next >= items.length && active === 0 && waiting === 0 && again.length === 0;
     const pump = () => {
-      while (next < items.length && active < limit.current) {
-        const i = next++;
+      while ((again.length || next < items.length) && active < limit.current) {
+        const i = again.length ? again.shift()! : next++;
         active += 1;
+        tries[i]! += 1;
         const t0 = now();
         fn(items[i]!, i).then(
           (value) => {
@@ -97,17 +105,27 @@ export async function mapAdaptive<T, R>(
             limit.sample(t - t0, false, t);
           },
           (reason: unknown) => {
-            results[i] = { status: 'rejected', reason };
             const t = now();
-            limit.sample(t - t0, opts.pushedBack?.(reason) ?? false, t);
+            const pushedBack = opts.pushedBack?.(reason) ?? false;
+            limit.sample(t - t0, pushedBack, t);
+            if (pushedBack && opts.retry && tries[i]! <= opts.retry.attempts) {
+              waiting += 1;
+              setTimeout(() => {
+                waiting -= 1;
+                again.push(i);
+                pump();
+              }, opts.retry.delayMs(tries[i]!));
+              return;
+            }
+            results[i] = { status: 'rejected', reason };
           },
         ).finally(() => {
           active -= 1;
-          if (next >= items.length && active === 0) resolve();
+          if (idle()) resolve();
           else pump();
         });
       }
-      if (next >= items.length && active === 0) resolve();
+      if (idle()) resolve();
     };
     pump();
   });

@@ -192,6 +192,38 @@ describe('the sample inspector against the lab cloud', () => {
     expect(inspector.records()[0]!.markedDownAt).toBeDefined(); // force-down (a PUT) still worked
   });
 
+  it('when Nova pushes back (429) it halves what it keeps in flight and sends the refused resets again: every VM ends in ERROR', async () => {
+    const vms = await bootOn(admin, lab, { 'compute-1': 10 });
+    await start();
+    await admin.compute.microversion();
+    // Every reset is refused twice (the first 20 reset-state POSTs), then goes through.
+    lab.cloud.faults.failApi('compute', 429, { method: 'POST', count: 20 });
+    const body = await json(await put([doctorEvent('compute-1')]));
+    expect(body).toMatchObject({ status: 'OK', hosts: [{ host: 'compute-1', vms: 10, forcedDown: true }] });
+    for (const id of vms['compute-1']!) expect((await admin.compute.servers.get(id)).status).toBe('ERROR');
+    const [r] = inspector.records();
+    expect(r!.errors).toEqual([]);
+    expect(r!.vms.every((v) => v.resetAt !== undefined && v.error === undefined)).toBe(true);
+    expect(lab.cloud.faults.describe().errors).toEqual([]);
+    // From 16: halved by the first round of refusals and again by the retries' (8, 4), then at most
+    // one more per reset that went through (14).
+    expect(r!.concurrency).toMatchObject({ mode: 'adaptive', start: 16 });
+    expect(r!.concurrency!.mode === 'adaptive' && r!.concurrency!.end).toBeLessThan(16);
+    expect(lab.cloud.trace.filter((p) => p.hop === 'state_change' && p.state === 'error')).toHaveLength(10);
+  });
+
+  it('gives up on a VM the API keeps refusing (after 4 retries) and names it', async () => {
+    await bootOn(admin, lab, { 'compute-1': 1 });
+    await start({}, { concurrency: 3 });
+    await admin.compute.microversion();
+    lab.cloud.faults.failApi('compute', 503, { method: 'POST', count: 5 });
+    const body = await json(await put([doctorEvent('compute-1')]));
+    expect(body.status).toBe('FAILED');
+    expect(body.errors).toEqual([expect.stringMatching(/^resetting compute-1-vm0 \(.+\) to error failed: POST .+ answered 503/)]);
+    expect(inspector.records()[0]!.concurrency).toEqual({ mode: 'fixed', limit: 3 });
+    expect(lab.cloud.faults.describe().errors).toEqual([]); // all five refusals were used: one try and four retries
+  });
+
   it('can answer 202 at once instead of after the work', async () => {
     await bootOn(admin, lab, { 'compute-1': 1 });
     await start({ respond: 'accepted' });

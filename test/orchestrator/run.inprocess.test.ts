@@ -67,6 +67,8 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
     expect(new Set(made.map((m) => m.reservationId)).size).toBe(1);
     expect(made.map((m) => m.name).sort()).toEqual(['doctor_vm-1', 'doctor_vm-2', 'doctor_vm-3']);
     expect(r.notifications).toMatchObject({ expected: 3, received: 3 });
+    // The inspector's resets, paced by what Nova serves (the default), as the summary tells it.
+    expect(summary(r)).toContainEqual(expect.stringMatching(/^ {2}inspector: 3 reset-state call\(s\), in flight adapted to Nova: 16 at first, \d+ at most, \d+ at the end \(best answer [\d.]+ ms\)$/));
     // Aodh runs on the controllers, which cannot reach this machine's loopback: a reverse tunnel from each to the consumer.
     const remote = expect.stringMatching(/^127\.0\.0\.1:\d+$/);
     expect(r.environment).toEqual({
@@ -95,6 +97,15 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
     expect(f.net.probed.size).toBe(0);
     expect(r.cleanup.ok).toBe(true);
     expectCloudAsFound(r.runId);
+  });
+
+  it('a fixed --inspector-concurrency is what the run records and the summary says', async () => {
+    const f = fakeEdges();
+    const r = await run(configWith({ vmCount: 5, inspectorConcurrency: '2' }, { INSTALLER_TYPE: 'local', COMPUTE_IP: HOSTS.map((h) => `${h.name}=${h.ip}`).join(',') }), f.edges);
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.inspector!.concurrency).toEqual({ mode: 'fixed', limit: 2 });
+    expectCloudAsFound(r.runId);
+    expect(summary(r)).toContain('  inspector: 5 reset-state call(s), 2 in flight at most');
   });
 
   it('devstack installer: the compute is Nova\'s host_ip, the controller the Keystone host; an unreachable host is refused before any fault', async () => {

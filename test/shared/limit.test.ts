@@ -72,6 +72,39 @@ describe('the adaptive limit', () => {
     expect(limit.current).toBeLessThan(32);
   });
 
+  it('with retry, tries a pushed-back item again after its delay until it goes through or runs out of attempts', async () => {
+    const limit = new AdaptiveLimit({ initial: 1, min: 1, max: 1 });
+    const order: string[] = [];
+    const refusals = new Map([['a', 2], ['b', 9]]);
+    const delays: number[] = [];
+    const out = await mapAdaptive(['a', 'b', 'c'], limit, async (x) => {
+      order.push(x);
+      const left = refusals.get(x) ?? 0;
+      if (left > 0) {
+        refusals.set(x, left - 1);
+        throw Object.assign(new Error(`${x} refused`), { status: 429 });
+      }
+      return x.toUpperCase();
+    }, { pushedBack: (err) => (err as { status?: number }).status === 429, retry: { attempts: 3, delayMs: (n) => (delays.push(n), 1) } });
+    expect(out.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual(['A', 'b refused', 'C']);
+    // a refused twice then served; b refused once and on each of its 3 retries, then given up; c once.
+    expect(order.filter((x) => x === 'a')).toHaveLength(3);
+    expect(order.filter((x) => x === 'b')).toHaveLength(4);
+    expect(order.filter((x) => x === 'c')).toHaveLength(1);
+    expect(delays.sort()).toEqual([1, 1, 2, 2, 3]);
+  });
+
+  it('with retry, an error that is not a push-back is not tried again', async () => {
+    const limit = new AdaptiveLimit({ initial: 4, min: 1, max: 4 });
+    let n = 0;
+    const out = await mapAdaptive([1], limit, async () => {
+      n += 1;
+      throw Object.assign(new Error('broken'), { status: 500 });
+    }, { pushedBack: (err) => (err as { status?: number }).status === 429, retry: { attempts: 3, delayMs: () => 1 } });
+    expect(n).toBe(1);
+    expect(out[0]!.status).toBe('rejected');
+  });
+
   it('a fixed limit stays fixed, and bad bounds are refused', async () => {
     const limit = new AdaptiveLimit({ initial: 5, min: 5, max: 5 });
     let inFlight = 0;

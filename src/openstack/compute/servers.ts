@@ -111,11 +111,11 @@ export class ServersApi {
     await this.s.request({ service: 'compute', method: 'DELETE', path: `/servers/${enc(id)}`, microversion: true });
   }
 
-  /** os-resetState (admin): only "active" and "error" are valid. 202, no body. */
-  async resetState(id: string, state: 'active' | 'error'): Promise<void> {
+  /** os-resetState (admin): only "active" and "error" are valid. 202, no body. `pushBack`: see RequestSpec. */
+  async resetState(id: string, state: 'active' | 'error', opts: { pushBack?: 'retry' | 'caller' } = {}): Promise<void> {
     await this.s.request({
       service: 'compute', method: 'POST', path: `/servers/${enc(id)}/action`,
-      body: { 'os-resetState': { state } }, microversion: true, idempotent: true,
+      body: { 'os-resetState': { state } }, microversion: true, idempotent: true, ...(opts.pushBack ? { pushBack: opts.pushBack } : {}),
     });
   }
 }
