@@ -6,9 +6,13 @@
  * BENCH_VMS (default 1,10,50), and prints one JSON document with the
  * notification times (first/last, ms). Takes the lab down at the end, whatever
  * happens. Bounded: at most 50 VMs per run, runs one after the other.
- * BENCH_SHORTCUT=1: each repetition runs twice, with and without Doctor's
- * message-bus shortcut, in alternating order, on a controller set up once
- * beforehand (so no run restarts a service), and records the duplicates.
+ * BENCH_COMPARE=shortcut (or BENCH_SHORTCUT=1): each repetition runs twice, with
+ * and without Doctor's message-bus shortcut, and records the duplicates;
+ * BENCH_COMPARE=doctor-inspector: twice, with our inspector and with Doctor's
+ * sample inspector (bench/doctor-sample-inspector.py through --inspector-command).
+ * Compared runs alternate their order, on a controller set up once beforehand
+ * (so no run restarts a service), and the output has each variant's median of
+ * the last notification and their ratio.
  */
 import { mkdtempSync, readFileSync, existsSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +24,16 @@ import { loadConfig, restoreController, runFaultManagement, setUpController, Ssh
 import { parse as parseYaml } from 'yaml';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
-const shortcutToo = ['1', 'yes', 'true'].includes(process.env['BENCH_SHORTCUT'] ?? '');
+const compare = process.env['BENCH_COMPARE'] ?? (['1', 'yes', 'true'].includes(process.env['BENCH_SHORTCUT'] ?? '') ? 'shortcut' : '');
+const peerInspector = new URL('./doctor-sample-inspector.py', import.meta.url).pathname;
+const VARIANTS: Record<string, Array<{ name: string; flags: Record<string, string | boolean> }>> = {
+  '': [{ name: 'plain', flags: {} }],
+  shortcut: [{ name: 'plain', flags: {} }, { name: 'shortcut', flags: { shortcut: true } }],
+  'doctor-inspector': [{ name: 'ours', flags: {} }, { name: 'doctor', flags: { inspectorCommand: `exec /usr/bin/python3 ${peerInspector} {port}` } }],
+};
+const variants = VARIANTS[compare];
+if (!variants) throw new Error(`BENCH_COMPARE must be one of shortcut, doctor-inspector (got ${compare})`);
+const compared = variants.length > 1;
 const vmCounts = (process.env['BENCH_VMS'] ?? '1,10,50').split(',').map(Number).filter((n) => n >= 1 && n <= 50);
 const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Number((ms / 1000).toFixed(1)));
@@ -48,12 +61,12 @@ try {
   out['pss_mib_3_computes'] = labPssMiB(stateDir);
 
   const results: Array<Record<string, unknown>> = [];
-  // With the shortcut compared, the controller is set up once (as an installer leaves it): no run restarts a service.
+  // With variants compared, the controller is set up once (as an installer leaves it): no run restarts a service.
   const hosts = readState(state.hostsDir)!;
   const node = { target: { host: state.address, username: 'root' }, auth: { privateKeyPath: hosts.harnessKey, knownHostsPath: hosts.knownHosts } };
   const layout = parseYaml(readFileSync(join(stateDir, 'controller-layout.yaml'), 'utf8')) as ControllerLayout;
   let setUp: ControllerFileChange[] = [];
-  if (shortcutToo) {
+  if (compared) {
     const ssh = await SshSession.connect(node.target, node.auth);
     try {
       setUp = (await setUpController(ssh, layout, 'bench', () => {})).changed;
@@ -61,17 +74,17 @@ try {
       ssh.close();
     }
   }
-  const modes = (i: number) => (!shortcutToo ? [false] : i % 2 ? [true, false] : [false, true]);
+  const order = (i: number) => (i % 2 ? [...variants].reverse() : variants);
   for (const vmCount of vmCounts) {
-    for (let i = 0; i < runs; i++) for (const shortcut of modes(i)) {
+    for (let i = 0; i < runs; i++) for (const variant of order(i)) {
       const config = loadConfig({
         env: { OS_CLIENT_CONFIG_FILE: state.cloudsYaml, OS_CLOUD: 'doctor-openstack' }, configFile: state.runConfig, readFile: read, cwd: work,
-        flags: { vmCount, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), activeTimeoutS: 600, ...(shortcut ? { shortcut: true } : {}) },
+        flags: { vmCount, faultDurationS: 2, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), activeTimeoutS: 600, ...variant.flags },
       });
       const started = performance.now();
       const r = await runFaultManagement(config, { signal: new AbortController().signal, progress: (l) => process.stderr.write(`  ${l}\n`), ledgerDir: join(work, 'ledgers') });
       results.push({
-        vms: vmCount, ...(shortcutToo ? { shortcut: shortcut } : {}), verdict: r.verdict, reason: r.reason, received: r.notifications?.received,
+        vms: vmCount, ...(compared ? { variant: variant.name } : {}), verdict: r.verdict, reason: r.reason, received: r.notifications?.received,
         duplicated_alarms: r.notifications?.perVm.filter((v) => v.duplicates > 0).length, duplicate_posts: r.notifications?.perVm.reduce((n, v) => n + v.duplicates, 0),
         detection_ms: r.detection?.detectionMs, first_ms: r.notifications?.firstMs, last_ms: r.notifications?.lastMs,
         wall_s: Number(((performance.now() - started) / 1000).toFixed(1)),
@@ -82,10 +95,15 @@ try {
     }
   }
   out['runs_detail'] = results;
-  if (shortcutToo) {
+  if (compared) {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-    out['last_ms_median'] = Object.fromEntries(vmCounts.map((n) => [n, Object.fromEntries([false, true].map((sc) => [sc ? 'shortcut' : 'plain',
-      median(results.filter((r) => r['vms'] === n && r['shortcut'] === sc && typeof r['last_ms'] === 'number').map((r) => r['last_ms'] as number))]))]));
+    const last = (n: number, v: string) => median(results.filter((r) => r['vms'] === n && r['variant'] === v && typeof r['last_ms'] === 'number').map((r) => r['last_ms'] as number));
+    out['last_ms_median'] = Object.fromEntries(vmCounts.map((n) => [n, Object.fromEntries(variants.map((v) => [v.name, last(n, v.name)]))]));
+    // The first variant's median over the second's (ours / Doctor's).
+    out['last_ms_ratio'] = Object.fromEntries(vmCounts.map((n) => {
+      const [a, b] = [last(n, variants[0]!.name), last(n, variants[1]!.name)];
+      return [n, a !== undefined && b ? Number((a / b).toFixed(2)) : undefined];
+    }));
     const ssh = await SshSession.connect(node.target, node.auth);
     try {
       await restoreController(ssh, setUp, layout.restart);

@@ -88,6 +88,7 @@ export function summary(r: RunResults): string[] {
     const span = n.firstMs !== undefined ? `first ${n.firstMs} ms, last ${n.lastMs} ms` : 'none arrived';
     out.push(`  notification time (consumer − detection): ${span} (${n.received}/${n.expected} VMs; pass if under ${r.thresholdMs} ms)`);
   }
+  if (r.inspectorCommand) out.push(`  inspector: yours (${r.inspectorCommand.command}) at ${r.inspectorCommand.url}; what it did (checkpoints 2–4) is not seen from outside`);
   const c = r.inspector?.concurrency;
   if (c) {
     out.push(c.mode === 'fixed'
@@ -129,7 +130,7 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
       const start = processStart(e.pid);
       if (start === undefined || (e.processStart !== undefined && start !== e.processStart)) continue;
       try {
-        process.kill(e.pid, 'SIGTERM');
+        process.kill(e.group ? -e.pid : e.pid, 'SIGTERM');
         out(`run ${run.runId}: stopped ${e.what} (PID ${e.pid})`);
       } catch (err) {
         errors.push(`stopping ${e.what} (PID ${e.pid}): ${(err as Error).message}`);

@@ -298,3 +298,19 @@ function emptyToUndef(v: string | undefined): string | undefined {
 function dropUndefined<T extends Record<string, unknown>>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
+
+/**
+ * The OS_* variables that name these credentials, for a child process that authenticates itself (a
+ * user's own inspector): what an openrc file would export. Passed in its environment, never its argv.
+ */
+export function credentialsEnv(c: CloudCredentials): Record<string, string> {
+  const env: Record<string, string> = {};
+  const scalar = ['authUrl', 'username', 'userId', 'password', 'userDomainName', 'userDomainId', 'projectName', 'projectId', 'projectDomainName', 'projectDomainId', 'regionName', 'interface', 'cacert', 'profileKey'] as const;
+  for (const k of scalar) {
+    const v = c[k];
+    if (v !== undefined && v !== '') env[ENV_NAMES[k]] = v;
+  }
+  if (c.insecure) env[ENV_NAMES.insecure] = 'true';
+  for (const [type, url] of Object.entries(c.endpointOverrides)) env[`OS_${type.toUpperCase()}_ENDPOINT_OVERRIDE`] = url;
+  return env;
+}

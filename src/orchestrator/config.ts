@@ -21,7 +21,8 @@ export interface RunConfig {
   profile: 'doctor' | 'fast';
   imageName: string;
   /** token: what the inspector requires of event senders (DOCTOR_INSPECTOR_TOKEN), else a random one per run. */
-  inspector: { host: string; port: number; concurrency: number | 'adaptive'; token?: string };
+  /** `command`: the user's own inspector, started by the run instead of the built-in one. */
+  inspector: { host: string; port: number; concurrency: number | 'adaptive'; token?: string; command?: string };
   consumer: { host: string; port: number };
   ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
   installer: InstallerConfig;
@@ -139,7 +140,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     notifyTimeoutS: c.notifyTimeoutS,
     profile: c.profile,
     imageName: c.imageName,
-    inspector: { host: c.inspectorHost, port: c.inspectorPort, concurrency: c.inspectorConcurrency === 'adaptive' ? 'adaptive' : Number(c.inspectorConcurrency), ...(c.inspectorToken ? { token: c.inspectorToken } : {}) },
+    inspector: { host: c.inspectorHost, port: c.inspectorPort, concurrency: c.inspectorConcurrency === 'adaptive' ? 'adaptive' : Number(c.inspectorConcurrency), ...(c.inspectorToken ? { token: c.inspectorToken } : {}), ...(c.inspectorCommand ? { command: c.inspectorCommand } : {}) },
     consumer: { host: c.consumerHost, port: c.consumerPort },
     ssh: {
       // devstack's computes are reached as its stack user; lab hosts (and Doctor's other installers) as root.
@@ -173,6 +174,9 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     },
   };
   if (c.transportUrl) parseTransportUrl(c.transportUrl, 'TRANSPORT_URL'); // a malformed one is refused now, not at the fault
+  if (config.shortcut && config.inspector.command) {
+    throw new ConfigError(flagOf('inspectorCommand'), 'the shortcut is the built-in inspector\'s (it publishes as it resets): use one or the other');
+  }
   if (config.shortcut && config.cloud.mode === 'lab') {
     throw new ConfigError(c.transportUrl ? 'TRANSPORT_URL' : flagOf('shortcut'), 'the embedded lab\'s simulated cloud has no message bus: use the shortcut against a real cloud or the all-in-one lab (doctor lab openstack up)');
   }

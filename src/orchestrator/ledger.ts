@@ -11,7 +11,8 @@ export type LedgerEntry =
   | { kind: 'cloud'; authUrl: string; embedded: boolean; cloudName?: string }
   | { kind: 'run'; pid: number; startedAt: string; processStart?: string }
   /** A process the run started and stops at teardown (the embedded lab's cloud); doctor cleanup stops it if it is still that process. */
-  | { kind: 'process'; what: string; pid: number; processStart?: string }
+  /** `group`: the PID leads a process group of its own, stopped as one. */
+  | { kind: 'process'; what: string; pid: number; processStart?: string; group?: boolean }
   /** The run is over but its cleanup was not complete: what is left is doctor cleanup's, whether or not its process lives on. */
   | { kind: 'ended'; at: string }
   /** A fault was started on a host: doctor cleanup puts a lab host's link back at once (a real host's comes back by its own timer, `until`). */

@@ -24,6 +24,7 @@ import { cloudEntries, type Ledger } from './ledger.js';
 import { cloudFromLogs } from './cloud-logs.js';
 import { startCloudProfile, type cloudProfileHooks } from './cloud-profile.js';
 import { openShortcut } from './shortcut.js';
+import { startInspectorCommand } from './inspector-command.js';
 import type { componentLoggers } from './logs.js';
 import { provision, type Provisioned } from './provision.js';
 import type { RunEdges } from './edges.js';
@@ -231,7 +232,8 @@ export async function provisionVms(ctx: RunContext, env: Environment, s: Service
 }
 
 export interface Armed {
-  inspector: Inspector;
+  /** The built-in inspector; none with --inspector-command. */
+  inspector?: Inspector;
   compute: ComputeAccess;
   detected: Promise<HostDownEvent>;
   /** The monitor's report to the inspector, once it saw the host go down. */
@@ -242,17 +244,10 @@ export interface Armed {
 export async function armMonitor(ctx: RunContext, env: Environment, s: Services, p: Provisioned): Promise<Armed> {
   const { config, teardown, logs } = ctx;
   ctx.signal.throwIfAborted();
-  const shortcut = config.shortcut ? await openShortcut(ctx, env) : undefined;
-  const inspector = new Inspector(s.admin.compute, { logger: logs.get('inspector'), concurrency: config.inspector.concurrency, ...(shortcut ? { shortcut } : {}) });
-  await inspector.prime();
-  // Only the run's monitor may tell the inspector a host is down: a token it alone knows, unless the user gave one.
-  const token = config.inspector.token ?? randomBytes(24).toString('base64url');
-  const inspectorSvc = await listen(createInspectorApp(inspector, { token }), { host: config.inspector.host, port: config.inspector.port, name: 'the inspector' });
-  teardown.cleanup('stopping the inspector', () => inspectorSvc.close());
-  teardown.cleanup('clearing force-down', async () => {
-    const errs = await inspector.stop();
-    if (errs.length) throw new HarnessError(errs.join('; '));
-  });
+  const own = config.inspector.command ? await startOwnInspector(ctx, env, s, p, config.inspector.command) : undefined;
+  const builtIn = own ? undefined : await startBuiltInInspector(ctx, env, s);
+  const { url: inspectorUrl, token } = own ?? builtIn!;
+  const inspector = builtIn?.inspector;
 
   const compute = await env.compute({ name: p.host, ip: p.hostIp });
   ctx.results.host = { name: compute.name, ip: compute.ip };
@@ -263,7 +258,7 @@ export async function armMonitor(ctx: RunContext, env: Environment, s: Services,
       for (const ip of ips) await env.guard(ip);
     },
   });
-  const reporter = new InspectorReporter({ url: inspectorSvc.url, token, logger: logs.get('monitor') });
+  const reporter = new InspectorReporter({ url: inspectorUrl, ...(token ? { token } : {}), logger: logs.get('monitor') });
   await reporter.warm();
   let report: Promise<ReportResult> | undefined;
   const detected = new Promise<HostDownEvent>((resolve) => {
@@ -285,7 +280,48 @@ export async function armMonitor(ctx: RunContext, env: Environment, s: Services,
     ctx.seen.hostClock = clock;
     ctx.log.info({ host: compute.name, ...clock }, 'host clock measured');
   }
-  return { inspector, compute, detected, report: () => report };
+  return { ...(inspector ? { inspector } : {}), compute, detected, report: () => report };
+}
+
+/** The sample inspector, in this process; only the run's monitor may send it events (a token it alone knows, unless the user gave one). */
+async function startBuiltInInspector(ctx: RunContext, env: Environment, s: Services): Promise<{ inspector: Inspector; url: string; token: string }> {
+  const { config, teardown, logs } = ctx;
+  const shortcut = config.shortcut ? await openShortcut(ctx, env) : undefined;
+  const inspector = new Inspector(s.admin.compute, { logger: logs.get('inspector'), concurrency: config.inspector.concurrency, ...(shortcut ? { shortcut } : {}) });
+  await inspector.prime();
+  const token = config.inspector.token ?? randomBytes(24).toString('base64url');
+  const svc = await listen(createInspectorApp(inspector, { token }), { host: config.inspector.host, port: config.inspector.port, name: 'the inspector' });
+  teardown.cleanup('stopping the inspector', () => svc.close());
+  teardown.cleanup('clearing force-down', async () => {
+    const errs = await inspector.stop();
+    if (errs.length) throw new HarnessError(errs.join('; '));
+  });
+  return { inspector, url: svc.url, token };
+}
+
+/**
+ * `--inspector-command`: the user's inspector, started now that the VMs and alarms exist (where Doctor's
+ * harness starts its own, whose VM cache is built at start), stopped at the end by its process group;
+ * the force-down it set on the VMs' host is cleared whatever it does on stop.
+ */
+async function startOwnInspector(ctx: RunContext, env: Environment, s: Services, p: Provisioned, command: string): Promise<{ url: string; token?: string }> {
+  const { config, teardown, ledger, results } = ctx;
+  ctx.progress(`starting your inspector: ${command}`);
+  const own = await startInspectorCommand({
+    command, host: config.inspector.host, port: config.inspector.port, credentials: env.credentials, logger: ctx.logs.get('inspector'), signal: ctx.signal,
+  });
+  ledger.add({ kind: 'process', what: 'the inspector command', pid: own.pid, group: true, ...(own.processStart ? { processStart: own.processStart } : {}) });
+  results.inspectorCommand = { command, url: own.url, pid: own.pid };
+  teardown.cleanup('clearing force-down', async () => {
+    const [svc] = await s.admin.compute.services.list({ host: p.host, binary: 'nova-compute' });
+    if (svc?.forcedDown) await s.admin.compute.services.forceDown(p.host, false);
+  });
+  teardown.cleanup('stopping your inspector', async () => {
+    await own.stop();
+    const exit = own.exit();
+    if (exit) results.inspectorCommand = { ...results.inspectorCommand!, exit };
+  });
+  return { url: own.url, ...(config.inspector.token ? { token: config.inspector.token } : {}) };
 }
 
 /**
@@ -386,7 +422,8 @@ export async function awaitNotifications(ctx: RunContext, env: Environment, s: S
   });
   const times = perVm.flatMap((v) => (v.notificationMs === undefined ? [] : [v.notificationMs])).sort((a, b) => a - b);
   results.notifications = { expected: expected.length, received: times.length, perVm, ...(times.length ? { firstMs: times[0]!, lastMs: times.at(-1)! } : {}) };
-  results.inspector = armed.inspector.records()[0];
+  const handled = armed.inspector?.records()[0];
+  if (handled) results.inspector = handled;
   if (results.shortcut) {
     const vms = results.inspector?.vms ?? [];
     const dup = perVm.filter((v) => v.duplicates > 0);

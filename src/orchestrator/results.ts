@@ -40,6 +40,8 @@ export interface RunResults {
   detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number; report?: { ok: boolean; attempts: number; status?: number; error?: string } };
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number; perVm: VmResult[] };
   inspector?: HostHandling;
+  /** `--inspector-command`: the user's own inspector the run started instead (its checkpoints 2–4 are its own). */
+  inspectorCommand?: { command: string; url: string; pid: number; exit?: { code: number | null; signal: string | null } };
   verification?: { hostStatus: Record<string, string | undefined>; vmStatus: Record<string, string> };
   /** What the fault script logged; `restoredAt` (harness clock): when the lab put the link back, before the script's timer. */
   faultLog?: Omit<FaultLog, 'raw'> & { restoredAt?: number };

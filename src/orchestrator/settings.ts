@@ -91,6 +91,10 @@ const SPECS = {
     flag: 'inspector-concurrency', value: 'n', schema: z.string().regex(/^(adaptive|[1-9]\d{0,2})$/, 'must be adaptive or a whole number from 1 to 999'), default: 'adaptive',
     help: 'reset-state calls in flight: `adaptive` (from 16, more while few calls wait in Nova\'s queue, fewer when they pile up or it answers 429/503, 1 to 64) or a fixed number',
   },
+  inspectorCommand: {
+    flag: 'inspector-command', value: 'cmd', env: 'INSPECTOR_COMMAND', schema: z.string().regex(/\{port\}/, 'must contain {port}, where the run puts the port the inspector is to listen on'),
+    help: 'your own inspector instead of the built-in one (e.g. Doctor\'s sample inspector): a shell command line the run starts once the VMs and alarms exist (where Doctor\'s harness starts its inspector), `{port}` replaced by `--inspector-port` (0: a free one), the cloud\'s credentials as OS_* variables in its environment; the monitor sends it `PUT /events` (with `DOCTOR_INSPECTOR_TOKEN`, if set); it is stopped at the end and any force-down it left is cleared. Its own checkpoints (2–4) are not seen from outside',
+  },
   inspectorToken: {
     env: 'DOCTOR_INSPECTOR_TOKEN', schema: z.string().min(16, 'must be at least 16 characters'), shownDefault: '(a new random one per run)',
     help: 'the token the run\'s inspector requires of whoever sends it events (`Authorization: Bearer`); the monitor sends it. Never a flag: it would show in the process list',

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { LabCloud } from '../../src/lab/index.js';
 import { loadConfig, type RunResults } from '../../src/orchestrator/index.js';
 import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
-import { runCleanup } from '../../src/cli/run.js';
+import { runCleanup, summary } from '../../src/cli/run.js';
+import { processStart } from '../../src/shared/index.js';
 import { eventually } from '../helpers/lab.js';
 import { labLeftovers, NOTHING_LEFT } from '../helpers/hosts.js';
 
@@ -99,6 +100,30 @@ describe('doctor run on the embedded lab', () => {
     expect(r.verdict, r.reason).toBe('PASS');
     expect(r.notifications!.received).toBe(20);
     expect(r.notifications!.perVm.every((v) => v.notificationMs! > 0 && v.notificationMs! < 1000)).toBe(true);
+    expectNothingLeft(r, cloud);
+  });
+
+  it('--inspector-command: the user\'s own inspector (here `doctor inspector`, a process of its own) starts once the VMs exist, does the work, and is stopped at the end', async () => {
+    const command = `exec ${process.execPath} ${join(ROOT, 'bin', 'doctor.js')} inspector --port {port}`;
+    const { results: r, cloud, lines } = await run({ vmCount: 3, inspectorCommand: command });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.notifications).toMatchObject({ expected: 3, received: 3 });
+    expect(Object.values(r.verification!.vmStatus)).toEqual(['ERROR', 'ERROR', 'ERROR']);
+    // The run's own inspector did not run; the user's did, started once the VMs were up (and their alarms made), where Doctor's harness starts its inspector.
+    expect(r.inspector).toBeUndefined();
+    expect(r.inspectorCommand).toMatchObject({ command, url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
+    expect(lines.findIndex((l) => l.startsWith('starting your inspector')), lines.join('\n')).toBeGreaterThan(lines.findIndex((l) => /VM\(s\) ACTIVE$/.test(l)));
+    expect(summary(r)).toContain(`  inspector: yours (${command}) at ${r.inspectorCommand!.url}; what it did (checkpoints 2–4) is not seen from outside`);
+    // Stopped by the run (SIGTERM to its group), and nothing it forced down is left so.
+    expect(r.inspectorCommand!.exit).toBeDefined();
+    expect(processStart(r.inspectorCommand!.pid)).toBeUndefined();
+    expectNothingLeft(r, cloud);
+  });
+
+  it('--inspector-command that exits at once: the run ends with an error naming the setting and what it printed, and cleans up', async () => {
+    const { results: r, cloud } = await run({ vmCount: 1, inspectorCommand: 'echo "no such inspector on {port}" >&2; exit 3' });
+    expect(r.verdict).toBe('ERROR');
+    expect(r.reason).toMatch(/^--inspector-command exited \(status 3\) before listening on 127\.0\.0\.1:\d+; it printed: no such inspector on \d+$/);
     expectNothingLeft(r, cloud);
   });
 

@@ -401,7 +401,12 @@ describe('the OpenStack all-in-one lab', () => {
       expect(p!.requests).toBeGreaterThanOrEqual(4); // and at least the force-down
       // Nova's handler of os-resetState and the instance it saves are in it, below the WSGI stack, with their calls counted.
       const fn = (re: RegExp) => resets.top.find((f) => re.test(f.function));
-      expect(fn(/^nova\/objects\/instance\.py:\d+\(save\)$/)).toMatchObject({ package: 'nova', calls: 3 });
+      // One save per reset; eventlet's profiler once counted 2 of the 3 in CI (a green-thread switch inside the
+      // call, the DB round trip, can lose it), so the count is bounded, not exact.
+      const save = fn(/^nova\/objects\/instance\.py:\d+\(save\)$/);
+      expect(save).toMatchObject({ package: 'nova' });
+      expect(save!.calls).toBeGreaterThanOrEqual(2);
+      expect(save!.calls).toBeLessThanOrEqual(3);
       expect(resets.top.every((f) => f.cumulativeMs < 0.9 * resets.totalMs)).toBe(true);
       expect(resets.hot.length).toBeGreaterThan(0);
       // The merged profile is pstats' format; the console and the HTML report show the functions under the controller.
@@ -415,6 +420,27 @@ describe('the OpenStack all-in-one lab', () => {
       const hook = layout().profile!.novaApi!;
       expect(existsSync(hook.flag)).toBe(false);
       expect(readdirSync(hook.dir)).toEqual([]);
+    }, 300_000);
+
+    it('passes doctor run with Doctor\'s own sample inspector (--inspector-command, Python, its VM cache built at start) at 3 VMs; stopped at the end, nothing left forced down', async () => {
+      const command = `exec /usr/bin/python3 ${join(ROOT, 'bench', 'doctor-sample-inspector.py')} {port}`;
+      const config = loadConfig({
+        env: env(), configFile: state.runConfig, readFile: read, cwd: work,
+        flags: { vmCount: 3, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), inspectorCommand: command },
+      });
+      const r = await runFaultManagement(config, { signal: new AbortController().signal, ledgerDir: join(work, 'ledgers'), progress: () => {} });
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(r.notifications).toMatchObject({ expected: 3, received: 3 });
+      expect(Object.values(r.verification!.vmStatus)).toEqual(['ERROR', 'ERROR', 'ERROR']);
+      expect(Object.values(r.verification!.hostStatus)).toEqual(['DOWN', 'DOWN', 'DOWN']);
+      expect(r.inspector).toBeUndefined();
+      expect(r.inspectorCommand!.exit).toBeDefined();
+      expect(r.cleanup).toEqual({ ok: true, errors: [] });
+      expect((await admin.compute.services.list({ binary: 'nova-compute' })).some((s) => s.forcedDown)).toBe(false);
+      expect(await admin.compute.servers.listDetail({ allTenants: true })).toEqual([]);
+      // Its log: the run's, with what it printed at start (how many VMs it cached: the run's three).
+      const log = readFileSync(join(work, 'results', r.runId, 'logs', 'inspector.log'), 'utf8');
+      expect(log).toMatch(/\\"cached\\": 3/);
     }, 300_000);
 
     it('answers the recorded Doctor flow as the recording did, and the simulated cloud answers as it does (fidelity)', async () => {

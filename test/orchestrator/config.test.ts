@@ -93,6 +93,14 @@ describe('run configuration', () => {
     expect(() => loadConfig({ ...base, env: {}, flags: { shortcut: true } })).toThrow(/^--shortcut: the embedded lab's simulated cloud has no message bus/);
   });
 
+  it('takes the user\'s inspector as a command line with {port} (flag or INSPECTOR_COMMAND), and refuses one without it or with the shortcut', () => {
+    expect(loadConfig({ ...base, env: cloudEnv }).inspector.command).toBeUndefined();
+    expect(loadConfig({ ...base, env: { ...cloudEnv, INSPECTOR_COMMAND: 'python3 sample.py {port}' } }).inspector.command).toBe('python3 sample.py {port}');
+    expect(loadConfig({ ...base, env: cloudEnv, flags: { inspectorCommand: 'my-inspector --listen {port}' } }).inspector.command).toBe('my-inspector --listen {port}');
+    expect(() => loadConfig({ ...base, env: cloudEnv, flags: { inspectorCommand: 'my-inspector' } })).toThrow(/^--inspector-command: must contain \{port\}, where the run puts the port/);
+    expect(() => loadConfig({ ...base, env: cloudEnv, flags: { inspectorCommand: 'x {port}', shortcut: true } })).toThrow(/^--inspector-command: the shortcut is the built-in inspector's/);
+  });
+
   it("reads a controller layout over the installer's, names the key that is wrong, and can skip the set-up", () => {
     const files: Record<string, string> = {
       '/work/layout.yaml': 'aodhConf: /etc/kolla/aodh/aodh.conf\nrestart:\n  aodh: docker restart aodh_listener\n',
