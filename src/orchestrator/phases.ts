@@ -244,7 +244,7 @@ export interface Armed {
 export async function armMonitor(ctx: RunContext, env: Environment, s: Services, p: Provisioned): Promise<Armed> {
   const { config, teardown, logs } = ctx;
   ctx.signal.throwIfAborted();
-  const own = config.inspector.command ? await startOwnInspector(ctx, env, s, p, config.inspector.command) : undefined;
+  const own = config.inspector.command ? await startOwnInspector(ctx, env, config.inspector.command) : undefined;
   const builtIn = own ? undefined : await startBuiltInInspector(ctx, env, s);
   const { url: inspectorUrl, token } = own ?? builtIn!;
   const inspector = builtIn?.inspector;
@@ -301,10 +301,9 @@ async function startBuiltInInspector(ctx: RunContext, env: Environment, s: Servi
 
 /**
  * `--inspector-command`: the user's inspector, started now that the VMs and alarms exist (where Doctor's
- * harness starts its own, whose VM cache is built at start), stopped at the end by its process group;
- * the force-down it set on the VMs' host is cleared whatever it does on stop.
+ * harness starts its own, whose VM cache is built at start), stopped at the end by its process group.
  */
-async function startOwnInspector(ctx: RunContext, env: Environment, s: Services, p: Provisioned, command: string): Promise<{ url: string; token?: string }> {
+async function startOwnInspector(ctx: RunContext, env: Environment, command: string): Promise<{ url: string; token?: string }> {
   const { config, teardown, ledger, results } = ctx;
   ctx.progress(`starting your inspector: ${command}`);
   const own = await startInspectorCommand({
@@ -312,10 +311,7 @@ async function startOwnInspector(ctx: RunContext, env: Environment, s: Services,
   });
   ledger.add({ kind: 'process', what: 'the inspector command', pid: own.pid, group: true, ...(own.processStart ? { processStart: own.processStart } : {}) });
   results.inspectorCommand = { command, url: own.url, pid: own.pid };
-  teardown.cleanup('clearing force-down', async () => {
-    const [svc] = await s.admin.compute.services.list({ host: p.host, binary: 'nova-compute' });
-    if (svc?.forcedDown) await s.admin.compute.services.forceDown(p.host, false);
-  });
+  // The force-down it sets is cleared with the test resources (the fault's ledger entry), whatever it does on stop.
   teardown.cleanup('stopping your inspector', async () => {
     await own.stop();
     const exit = own.exit();

@@ -1,7 +1,7 @@
 /** Whole fault-management runs on the embedded lab: real namespaces, sshd, ICMP. Needs root. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabCloud } from '../../src/lab/index.js';
@@ -26,7 +26,7 @@ function runLeftovers(resultsDir: string, runId: string) {
   return labLeftovers(labId, dir);
 }
 
-async function run(flags: Record<string, string | number | boolean>, opts: { abortWhen?: RegExp } = {}): Promise<{ results: RunResults; cloud: LabCloud; lines: string[] }> {
+async function run(flags: Record<string, string | number | boolean>, opts: { abortWhen?: RegExp; onLine?: (line: string, cloud: LabCloud) => void } = {}): Promise<{ results: RunResults; cloud: LabCloud; lines: string[] }> {
   const config = loadConfig({ env: {}, flags: { inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), ...flags }, readFile: () => undefined, cwd: work });
   const ac = new AbortController();
   const lines: string[] = [];
@@ -38,6 +38,7 @@ async function run(flags: Record<string, string | number | boolean>, opts: { abo
     progress: (l) => {
       lines.push(l);
       if (opts.abortWhen?.test(l)) ac.abort(new Error('interrupted by the test'));
+      if (cloud) opts.onLine?.(l, cloud);
     },
   });
   return { results, cloud: cloud!, lines };
@@ -117,6 +118,37 @@ describe('doctor run on the embedded lab', () => {
     // Stopped by the run (SIGTERM to its group), and nothing it forced down is left so.
     expect(r.inspectorCommand!.exit).toBeDefined();
     expect(processStart(r.inspectorCommand!.pid)).toBeUndefined();
+    expectNothingLeft(r, cloud);
+  });
+
+  it('--inspector-command whose inspector leaves the host forced down: the run clears it, and stops the inspector', async () => {
+    // An inspector that answers every event and undoes nothing on stop; the host is forced down
+    // (as it would have done) once the monitor saw the failure.
+    const inspector = [
+      'import http.server, sys',
+      'class H(http.server.BaseHTTPRequestHandler):',
+      '    def do_PUT(self):',
+      '        self.rfile.read(int(self.headers.get("Content-Length", 0)))',
+      '        self.send_response(200); self.end_headers(); self.wfile.write(b"OK")',
+      '    do_GET = do_PUT',
+      'http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()',
+    ].join('\n');
+    const dir = mkdtempSync(join(work, 'inspector-'));
+    writeFileSync(join(dir, 'inspector.py'), inspector);
+    let forced: string | undefined;
+    const { results: r, cloud } = await run({ vmCount: 1, notifyTimeoutS: 1, inspectorCommand: `exec /usr/bin/python3 ${join(dir, 'inspector.py')} {port}` }, {
+      onLine: (l, c) => {
+        if (!/ down, detected;/.test(l)) return;
+        const svc = [...c.cloud.state.services.values()].find((x) => l.startsWith(`${x.host} `))!;
+        svc.forcedDown = true;
+        forced = svc.host;
+      },
+    });
+    // Nothing reset the VM, so no alarm came: a failed run, cleaned up all the same.
+    expect(r.verdict).toBe('FAIL');
+    expect(forced).toBe(r.host!.name);
+    expect(processStart(r.inspectorCommand!.pid)).toBeUndefined();
+    expect(r.cleanup).toEqual({ ok: true, errors: [] });
     expectNothingLeft(r, cloud);
   });
 
