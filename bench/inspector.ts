@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadCredentials, OpenStackClient } from '../src/openstack/index.js';
-import { mapLimit } from '../src/shared/index.js';
+import { freePort, mapLimit } from '../src/shared/index.js';
 import { cpuMs } from './proc.js';
 
 const counts = (process.env['BENCH_VMS'] ?? '1,10,100,500,1000').split(',').map(Number).filter((n) => n >= 1 && n <= 5_000);
@@ -44,16 +44,6 @@ function lineOf(child: ResultPromise, match: (l: string) => boolean, what: strin
       (r) => reject(new Error(`${what} ended before it was ready: ${String(r.stderr).slice(-500)}`)),
       (e: Error) => reject(e),
     );
-  });
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
   });
 }
 

@@ -51,6 +51,8 @@ export interface HostHandling {
 }
 
 export const ADAPTIVE_CONCURRENCY = { initial: 16, min: 1, max: 64 } as const;
+/** `--concurrency N`: N in flight, never more nor fewer. */
+const fixed = (n: number) => ({ initial: n, min: n, max: n });
 
 /**
  * A reset-state the API pushed back (429 Too Many Requests, 503 Service Unavailable: a rate limiter or
@@ -87,9 +89,8 @@ export class Inspector {
     this.now = opts.now ?? preciseNow;
     this.log = (opts.logger ?? silentLogger()).child({ component: 'inspector' });
     this.concurrency = opts.concurrency ?? 'adaptive';
-    const c = this.concurrency;
     // Adaptive: learned across events (the API's best latency and what it serves carry over).
-    this.limit = new AdaptiveLimit(c === 'adaptive' ? ADAPTIVE_CONCURRENCY : { initial: c, min: c, max: c });
+    this.limit = new AdaptiveLimit(this.concurrency === 'adaptive' ? ADAPTIVE_CONCURRENCY : fixed(this.concurrency));
   }
 
   private readonly concurrency: number | 'adaptive';

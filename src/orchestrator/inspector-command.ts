@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
-import { connect, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { childEnv, HarnessError, type Logger, processStart } from '../shared/index.js';
+import { childEnv, freePort, HarnessError, type Logger, processStart, stopProcess, waitForPort } from '../shared/index.js';
 import { credentialsEnv, type CloudCredentials } from '../openstack/index.js';
 
 /** A user's own inspector (`--inspector-command`), started by the run as Doctor's harness starts its inspector. */
@@ -39,10 +38,9 @@ export async function startInspectorCommand(opts: InspectorCommandOptions): Prom
   const line = opts.command.replaceAll('{port}', String(port));
   const child = spawn('/bin/sh', ['-c', line], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(credentialsEnv(opts.credentials)), detached: true });
   let ended: { code: number | null; signal: string | null } | undefined;
-  const gone = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
+  child.once('exit', (code, signal) => {
     ended = { code, signal };
-    resolve();
-  }));
+  });
   let spawnError: Error | undefined;
   child.on('error', (err) => {
     spawnError = err;
@@ -60,21 +58,7 @@ export async function startInspectorCommand(opts: InspectorCommandOptions): Prom
     });
   }
   const printed = () => tail.slice(-5).join(' | ') || '(nothing)';
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    // Its own process group (detached): the shell and whatever it started go together.
-    const kill = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-child.pid!, sig);
-      } catch {
-        child.kill(sig);
-      }
-    };
-    kill('SIGTERM');
-    const timer = setTimeout(() => kill('SIGKILL'), 3_000);
-    await gone;
-    clearTimeout(timer);
-  };
+  const stop = () => stopProcess(child, { group: true }); // its own group (detached): the shell and whatever it started go together
   try {
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
     for (;;) {
@@ -83,11 +67,10 @@ export async function startInspectorCommand(opts: InspectorCommandOptions): Prom
       if (ended) {
         throw new HarnessError(`--inspector-command exited (${ended.code !== null ? `status ${ended.code}` : ended.signal}) before listening on ${opts.host}:${port}; it printed: ${printed()}`);
       }
-      if (await accepts(opts.host, port)) break;
+      if (await waitForPort(opts.host, port, Math.min(deadline, Date.now() + 100))) break;
       if (Date.now() > deadline) {
         throw new HarnessError(`--inspector-command was not listening on ${opts.host}:${port} within ${(opts.readyTimeoutMs ?? 30_000) / 1000} s (does it take the port from {port}?); it printed: ${printed()}`);
       }
-      await new Promise((r) => setTimeout(r, 50));
     }
   } catch (err) {
     await stop();
@@ -95,26 +78,4 @@ export async function startInspectorCommand(opts: InspectorCommandOptions): Prom
   }
   log.info({ pid: child.pid, port }, 'inspector command listening');
   return { url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`, pid: child.pid!, processStart: processStart(child.pid!), exit: () => ended, stop };
-}
-
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }

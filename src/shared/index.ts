@@ -9,3 +9,4 @@ export * from './url.js';
 export * from './express.js';
 export * from './fs.js';
 export * from './limit.js';
+export * from './net.js';

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 
@@ -64,4 +65,25 @@ export function processStart(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Stops a child we started: SIGTERM, SIGKILL after `graceMs` (3 s), and resolves once it has exited.
+ * With `group`, the signals go to its process group (it was spawned `detached`), so what it started goes too.
+ */
+export async function stopProcess(child: ChildProcess, opts: { group?: boolean; graceMs?: number } = {}): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      if (opts.group) process.kill(-child.pid!, sig);
+      else child.kill(sig);
+    } catch {
+      child.kill(sig); // the group is gone already: the child alone
+    }
+  };
+  kill('SIGTERM');
+  const timer = setTimeout(() => kill('SIGKILL'), opts.graceMs ?? 3_000);
+  await gone;
+  clearTimeout(timer);
 }

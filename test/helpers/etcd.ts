@@ -1,20 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../src/shared/index.js';
 
 /** Debian's etcd-server (scripts/setup installs it). */
 export const ETCD = '/usr/bin/etcd';
 export const hasEtcd = existsSync(ETCD);
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 export interface TestEtcd {
   /** etcd://127.0.0.1:PORT, as agents take it. */

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { instanceUpdateMessage, MessageBusShortcut, parseTransportUrl, shownTransportUrl } from '../../src/inspector/index.js';
 import { busOfNovaConf } from '../../src/orchestrator/shortcut.js';
-import { ConfigError } from '../../src/shared/index.js';
-import { freePort } from '../../src/lab/index.js';
+import { ConfigError, freePort } from '../../src/shared/index.js';
 import { createServer } from 'node:net';
 
 describe('the message-bus shortcut', () => {

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { childEnv, HarnessError, processStart } from '../../shared/index.js';
+import { childEnv, HarnessError, processStart, stopProcess } from '../../shared/index.js';
 import { loadCredentials, OpenStackClient, type CloudCredentials } from '../../openstack/index.js';
 import type { HopLatency, TracePoint } from './cloud.js';
 import type { ComputeHostSpec } from './state.js';
@@ -95,19 +95,11 @@ export async function startCloudProcess(opts: CloudProcessOptions): Promise<Clou
       },
       stop: async () => {
         client.close();
-        await stopChild(child, gone);
+        await stopProcess(child);
       },
     };
   } catch (err) {
-    await stopChild(child, gone);
+    await stopProcess(child);
     throw err;
   }
-}
-
-async function stopChild(child: ChildProcess, gone: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-  await gone;
-  clearTimeout(timer);
 }

@@ -1,8 +1,8 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarnessError, type Runner, runProcess } from '../../shared/index.js';
+import { HarnessError, type Runner, runProcess, waitForPort } from '../../shared/index.js';
 import { ALIASES_PER_SLOT, controllerAddressing, hostAddressing, MAX_HOSTS, MAX_SLOTS, slotPrefix, LAB_ID } from './addressing.js';
-import { isOurSshd, SSHD, sshdConfig, startSshd, waitForPort } from './sshd.js';
+import { isOurSshd, SSHD, sshdConfig, startSshd } from './sshd.js';
 import { acquireLock, claimSlot, pidAlive, readState, releaseSlot, statePath, writeState, type LabHostState, type LabState } from './state.js';
 
 export interface LabOptions {

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { childEnv } from '../../shared/index.js';
 
@@ -66,23 +65,3 @@ export function isOurSshd(pid: number | undefined, dir: string): boolean {
   }
 }
 
-/** Resolves when something accepts TCP on ip:port, false at the deadline. */
-export async function waitForPort(ip: string, port: number, deadline: number): Promise<boolean> {
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: ip, port, timeout: 500 });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-      s.once('timeout', () => {
-        s.destroy();
-        resolve(false);
-      });
-    });
-    if (ok) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}

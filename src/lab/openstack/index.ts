@@ -3,5 +3,5 @@ export {
   DEFAULT_PORTS, openstackUp, openstackDown, openstackStatus, readOpenStackState,
   type OpenStackLabOptions, type OpenStackLabState, type OpenStackLabStatus, type PortName,
 } from './aio.js';
-export { freeLabPorts, freePort } from './ports.js';
+export { freeLabPorts } from './ports.js';
 export { openstackRestart, RESTARTABLE_SERVICES } from './restart.js';

@@ -1,16 +1,9 @@
 import { createServer } from 'node:net';
+import { freePort } from '../../shared/index.js';
 import { DEFAULT_PORTS, type PortName } from './context.js';
 
 const listenable = (port: number) => new Promise<boolean>((resolve) => {
   const s = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-});
-
-/** A free TCP port on 127.0.0.1 (for a service, a test or the bench). */
-export const freePort = () => new Promise<number>((resolve, reject) => {
-  const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-    const port = (s.address() as { port: number }).port;
-    s.close(() => resolve(port));
-  });
 });
 
 /**
