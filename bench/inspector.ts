@@ -4,9 +4,11 @@
  * neither inspector shares an event loop or a core's time with it. For each VM count of BENCH_VMS
  * (default 1,10,100,500,1000), BENCH_RUNS times (default 3), alternating which goes first: a fresh
  * inspector process (ours: `doctor inspector`; Doctor's: bench/doctor-sample-inspector.py on Debian's
- * python3), which caches the servers by host at start; two `PUT /events` (compute.host.down, the first
- * to a cold process, the second after VMs went back to active) each timed from send to answer (both answer once the host is forced down and every VM reset); the inspector's
- * CPU for that event (/proc); then it is stopped (it clears force-down) and every VM is put back to
+ * python3), which caches the servers by host at start; BENCH_EVENTS `PUT /events` to it (compute.host.down,
+ * default 2: the first to a cold process, the next ones after the VMs went back to active), each timed from
+ * send to answer (it answers once the host is forced down and every VM reset), with the inspector's CPU for
+ * that event (/proc) and, for ours, where the time went (GET /handled: VMs found, host forced down, last VM
+ * reset, done); then it is stopped (it clears force-down) and every VM is put back to
  * active. Counts above 1,000 show Nova's paging (the cloud's page is 1,000). BENCH_NODE_FLAGS are given
  * to our inspector's node, BENCH_CLOUD_FLAGS to the cloud's (a CPU profile). Prints JSON.
  */
@@ -21,6 +23,9 @@ import { cpuMs } from './proc.js';
 
 const counts = (process.env['BENCH_VMS'] ?? '1,10,100,500,1000').split(',').map(Number).filter((n) => n >= 1 && n <= 5_000);
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
+/** Events per inspector process (default 2): the first meets a cold process, later ones show it warm. */
+const events = Math.max(1, Math.min(20, Number(process.env['BENCH_EVENTS'] ?? 2)));
+const phases = Array.from({ length: events }, (_, i) => (i === 0 ? 'first' : i === 1 ? 'second' : `#${i + 1}`));
 const doctor = new URL('../bin/doctor.js', import.meta.url).pathname;
 const peerScript = new URL('./doctor-sample-inspector.py', import.meta.url).pathname;
 const PYTHON = '/usr/bin/python3';
@@ -45,6 +50,20 @@ function lineOf(child: ResultPromise, match: (l: string) => boolean, what: strin
       (e: Error) => reject(e),
     );
   });
+}
+
+/** Our inspector's last handling from GET /handled, as ms from the event's arrival. */
+async function stages(port: number): Promise<Record<string, number>> {
+  const handled = (await (await fetch(`http://127.0.0.1:${port}/handled`)).json()) as Array<Record<string, number | undefined>>;
+  const h = handled.at(-1);
+  if (!h) return {};
+  const at = (k: string) => (h[k] === undefined ? undefined : Math.round((h[k]! - h['receivedAt']!) * 10) / 10);
+  const out: Record<string, number> = {};
+  for (const [name, key] of [['found_ms', 'foundAffectedAt'], ['forced_ms', 'markedDownAt'], ['last_reset_ms', 'vmErrorLastAt'], ['done_ms', 'doneAt']] as const) {
+    const v = at(key);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -91,9 +110,9 @@ async function main(): Promise<void> {
           const ready = await lineOf(child, (l) => l.includes('listening'), `${who} inspector`);
           const rl = createInterface({ input: child.stdout! });
           rl.on('line', () => {}); // read its output, so a full pipe never blocks it
-          // Two events per process: the first meets a cold process (as a first failure does), the second a
+          // BENCH_EVENTS per process: the first meets a cold process (as a first failure does), the next a
           // process that has handled one (its code compiled and its connections open).
-          for (const phase of ['first', 'second'] as const) {
+          for (const phase of phases) {
             const event = [{ id: 'bench', time: new Date().toISOString(), type: 'compute.host.down', details: { hostname: HOST, status: 'down', monitor: 'monitor_sample', monitor_event_id: `bench-${r}-${phase}` } }];
             const cpu0 = cpuMs(child.pid!);
             const cloudCpu0 = cpuMs(cloud.pid!);
@@ -109,7 +128,9 @@ async function main(): Promise<void> {
             const listed = await client.compute.servers.listDetail({ allTenants: true, host: HOST });
             const errored = listed.filter((s) => s.status === 'ERROR').length;
             const forced = (await client.compute.services.list({ binary: 'nova-compute' })).find((s) => s.host === HOST)?.forcedDown;
-            results.push({ vms: n, inspector: who, event: phase, status: res.status, event_ms: Math.round(ms * 10) / 10, cpu_ms: cpu, cloud_cpu_ms: cloudCpu, vms_in_error: errored, forced_down: forced,
+            // Ours says where its time went: received → VMs known → last VM reset → done (the check against Nova's list after the resets).
+            const split = who === 'ours' ? await stages(port) : {};
+            results.push({ vms: n, inspector: who, event: phase, status: res.status, event_ms: Math.round(ms * 10) / 10, cpu_ms: cpu, cloud_cpu_ms: cloudCpu, vms_in_error: errored, forced_down: forced, ...split,
               // CLOCK_MONOTONIC in µs, the clock of a V8 CPU profile's timestamps: the event's window in one.
               window_us: [Number(mono0), Number(mono1)], ...(who === 'doctor' ? { cached: JSON.parse(ready)['cached'] } : {}) });
             progress(JSON.stringify(results.at(-1)));
@@ -122,7 +143,7 @@ async function main(): Promise<void> {
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-    const table = counts.flatMap((n) => (['first', 'second'] as const).map((phase) => {
+    const table = counts.flatMap((n) => phases.map((phase) => {
       const of = (who: string) => results.filter((r) => r['vms'] === n && r['inspector'] === who && r['event'] === phase);
       const ours = median(of('ours').map((r) => r['event_ms'] as number));
       const theirs = median(of('doctor').map((r) => r['event_ms'] as number));
