@@ -1,6 +1,6 @@
 /** Rewrites the README's configuration table from the settings table (npm run docs). */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { settingsTable } from '../src/orchestrator/settings.js';
+import { settingsTable } from '../src/orchestrator/settings/index.js';
 
 const path = new URL('../README.md', import.meta.url);
 const readme = readFileSync(path, 'utf8');

@@ -1,8 +1,8 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, makeDir } from '../shared/index.js';
 import type { RunResults } from '../orchestrator/index.js';
+import { stateHome } from './common.js';
 
 /** One line per finished run: where its results folder is, and what to list it by. */
 export interface HistoryEntry {
@@ -16,7 +16,7 @@ export interface HistoryEntry {
 }
 
 export function historyFile(env: NodeJS.ProcessEnv): string {
-  return join(env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local', 'state'), 'doctor-harness', 'history.jsonl');
+  return join(stateHome(env), 'history.jsonl');
 }
 
 export function recordRun(file: string, r: RunResults, resultsJson: string): void {

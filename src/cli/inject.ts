@@ -1,7 +1,7 @@
 import { ConfigError } from '../shared/index.js';
-import { isLabAddress, labRouteGuard, readState } from '../lab/index.js';
+import { isLabAddress, labRouteGuard, readState } from '../lab/hosts/index.js';
 import { fetchFaultLog, injectLinkDown, validateDuration, type SshAuth } from '../orchestrator/index.js';
-import { labStateDir } from './lab-hosts.js';
+import { labStateDir } from './common.js';
 import { parseHostFlags } from './monitor.js';
 
 export interface InjectFlags {

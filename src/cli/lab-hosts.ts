@@ -1,18 +1,7 @@
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { aliasAddresses, labDown, labStatus, labUp, readState } from '../lab/index.js';
+import { aliasAddresses, labDown, labStatus, labUp, readState } from '../lab/hosts/index.js';
+import { labStateDir, type LabHostFlags } from './common.js';
 
-export interface LabHostFlags {
-  labId: string;
-  stateDir?: string;
-}
-
-/** Where a lab's state lives unless --state-dir says otherwise. */
-export function labStateDir(flags: LabHostFlags, env: NodeJS.ProcessEnv): string {
-  if (flags.stateDir) return resolve(flags.stateDir);
-  const base = env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local', 'state');
-  return join(base, 'doctor-harness', `lab-${flags.labId}`);
-}
+export type { LabHostFlags };
 
 export async function runLabUp(flags: LabHostFlags & { hosts: string; controller?: boolean; addressesPerHost?: string }, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
   const stateDir = labStateDir(flags, env);

@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { FleetAgent, FleetStore, fleetClient, parseEtcdUrl } from '../fleet/index.js';
+import type { FleetAgent } from '../fleet/index.js';
 import { ConfigError, createLogger } from '../shared/index.js';
-import { isLabAddress, labRouteGuard, readState } from '../lab/index.js';
+import { isLabAddress, labRouteGuard, readState } from '../lab/hosts/index.js';
 import {
   batchedReports, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp,
   type EventShape, type HostDownEvent, type HostUpEvent, type MonitoredHost,
 } from '../monitor/index.js';
-import { createOpenStackClient, loadCredentials, type Hypervisor } from '../openstack/index.js';
-import { labStateDir } from './lab-hosts.js';
-import { readText, untilSignal } from './services.js';
+import type { Hypervisor } from '../openstack/index.js';
+import { labStateDir, readText, untilSignal } from './common.js';
 
 export interface MonitorFlags {
   host: string[];
@@ -107,9 +106,12 @@ export function novaHosts(list: () => Promise<Hypervisor[]>, warn: (m: string) =
 }
 
 /** Where the hosts come from: --host and --hosts-file (read again at each refresh), or Nova. */
-function hostSource(flags: MonitorFlags, env: NodeJS.ProcessEnv, warn: (m: string) => void): { read: () => Promise<MonitoredHost[]>; close: () => void } {
+// The OpenStack client (and the fleet's etcd client) load only when asked for: a monitor of thousands of
+// hosts keeps its memory for them.
+async function hostSource(flags: MonitorFlags, env: NodeJS.ProcessEnv, warn: (m: string) => void): Promise<{ read: () => Promise<MonitoredHost[]>; close: () => void }> {
   if (!flags.hostsFromNova) return { read: () => Promise.resolve(hostsOf(flags)), close: () => undefined };
   if (flags.host.length || flags.hostsFile) throw new ConfigError('--hosts-from-nova', 'takes the hosts from Nova: leave out --host and --hosts-file');
+  const { createOpenStackClient, loadCredentials } = await import('../openstack/index.js');
   const client = createOpenStackClient({ credentials: loadCredentials(env, readText) });
   return { read: novaHosts(() => client.compute.hypervisors.listDetail(), warn), close: () => client.close() };
 }
@@ -117,7 +119,7 @@ function hostSource(flags: MonitorFlags, env: NodeJS.ProcessEnv, warn: (m: strin
 /** `doctor monitor`: probe hosts until Ctrl-C, report each host-down to the inspector. */
 export async function runMonitor(flags: MonitorFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
   const warn = (m: string) => out(flags.json ? JSON.stringify({ event: 'warning', message: m }) : `warning: ${m}`);
-  const source = hostSource(flags, env, warn);
+  const source = await hostSource(flags, env, warn);
   try {
     await monitorFrom(source.read, flags, env, out, warn);
   } finally {
@@ -209,6 +211,7 @@ async function startFleet(
   const refreshMs = (numberFlag('--refresh', flags.refresh, 0.1) ?? 10) * 1000;
   const agentId = flags.agentId ?? hostname();
   if (!/^[A-Za-z0-9_.@-]+$/.test(agentId)) throw new ConfigError('--agent-id', `"${agentId}" may hold only letters, digits, . _ @ -`);
+  const { FleetAgent, FleetStore, fleetClient, parseEtcdUrl } = await import('../fleet/index.js');
   const store = new FleetStore(fleetClient(parseEtcdUrl(flags.join!)), flags.group ?? 'default');
   const { emit } = deps;
   // Why a rebalance or a rejoin happened goes to stderr as JSON lines; stdout keeps the events.

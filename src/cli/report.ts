@@ -4,8 +4,8 @@ import type { RunResults } from '../orchestrator/index.js';
 import { junitFor, renderHtml } from '../profiler/index.js';
 import { summary } from './run.js';
 import { historyFile, readHistory, resolveRun } from './history.js';
+import { REPORT_FORMATS } from './common.js';
 
-export const REPORT_FORMATS = ['text', 'junit', 'json', 'html'] as const;
 
 /** Reads and checks a results.json, naming the file and what is wrong. */
 export function loadResults(file: string): RunResults {

@@ -1,5 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
 import { HarnessError, InternalError, processStart } from '../shared/index.js';
@@ -7,18 +6,11 @@ import { labDown, readState, restoreHostLink } from '../lab/index.js';
 import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, restoreControllersFromLedger, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
 import { renderCloudProfiles, renderProfile, shortcutLine } from '../profiler/index.js';
 import { historyFile, recordRun } from './history.js';
+import { readText, stateHome } from './common.js';
 
 export function ledgerDir(env: NodeJS.ProcessEnv): string {
-  return join(env['XDG_STATE_HOME'] ?? join(env['HOME'] ?? homedir(), '.local', 'state'), 'doctor-harness', 'ledgers');
+  return join(stateHome(env), 'ledgers');
 }
-
-const readText = (p: string) => {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
 
 export type RunFlags = Record<string, string | boolean | undefined> & { config?: string };
 

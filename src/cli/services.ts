@@ -1,17 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { ConfigError, listen, preciseNow } from '../shared/index.js';
+import { readText, untilSignal } from './common.js';
 import { createOpenStackClient, loadCredentials } from '../openstack/index.js';
 import { createInspectorApp, Inspector } from '../inspector/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
 
-/** A file's text, or undefined when it cannot be read (how credentials look for clouds.yaml). */
-export const readText = (p: string) => {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
 
 function port(flag: string, v: string): number {
   const n = Number(v);
@@ -19,18 +11,6 @@ function port(flag: string, v: string): number {
   return n;
 }
 
-/** Resolves on the first Ctrl-C or SIGTERM (and stops listening for them). */
-export function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}
 
 export interface InspectorFlags {
   port: string;

@@ -6,7 +6,7 @@ import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } fro
 import { controllerLayoutSchema, type ControllerLayoutOverrides } from './controller/index.js';
 import { INSTALLERS, type InstallerConfig } from './installers/index.js';
 import { parseTransportUrl, shownTransportUrl } from '../inspector/index.js';
-import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings.js';
+import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings/index.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
 export interface RunConfig {

@@ -3,7 +3,7 @@
  * its cleanup (with a ledger for doctor cleanup), and fault injection over SSH.
  */
 export { loadConfig, redactedConfig, type RunConfig, type ConfigSources } from './config.js';
-export { SETTINGS, flagOf, flagProperty, runOptions, settingsTable, type Setting, type SettingKey } from './settings.js';
+export { SETTINGS, flagOf, flagProperty, runOptions, settingsTable, type Setting, type SettingKey } from './settings/index.js';
 export { runFaultManagement, type RunResults, type RunDeps, type Verdict, type VmResult } from './run.js';
 export { cloudEntries, Ledger, type LedgerEntry } from './ledger.js';
 export { removeResources } from './teardown.js';

@@ -5,7 +5,7 @@ import {
   type CloudCredentials, type OpenStackClient, type Server,
 } from '../openstack/index.js';
 import type { Ledger } from './ledger.js';
-import { flagOf } from './settings.js';
+import { flagOf } from './settings/index.js';
 
 export interface ProvisionRequest {
   runId: string;

@@ -15,7 +15,7 @@ import {
   armCloudProfile, armMonitor, awaitNotifications, injectFault, measure, prepareControllers, provisionVms, publish, startServices, TeardownList, verify, type RunContext,
 } from './phases.js';
 import type { RunDeps, RunResults } from './results.js';
-import { flagOf } from './settings.js';
+import { flagOf } from './settings/index.js';
 
 export type { RunDeps, RunResults, Verdict, VmResult } from './results.js';
 

@@ -5,10 +5,10 @@ import { ConnectionError, HarnessError, type Runner, TimeoutError } from '../../
 import { OpenStackClient, type CloudCredentials } from '../../openstack/index.js';
 import { startService } from './procs.js';
 import { isRunning, type ServiceKey } from './services.js';
+import { DEFAULT_PORTS, type PortName } from '../catalog/index.js';
 
 /** The lab's ports (on the controller's address); RabbitMQ also takes rabbit + 1 (epmd) and rabbit + 2 (Erlang distribution), on the controller's loopback. */
-export const DEFAULT_PORTS = { keystone: 5000, mysql: 13306, rabbit: 5672, placement: 8778, glance: 9292, neutron: 9696, nova: 8774, aodh: 8042, redis: 16379 };
-export type PortName = keyof typeof DEFAULT_PORTS;
+export { DEFAULT_PORTS, type PortName };
 
 export interface OpenStackLabState {
   version: 3;

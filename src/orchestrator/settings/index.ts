@@ -5,7 +5,7 @@
  * come from here, so they cannot drift apart.
  */
 import { z } from 'zod';
-import { booleanSetting } from '../shared/index.js';
+import { booleanSetting } from '../../shared/index.js';
 
 interface Spec {
   /** Long flag of `doctor run` without the dashes. */
