@@ -8,7 +8,8 @@
  * 30): CPU from /proc/PID/stat (user + system, % of one core), RSS each second
  * (max) and at the end, and the process's own stop summary (probes, replies,
  * losses, how late probes left against their schedule). BENCH_DOCTOR may name
- * another build's bin/doctor.js (a side-by-side comparison). Prints JSON.
+ * another build's bin/doctor.js (a side-by-side comparison); BENCH_NODE_FLAGS are given to its node
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": where the monitor's time goes). Prints JSON.
  */
 import { execa } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aliasAddresses, labDown, labUp } from '../src/lab/index.js';
-import { cpuMs, rssMiB } from './proc.js';
+import { cpuSplitMs, rssMiB } from './proc.js';
 
 const counts = (process.env['BENCH_HOSTS'] ?? '100,1000,2000,5000').split(',').map(Number).filter((n) => n >= 1 && n <= 20_000);
 const runs = Number(process.env['BENCH_RUNS'] ?? 1);
@@ -25,31 +26,35 @@ const warmupS = Number(process.env['BENCH_WARMUP_S'] ?? 5);
 const sampleS = Number(process.env['BENCH_S'] ?? 30);
 const interval = Number(process.env['BENCH_INTERVAL'] ?? 100);
 const doctor = process.env['BENCH_DOCTOR'] ?? new URL('../bin/doctor.js', import.meta.url).pathname;
+const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
 const progress = (m: string) => process.stderr.write(`[bench:monitor] ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function one(addresses: string[], inspectorUrl: string, stateDir: string, labId: string) {
-  const child = execa(process.execPath, [doctor, 'monitor', ...addresses.flatMap((ip, i) => ['--host', `h${i + 1}=${ip}`]),
+  const child = execa(process.execPath, [...nodeFlags, doctor, 'monitor', ...addresses.flatMap((ip, i) => ['--host', `h${i + 1}=${ip}`]),
     '--inspector', inspectorUrl, '--interval', String(interval), '--timeout', String(interval), '--json', '--lab-id', labId, '--state-dir', stateDir], { reject: false, buffer: true, stdin: 'ignore' });
   const pid = child.pid!;
   try {
     await sleep(warmupS * 1000);
-    const cpu0 = cpuMs(pid);
+    const cpu0 = cpuSplitMs(pid);
     const t0 = performance.now();
     let rssMax = 0;
     for (let s = 0; s < sampleS; s++) {
       await sleep(1000);
       rssMax = Math.max(rssMax, rssMiB(pid));
     }
-    const cpu1 = cpuMs(pid);
+    const cpu1 = cpuSplitMs(pid);
     const wall = (performance.now() - t0) / 1000;
     const rssEnd = rssMiB(pid);
+    const pct = (ms: number) => Math.round((ms / 1000 / wall) * 1000) / 10;
     child.kill('SIGTERM');
     const r = await child;
     const lines = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     const stopped = lines.find((l) => l['event'] === 'stopped');
     return {
       hosts: addresses.length, interval_ms: interval, seconds: Math.round(wall * 10) / 10,
-      cpu_percent_of_one_core: Math.round(((cpu1 - cpu0) / 1000 / wall) * 1000) / 10,
+      cpu_percent_of_one_core: pct(cpu1.user + cpu1.system - cpu0.user - cpu0.system),
+      // System time holds the kernel's ICMP path (the echo replies are made in softirq on the sender's CPU).
+      user_percent: pct(cpu1.user - cpu0.user), system_percent: pct(cpu1.system - cpu0.system),
       rss_mib_max: rssMax, rss_mib_end: rssEnd,
       downs: lines.filter((l) => l['event'] === 'down').length,
       ...(stopped ? { sent: stopped['sent'], replies: stopped['replies'], losses: stopped['losses'], schedule: stopped['schedule'] } : {}),

@@ -55,20 +55,11 @@ export interface MonitorOptions extends Partial<ProbeProfile> {
   guard?: (ips: string[]) => Promise<void>;
 }
 
-interface Probe {
-  run: HostRun;
-  seq: number;
-  sentAt: number;
-  /** When it counts as lost: sentAt + timeout. */
-  deadline: number;
-  done: boolean;
-}
-
 interface HostRun {
   host: MonitoredHost;
   tracker: HostTracker;
-  /** Unsettled probes, oldest first. */
-  outstanding: Probe[];
+  /** Unsettled probes, oldest first: their numbers in the probe ring. */
+  outstanding: number[];
   nextSeq: number;
   lastReplyAt?: number;
   sent: number;
@@ -117,9 +108,15 @@ export class Monitor extends EventEmitter {
   private startedAt = 0;
   private cursor = 0;
   private round = 0;
-  /** Every probe sent, in send order (so in deadline order); `head` is the oldest not yet checked. */
-  private pending: Probe[] = [];
+  /**
+   * Every probe sent, in send order (so in deadline order), as a ring of typed arrays: probe n (counted from
+   * 0 since start) sits at n & mask. `head` is the oldest not yet checked, `tail` the next to send. No object
+   * per probe: at thousands of hosts a probe object lives long enough (its deadline) to be promoted, and old
+   * space then grows by megabytes a second until a full collection (the RSS sawtooth of 2,000 hosts).
+   */
+  private ring = new ProbeRing(1024);
   private head = 0;
+  private tail = 0;
   private checkQueued = false;
   private readonly late = new Uint32Array(LATE_STEPS + 1);
   private readonly scratch = Buffer.alloc(16);
@@ -156,7 +153,7 @@ export class Monitor extends EventEmitter {
     }
     for (const [ip, run] of this.runs) {
       if (next.get(ip) === run) continue;
-      for (const p of run.outstanding) p.done = true;
+      for (const n of run.outstanding) this.ring.settle(n);
       run.outstanding.length = 0;
     }
     this.runs.clear();
@@ -262,8 +259,7 @@ export class Monitor extends EventEmitter {
         this.round += 1;
       }
     }
-    const oldest = this.pending[this.head];
-    if (oldest && oldest.deadline <= now && !this.checkQueued) {
+    if (this.head < this.tail && this.ring.deadlineOf(this.head) <= now && !this.checkQueued) {
       this.checkQueued = true;
       // After pending I/O: a reply that is already here settles its probe before the check.
       setImmediate(() => this.expireUntil(now));
@@ -274,16 +270,10 @@ export class Monitor extends EventEmitter {
   /** One timer, for the next probe due or the next loss deadline, whichever is first. */
   private arm(): void {
     // Probes a reply settled need no check: the queue's head moves past them for good.
-    while (this.head < this.pending.length && this.pending[this.head]!.done) this.head += 1;
-    // Drop the checked prefix now and then, not on every probe.
-    if (this.head > 4_096 && this.head * 2 > this.pending.length) {
-      this.pending = this.pending.slice(this.head);
-      this.head = 0;
-    }
+    while (this.head < this.tail && this.ring.isSettled(this.head)) this.ring.release(this.head++);
     let at = this.dueAt(this.cursor, this.round);
     // With a check queued, the deadlines are waited for again once it ran (it re-arms).
-    const oldest = this.pending[this.head];
-    if (oldest && !this.checkQueued) at = Math.min(at, oldest.deadline);
+    if (this.head < this.tail && !this.checkQueued) at = Math.min(at, this.ring.deadlineOf(this.head));
     this.timer = setTimeout(() => this.wake(), Math.max(0, Math.ceil(at - this.now())));
   }
 
@@ -291,19 +281,24 @@ export class Monitor extends EventEmitter {
     const seq = run.nextSeq;
     run.nextSeq = (run.nextSeq + 1) & 0xffff;
     const sentAt = this.now();
-    const probe: Probe = { run, seq, sentAt, deadline: sentAt + this.profile.timeoutMs, done: false };
-    run.outstanding.push(probe);
-    this.pending.push(probe);
+    if (this.tail - this.head === this.ring.capacity) this.ring = this.ring.grown(this.head, this.tail);
+    const n = this.tail++;
+    this.ring.put(n, run, seq, sentAt + this.profile.timeoutMs);
+    run.outstanding.push(n);
     run.sent += 1;
     this.probes += 1;
     const late = Math.max(0, sentAt - due);
     this.late[Math.min(LATE_STEPS, Math.floor(late * 10))]! += 1;
     if (late > this.lateMax) this.lateMax = late;
-    // One buffer for every probe: a transport copies or sends it before send returns.
-    this.opts.transport.send(run.host.ip, writeEchoRequest(this.scratch, this.identifier, seq, sentAt)).catch((err: Error) => {
-      // ENETUNREACH and friends: the probe simply gets no reply and times out.
-      this.log.debug({ host: run.host.name, err: err.message }, 'probe send failed');
-    });
+    // One buffer for every probe: a transport copies or sends it before send returns. A probe sent at once
+    // returns nothing to wait for (no promise per probe).
+    const queued = this.opts.transport.send(run.host.ip, writeEchoRequest(this.scratch, this.identifier, seq, sentAt));
+    if (queued) queued.catch((err: Error) => this.sendFailed(run, err));
+  }
+
+  private sendFailed(run: HostRun, err: Error): void {
+    // ENETUNREACH and friends: the probe simply gets no reply and times out.
+    this.log.debug({ host: run.host.name, err: err.message }, 'probe send failed');
   }
 
   /** Every probe whose deadline is at or before `cutoff` and that no reply settled is lost. */
@@ -312,21 +307,23 @@ export class Monitor extends EventEmitter {
     if (!this.running) return;
     // Replies already in the socket settle their probes first, however many a busy turn left unread.
     this.opts.transport.drain?.();
-    while (this.head < this.pending.length) {
-      const probe = this.pending[this.head]!;
-      if (!probe.done && probe.deadline > cutoff) break;
+    while (this.head < this.tail) {
+      const n = this.head;
+      const settled = this.ring.isSettled(n);
+      if (!settled && this.ring.deadlineOf(n) > cutoff) break;
       this.head += 1;
-      if (!probe.done) this.lose(probe);
+      if (!settled) this.lose(n);
+      this.ring.release(n);
     }
     clearTimeout(this.timer);
     this.arm();
   }
 
-  private lose(probe: Probe): void {
-    const run = probe.run;
-    probe.done = true;
+  private lose(n: number): void {
+    const run = this.ring.runOf(n)!;
+    this.ring.settle(n);
     // Deadlines come in send order, so a lost probe is its host's oldest outstanding one.
-    const idx = run.outstanding.indexOf(probe);
+    const idx = run.outstanding.indexOf(n);
     if (idx >= 0) run.outstanding.splice(idx, 1);
     run.losses += 1;
     const t = run.tracker.loss();
@@ -342,12 +339,14 @@ export class Monitor extends EventEmitter {
     if (!run) return;
     const sequence = echoReplySequence(packet, this.identifier);
     if (sequence < 0) return;
-    const idx = run.outstanding.findIndex((p) => p.seq === sequence);
-    if (idx < 0) return; // late (already counted lost), duplicate, or not ours
+    const waiting = run.outstanding;
+    let idx = 0;
+    while (idx < waiting.length && this.ring.seqOf(waiting[idx]!) !== sequence) idx += 1;
+    if (idx === waiting.length) return; // late (already counted lost), duplicate, or not ours
     const at = this.now();
     // This reply settles it and every earlier probe still waiting: the host is alive. (shift, not
     // splice: no array allocated per reply.)
-    for (let i = 0; i <= idx; i++) run.outstanding.shift()!.done = true;
+    for (let i = 0; i <= idx; i++) this.ring.settle(waiting.shift()!);
     run.superseded += idx;
     run.replies += 1;
     run.lastReplyAt = at;
@@ -357,5 +356,68 @@ export class Monitor extends EventEmitter {
       this.log.info({ host: event.host, from: t.from }, 'host up');
       this.emit('up', event);
     }
+  }
+}
+
+/**
+ * The probes in flight, by number: probe n at slot n & (capacity − 1). Its host, sequence number and loss
+ * deadline; settled once a reply (or its loss) has counted. Grows by doubling when every slot is in flight.
+ */
+class ProbeRing {
+  private readonly mask: number;
+  private readonly runs: Array<HostRun | undefined>;
+  private readonly seqs: Uint16Array;
+  private readonly deadlines: Float64Array;
+  private readonly settled: Uint8Array;
+
+  constructor(readonly capacity: number) {
+    this.mask = capacity - 1;
+    this.runs = new Array<HostRun | undefined>(capacity).fill(undefined);
+    this.seqs = new Uint16Array(capacity);
+    this.deadlines = new Float64Array(capacity);
+    this.settled = new Uint8Array(capacity);
+  }
+
+  put(n: number, run: HostRun, seq: number, deadline: number): void {
+    const i = n & this.mask;
+    this.runs[i] = run;
+    this.seqs[i] = seq;
+    this.deadlines[i] = deadline;
+    this.settled[i] = 0;
+  }
+
+  runOf(n: number): HostRun | undefined {
+    return this.runs[n & this.mask];
+  }
+
+  seqOf(n: number): number {
+    return this.seqs[n & this.mask]!;
+  }
+
+  deadlineOf(n: number): number {
+    return this.deadlines[n & this.mask]!;
+  }
+
+  isSettled(n: number): boolean {
+    return this.settled[n & this.mask] === 1;
+  }
+
+  settle(n: number): void {
+    this.settled[n & this.mask] = 1;
+  }
+
+  /** The slot is free again: its host is no longer held by it. */
+  release(n: number): void {
+    this.runs[n & this.mask] = undefined;
+  }
+
+  /** A ring twice the size holding probes head … tail − 1 under the same numbers. */
+  grown(head: number, tail: number): ProbeRing {
+    const next = new ProbeRing(this.capacity * 2);
+    for (let n = head; n < tail; n++) {
+      next.put(n, this.runOf(n)!, this.seqOf(n), this.deadlineOf(n));
+      if (this.isSettled(n)) next.settle(n);
+    }
+    return next;
   }
 }

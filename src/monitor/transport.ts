@@ -2,8 +2,11 @@ import { HarnessError } from '../shared/index.js';
 
 /** The network edge of the monitor: send an ICMP message, hear every ICMP packet. */
 export interface IcmpTransport {
-  /** `message` is the caller's to reuse once this returns: send it or copy it before returning. */
-  send(ip: string, message: Buffer): Promise<void>;
+  /**
+   * `message` is the caller's to reuse once this returns: send it or copy it before returning. Returns
+   * nothing when the message went out at once, or a promise when it waits (and may fail) in a queue.
+   */
+  send(ip: string, message: Buffer): Promise<void> | void;
   onPacket(listener: (packet: Buffer, source: string) => void): void;
   /**
    * Hands every packet already waiting to the listeners, now. A loss check calls it first: a reply that
@@ -52,20 +55,30 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
   // event reads every datagram waiting, up to DRAIN at a time.
   const wrap = typeof socket.wrap?.send === 'function' && typeof socket.wrap.recv === 'function' ? socket.wrap : undefined;
   const rx = Buffer.alloc(4096);
+  let bytes = -1;
+  let from = '';
+  const received = (_buf: Buffer, n: number, source: string) => {
+    bytes = n;
+    from = source;
+  };
+  /** One datagram into rx, or false when none waits (EAGAIN; a real error surfaces on raw-socket's own read). */
+  const recvOne = (w: NonNullable<typeof wrap>): boolean => {
+    bytes = -1;
+    // An empty socket answers EAGAIN as a thrown Error: without a stack trace it costs next to nothing.
+    const traces = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      w.recv(rx, received);
+    } catch {
+      return false;
+    } finally {
+      Error.stackTraceLimit = traces;
+    }
+    return bytes >= 0;
+  };
   const drain = (max = DRAIN) => {
     if (!wrap) return;
-    for (let i = 0; i < max; i++) {
-      let got = false;
-      try {
-        wrap.recv(rx, (buf, bytes, source) => {
-          got = true;
-          deliver(buf.subarray(0, bytes), source);
-        });
-      } catch {
-        return; // EAGAIN: nothing more waiting (a real error surfaces on raw-socket's own read)
-      }
-      if (!got) return;
-    }
+    for (let i = 0; i < max && recvOne(wrap); i++) deliver(rx.subarray(0, bytes), from);
   };
   /** The packet handed to listeners is only valid during the call (raw-socket's too: one receive buffer). */
   socket.on('message', (buf, source) => {
@@ -86,7 +99,7 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
       if (!wrap) return queued(ip, message);
       try {
         wrap.send(message, 0, message.length, ip, noop);
-        return SENT;
+        return undefined;
       } catch (err) {
         if (/temporarily unavailable|would block/i.test((err as Error).message)) return queued(ip, message);
         return Promise.reject(err as Error);
@@ -105,5 +118,4 @@ const RECEIVE_BUFFER = 8 * 1024 * 1024;
 const DRAIN = 256;
 /** Before a loss check: all that waits (8 MiB of buffer holds fewer than 100,000 replies). */
 const DRAIN_ALL = 100_000;
-const SENT = Promise.resolve();
 const noop = () => {};

@@ -195,6 +195,54 @@ describe('Monitor', () => {
     expect(m.states()[0]).toMatchObject({ losses: 0, unanswered: 2 });
   });
 
+  it('keeps every probe apart when thousands are in flight at once (its probe ring grows): slow hosts stay up, exactly the failed ones go down and come back', async () => {
+    // 600 hosts answering after 250 ms, probed every 50 ms: about 3,000 probes wait at any instant. The
+    // replies come in batches from one timer (one fake timer per reply would make this test slow).
+    const hosts = Array.from({ length: 600 }, (_, i) => ({ name: `h${i}`, ip: `198.18.${4 + (i >> 8)}.${i & 255}` }));
+    const silent = new Set<string>();
+    const inFlight: Array<{ ip: string; reply: Buffer; at: number }> = [];
+    let listener: ((p: Buffer, s: string) => void) | undefined;
+    const slow: IcmpTransport = {
+      send: (ip, message) => {
+        const msg = decodeIcmp(message, false)!;
+        if (!silent.has(ip)) inFlight.push({ ip, reply: ipv4(echoReply(msg.identifier, msg.sequence, Buffer.from(msg.payload))), at: Date.now() + 250 });
+      },
+      onPacket: (l) => void (listener = l),
+      close: () => undefined,
+    };
+    const replies = setInterval(() => {
+      while (inFlight.length && inFlight[0]!.at <= Date.now()) {
+        const r = inFlight.shift()!;
+        listener?.(r.reply, r.ip);
+      }
+    }, 10);
+    const m = new Monitor({ hosts, transport: slow, now: () => Date.now(), identifier: 0x4242, intervalMs: 50, timeoutMs: 400, k: 1 });
+    m.on('down', (e: HostDownEvent) => downs.push(e));
+    m.on('up', (e: HostUpEvent) => ups.push(e));
+    await m.start();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(downs).toEqual([]);
+    expect(ups).toHaveLength(600);
+    const failed = hosts.filter((_, i) => i % 3 === 0);
+    for (const h of failed) silent.add(h.ip);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(downs.map((d) => d.host).sort()).toEqual(failed.map((h) => h.name).sort());
+    silent.clear();
+    await vi.advanceTimersByTimeAsync(1_000);
+    m.stop();
+    clearInterval(replies);
+    expect(ups.slice(600).map((u) => u.host).sort()).toEqual(failed.map((h) => h.name).sort());
+    expect(downs).toHaveLength(failed.length);
+    const states = m.states();
+    expect(states.filter((h) => h.state !== 'up')).toEqual([]);
+    // A host that never failed had each probe answered by its own reply: none lost, none passed over.
+    const failedNames = new Set(failed.map((h) => h.name));
+    expect(states.filter((h) => !failedNames.has(h.host) && h.unanswered > 0)).toEqual([]);
+    // Every probe sent is answered, lost or still waiting (at most 9 per host in 400 ms at 20 Hz).
+    for (const h of states) expect(h.sent - h.replies - h.unanswered).toBeGreaterThanOrEqual(0);
+    for (const h of states) expect(h.sent - h.replies - h.unanswered).toBeLessThanOrEqual(9);
+  });
+
   it('ignores foreign ICMP: other identifiers, other sources, requests, garbage', async () => {
     const m = make({ intervalMs: 100, timeoutMs: 100, k: 1 });
     await m.start();
