@@ -317,9 +317,14 @@ export class FleetAgent extends EventEmitter<Events> {
     }, 3 * (p.intervalMs + p.timeoutMs) + 200);
   }
 
+  /** The host's owners now. */
+  private ownersOf(host: string): string[] {
+    return this.ring?.owners(host, this.opts.replicas) ?? [this.opts.agentId];
+  }
+
   /** The host's owners now, and which of them have voted it down. */
   private async votes(host: string): Promise<{ owners: string[]; voters: string[] }> {
-    const owners = this.ring?.owners(host, this.opts.replicas) ?? [this.opts.agentId];
+    const owners = this.ownersOf(host);
     const voters = (await this.opts.store.voters(host)).filter((v) => owners.includes(v)).sort();
     return { owners, voters };
   }
@@ -359,8 +364,9 @@ export class FleetAgent extends EventEmitter<Events> {
     if (!this.lease || this.etcdFailing) return this.reportAlone(record, 'etcd is not answering');
     try {
       if (this.opts.replicas > 1) {
-        await this.opts.store.vote(this.lease, e.host, this.opts.agentId, e.detectedAt);
-        const { owners, voters } = await this.votes(e.host);
+        const voted = await this.opts.store.vote(this.lease, e.host, this.opts.agentId, e.detectedAt);
+        const owners = this.ownersOf(e.host);
+        const voters = voted.filter((v) => owners.includes(v)).sort();
         if (voters.length < majority(owners.length)) {
           this.emit('held', { host: e.host, why: 'no-majority', voters });
           return;

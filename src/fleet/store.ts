@@ -113,8 +113,19 @@ export class FleetStore {
     await this.ns.delete().key(`down/${host}`);
   }
 
-  async vote(lease: Lease, host: string, agent: string, at: number): Promise<void> {
-    await lease.put(`votes/${host}/${agent}`).value(JSON.stringify({ at }));
+  /**
+   * Votes <host> down as <agent> on the lease and reads every vote on it, in one transaction (one round
+   * trip): the votes returned include this one and every vote committed before it.
+   */
+  async vote(lease: Lease, host: string, agent: string, at: number): Promise<string[]> {
+    const prefix = `votes/${host}/`;
+    const key = `${prefix}${agent}`;
+    const ops = () => [this.ns.put(key).value(JSON.stringify({ at })).lease(lease.grant()), this.ns.getAll().prefix(prefix)];
+    // Both branches do the same: the compare (is this vote new?) only chooses which branch reports.
+    const r = await this.ns.if(key, 'Create', '==', 0).then(...ops()).else(...ops()).commit();
+    const kvs = r.responses[1]?.response_range?.kvs ?? [];
+    // The transaction's answer carries the keys whole, namespace prefix and all.
+    return kvs.map((kv) => text(kv.key)).map((k) => k.slice(k.lastIndexOf(prefix) + prefix.length));
   }
 
   async unvote(host: string, agent: string): Promise<void> {

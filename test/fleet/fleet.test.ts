@@ -261,6 +261,23 @@ describe('a monitor fleet on etcd', () => {
     drop(ipOf.get(target)!, false);
   }, 90_000);
 
+  it('votes on a host and reads its votes in one transaction: each answer holds every vote so far, its own included, and the votes go with the lease', async () => {
+    const store = new FleetStore(fleetClient(parseEtcdUrl(etcd.url)), 'votes');
+    const lease = store.lease(TTL_S);
+    try {
+      expect(await store.vote(lease, 'h1', 'a-1', 1)).toEqual(['a-1']);
+      expect((await store.vote(lease, 'h1', 'a-2', 2)).sort()).toEqual(['a-1', 'a-2']);
+      // Voting again counts once; another host (whose name starts the same) is apart.
+      expect((await store.vote(lease, 'h1', 'a-1', 3)).sort()).toEqual(['a-1', 'a-2']);
+      expect(await store.vote(lease, 'h10', 'a-3', 4)).toEqual(['a-3']);
+      expect((await store.voters('h1')).sort()).toEqual(['a-1', 'a-2']);
+      await lease.revoke();
+      expect(await store.voters('h1')).toEqual([]);
+    } finally {
+      store.client.close();
+    }
+  });
+
   it('reads its hosts from Nova\'s hypervisors, and a compute that appears there is watched within a refresh', async () => {
     await Promise.all(everyAgent.map((a) => a.kill()));
     // Twenty of the lab host's addresses as the computes of a simulated Nova, under names of their own.
