@@ -386,6 +386,28 @@ describe('lab cloud contracts', () => {
     [20, 15, 10, 5, 10].forEach((ms, i) => expect(gaps[i]).toBeGreaterThanOrEqual(ms - 1));
   });
 
+  it('at zero latency runs a reset\'s hops (notification to alarm fired) in one step after the answer: nothing else waits in between', async () => {
+    await start({ latency: { notify: 0, transform: 0, evaluate: 0, fire: 0, deliver: 0 } });
+    const { admin, doctor, ids } = await provision(lab, 1);
+    await doctor.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url));
+    // Whatever is queued when the notification is recorded (a timer, an immediate) runs only after the alarm fired.
+    const order: string[] = [];
+    lab.cloud.on('trace', (p: { hop: string; state?: string }) => {
+      if (p.hop === 'state_change' && p.state !== 'error') return;
+      order.push(p.hop);
+      if (p.hop === 'notification') {
+        setImmediate(() => order.push('(an immediate queued at the notification)'));
+        setTimeout(() => order.push('(a 0 ms timer queued at the notification)'), 0);
+      }
+    });
+    const reset = await admin.call('POST', `/compute/v2.1/servers/${ids[0]}/action`, { 'os-resetState': { state: 'error' } });
+    expect(reset.status).toBe(202);
+    await eventually(() => order.includes('(a 0 ms timer queued at the notification)') || undefined, 5000, 'the queued timer');
+    await eventually(() => hook.received[0], 5000, 'webhook');
+    expect(order.slice(0, 5)).toEqual(['state_change', 'notification', 'event', 'alarm_evaluated', 'alarm_fired']);
+    expect(order.slice(5, 7).sort()).toEqual(['(a 0 ms timer queued at the notification)', '(an immediate queued at the notification)']);
+  });
+
   it('drops webhooks, fails and slows APIs, and revokes tokens on demand over HTTP', async () => {
     await start();
     const { admin, doctor, ids } = await provision(lab, 1);

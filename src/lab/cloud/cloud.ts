@@ -98,7 +98,10 @@ export class Cloud extends EventEmitter {
   /** Public base URL, set when the server is listening. */
   baseUrl = 'http://127.0.0.1';
   private traceSeq = 0;
-  readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly immediates = new Set<NodeJS.Immediate>();
+  /** A background step (not a request) is running: a 0 ms step it starts runs within it. */
+  private inBackground = false;
   readonly adminProjectId: string;
 
   constructor(opts: CloudOptions = {}) {
@@ -184,21 +187,46 @@ export class Cloud extends EventEmitter {
     return this.trace.slice(lo);
   }
 
-  /** Runs `fn` after `ms` (at once, but after the current request, when 0); cancelled by `close()`. */
+  /**
+   * Runs `fn` after `ms`; cancelled by `close()`. At 0 ms it runs once the current request is done (in
+   * this turn of the event loop, not the next timer tick), and a 0 ms step started by a background step
+   * runs right away: a chain of zero-latency hops (notification → event → evaluation → fire) costs no
+   * turns of the loop, which under a burst of requests were a turn each (up to 35 ms between "evaluated"
+   * and "fired" at 50 VMs).
+   */
   later(ms: number, fn: () => void): void {
+    if (ms <= 0 && this.inBackground) return this.step(fn);
+    if (ms <= 0) {
+      const i = setImmediate(() => {
+        this.immediates.delete(i);
+        this.step(fn);
+      });
+      this.immediates.add(i);
+      return;
+    }
     const t = setTimeout(() => {
       this.timers.delete(t);
-      try {
-        fn();
-      } catch (err) {
-        this.log.error({ err }, 'lab cloud background step failed');
-      }
+      this.step(fn);
     }, ms);
     this.timers.add(t);
+  }
+
+  private step(fn: () => void): void {
+    const outer = this.inBackground;
+    this.inBackground = true;
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err }, 'lab cloud background step failed');
+    } finally {
+      this.inBackground = outer;
+    }
   }
 
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const i of this.immediates) clearImmediate(i);
+    this.immediates.clear();
   }
 }
