@@ -9,7 +9,8 @@
  * BENCH_COMPARE=shortcut (or BENCH_SHORTCUT=1): each repetition runs twice, with
  * and without Doctor's message-bus shortcut, and records the duplicates;
  * BENCH_COMPARE=doctor-inspector: twice, with our inspector and with Doctor's
- * sample inspector (bench/doctor-sample-inspector.py through --inspector-command).
+ * sample inspector (bench/doctor-sample-inspector.py through --inspector-command; BENCH_CONCURRENCY: our
+ * inspector's reset-state calls in flight, adaptive by default, or a number).
  * Compared runs alternate their order, on a controller set up once beforehand
  * (so no run restarts a service), and the output has each variant's median of
  * the last notification and their ratio.
@@ -24,12 +25,21 @@ import { loadConfig, restoreController, runFaultManagement, setUpController, Ssh
 import { parse as parseYaml } from 'yaml';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
+const since = (from: number, to: number | undefined) => (to === undefined ? undefined : Math.round((to - from) * 10) / 10);
+function slowestSpans(r: Awaited<ReturnType<typeof runFaultManagement>>): Record<string, number | undefined> {
+  const slowest = r.profile?.timelines.find((t) => t.vmId === r.profile?.slowest);
+  const at = (id: number) => slowest?.checkpoints.find((c) => c.id === id)?.at;
+  const span = (a: number, b: number) => (at(a) !== undefined && at(b) !== undefined ? since(at(a)!, at(b)) : undefined);
+  return { slowest_inspector_1_4_ms: span(1, 4), slowest_cloud_4_8_ms: span(4, 8), slowest_consumer_8_10_ms: span(8, 10) };
+}
 const compare = process.env['BENCH_COMPARE'] ?? (['1', 'yes', 'true'].includes(process.env['BENCH_SHORTCUT'] ?? '') ? 'shortcut' : '');
 const peerInspector = new URL('./doctor-sample-inspector.py', import.meta.url).pathname;
+/** BENCH_CONCURRENCY: our inspector's reset-state calls in flight (adaptive, the default, or a number). */
+const ours: Record<string, string> = process.env['BENCH_CONCURRENCY'] ? { inspectorConcurrency: process.env['BENCH_CONCURRENCY'] } : {};
 const VARIANTS: Record<string, Array<{ name: string; flags: Record<string, string | boolean> }>> = {
   '': [{ name: 'plain', flags: {} }],
   shortcut: [{ name: 'plain', flags: {} }, { name: 'shortcut', flags: { shortcut: true } }],
-  'doctor-inspector': [{ name: 'ours', flags: {} }, { name: 'doctor', flags: { inspectorCommand: `exec /usr/bin/python3 ${peerInspector} {port}` } }],
+  'doctor-inspector': [{ name: 'ours', flags: ours }, { name: 'doctor', flags: { inspectorCommand: `exec /usr/bin/python3 ${peerInspector} {port}` } }],
 };
 const variants = VARIANTS[compare];
 if (!variants) throw new Error(`BENCH_COMPARE must be one of shortcut, doctor-inspector (got ${compare})`);
@@ -90,6 +100,9 @@ try {
         wall_s: Number(((performance.now() - started) / 1000).toFixed(1)),
         // What the controller set-up and its restore took (restarting Ceilometer's agent and Aodh's listener).
         controller_setup_s: seconds(r.environment?.controllerSetup?.[0]?.setupMs), controller_restore_s: seconds(r.environment?.controllerSetup?.[0]?.restoreMs),
+        // Where the slowest VM's time went (inspector 1→4, cloud 4→8, consumer 8→10), and how our inspector paced its resets.
+        ...slowestSpans(r),
+        ...(r.inspector ? { inspector: { concurrency: r.inspector.concurrency, last_reset_ms: since(r.inspector.receivedAt, r.inspector.vmErrorLastAt), done_ms: since(r.inspector.receivedAt, r.inspector.doneAt) } } : {}),
       });
       process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
     }
