@@ -120,12 +120,13 @@ export class FleetStore {
   async vote(lease: Lease, host: string, agent: string, at: number): Promise<string[]> {
     const prefix = `votes/${host}/`;
     const key = `${prefix}${agent}`;
-    const ops = () => [this.ns.put(key).value(JSON.stringify({ at })).lease(lease.grant()), this.ns.getAll().prefix(prefix)];
-    // Both branches do the same: the compare (is this vote new?) only chooses which branch reports.
-    const r = await this.ns.if(key, 'Create', '==', 0).then(...ops()).else(...ops()).commit();
-    const kvs = r.responses[1]?.response_range?.kvs ?? [];
-    // The transaction's answer carries the keys whole, namespace prefix and all.
-    return kvs.map((kv) => text(kv.key)).map((k) => k.slice(k.lastIndexOf(prefix) + prefix.length));
+    // etcd's transaction needs a compare: a key's create revision is never below 0, so this one always holds.
+    const r = await this.ns.if(key, 'Create', '>', -1)
+      .then(this.ns.put(key).value(JSON.stringify({ at })).lease(lease.grant()), this.ns.getAll().prefix(prefix))
+      .commit();
+    // The transaction's answer carries the keys whole, the namespace's prefix included (bytes: names may be UTF-8).
+    const skip = this.ns.prefix.length + Buffer.byteLength(prefix);
+    return (r.responses[1]?.response_range?.kvs ?? []).map((kv) => text(Buffer.from(kv.key as Uint8Array).subarray(skip)));
   }
 
   async unvote(host: string, agent: string): Promise<void> {

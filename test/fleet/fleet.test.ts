@@ -270,6 +270,8 @@ describe('a monitor fleet on etcd', () => {
       // Voting again counts once; another host (whose name starts the same) is apart.
       expect((await store.vote(lease, 'h1', 'a-1', 3)).sort()).toEqual(['a-1', 'a-2']);
       expect(await store.vote(lease, 'h10', 'a-3', 4)).toEqual(['a-3']);
+      // Names are UTF-8 on the wire: a host's name of several bytes a character does not cut an agent's.
+      expect(await store.vote(lease, 'hôte-ü', 'a-4', 5)).toEqual(['a-4']);
       expect((await store.voters('h1')).sort()).toEqual(['a-1', 'a-2']);
       await lease.revoke();
       expect(await store.voters('h1')).toEqual([]);
