@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ConfigError } from '../shared/index.js';
 
 /** What `doctor report --format` renders. */
 export const REPORT_FORMATS = ['text', 'junit', 'json', 'html'] as const;
@@ -41,4 +42,17 @@ export function stateHome(env: NodeJS.ProcessEnv): string {
 /** Where a lab's state lives unless --state-dir says otherwise. */
 export function labStateDir(flags: LabHostFlags, env: NodeJS.ProcessEnv): string {
   return flags.stateDir ? resolve(flags.stateDir) : join(stateHome(env), `lab-${flags.labId}`);
+}
+
+/** A dotted IPv4 address (the shape; each flag says what it wants). */
+export const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** NAME=IPv4 flag values (--host, --self-check), naming the flag on a bad one. */
+export function parseHostFlags(values: string[], flag = '--host'): Array<{ name: string; ip: string }> {
+  if (!values.length) throw new ConfigError(flag, 'give at least one host as NAME=IP (e.g. --host compute-1=198.18.0.2)');
+  return values.map((v) => {
+    const [name, ip] = v.split('=');
+    if (!name || !ip || !IPV4.test(ip)) throw new ConfigError(flag, `"${v}" is not NAME=IPv4`);
+    return { name, ip };
+  });
 }

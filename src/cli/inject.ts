@@ -1,8 +1,7 @@
 import { ConfigError } from '../shared/index.js';
 import { isLabAddress, labRouteGuard, readState } from '../lab/hosts/index.js';
 import { fetchFaultLog, injectLinkDown, validateDuration, type SshAuth } from '../orchestrator/index.js';
-import { labStateDir } from './common.js';
-import { parseHostFlags } from './monitor.js';
+import { labStateDir, parseHostFlags } from './common.js';
 
 export interface InjectFlags {
   host: string;

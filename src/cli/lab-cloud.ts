@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../shared/index.js';
+import { IPV4 } from './common.js';
 import { startCloud, type HopLatency, type ComputeHostSpec } from '../lab/index.js';
 
 export interface LabCloudFlags {
@@ -23,7 +24,7 @@ const HOPS: Array<keyof HopLatency> = ['notify', 'transform', 'evaluate', 'fire'
 export function parseHosts(spec: string): ComputeHostSpec[] {
   return spec.split(',').map((part) => {
     const [name, ip] = part.split('=');
-    if (!name || !ip || !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+    if (!name || !ip || !IPV4.test(ip)) {
       throw new ConfigError('--hosts', `"${part}" is not NAME=IPv4 (e.g. compute-1=198.18.0.2,compute-2=198.18.0.6)`);
     }
     return { name, ip };

@@ -1,8 +1,6 @@
 import { aliasAddresses, labDown, labStatus, labUp, readState } from '../lab/hosts/index.js';
 import { labStateDir, type LabHostFlags } from './common.js';
 
-export type { LabHostFlags };
-
 export async function runLabUp(flags: LabHostFlags & { hosts: string; controller?: boolean; addressesPerHost?: string }, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
   const stateDir = labStateDir(flags, env);
   const hosts = Number(flags.hosts);

@@ -1,5 +1,5 @@
 import { ConfigError } from '../shared/index.js';
-import { DEFAULT_PORTS, freeLabPorts, openstackDown, openstackRestart, openstackStatus, openstackUp, readOpenStackState, RESTARTABLE_SERVICES, type PortName } from '../lab/index.js';
+import { DEFAULT_PORTS, freeLabPorts, isRestartableService, openstackDown, openstackRestart, openstackStatus, openstackUp, readOpenStackState, RESTARTABLE_SERVICES, type PortName } from '../lab/index.js';
 
 export interface OpenStackFlags {
   stateDir: string;
@@ -40,7 +40,7 @@ export async function runOpenStackDown(flags: OpenStackFlags, out: (l: string) =
 }
 
 export async function runOpenStackRestart(service: string, flags: OpenStackFlags, out: (l: string) => void): Promise<void> {
-  if (!(RESTARTABLE_SERVICES as readonly string[]).includes(service)) throw new ConfigError('<service>', `must be one of ${RESTARTABLE_SERVICES.join(', ')} (got "${service}")`);
+  if (!isRestartableService(service)) throw new ConfigError('<service>', `must be one of ${RESTARTABLE_SERVICES.join(', ')} (got "${service}")`);
   await openstackRestart({ stateDir: flags.stateDir, service, progress: out });
 }
 

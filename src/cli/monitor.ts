@@ -8,7 +8,7 @@ import {
   type EventShape, type HostDownEvent, type HostUpEvent, type MonitoredHost,
 } from '../monitor/index.js';
 import type { Hypervisor } from '../openstack/index.js';
-import { labStateDir, readText, untilSignal } from './common.js';
+import { IPV4, labStateDir, parseHostFlags, readText, untilSignal } from './common.js';
 
 export interface MonitorFlags {
   host: string[];
@@ -32,15 +32,6 @@ export interface MonitorFlags {
   refresh?: string;
   /** Watch every compute host Nova knows (os-hypervisors: service host and host_ip), read again every --refresh. */
   hostsFromNova?: boolean;
-}
-
-export function parseHostFlags(values: string[], flag = '--host'): MonitoredHost[] {
-  if (!values.length) throw new ConfigError(flag, 'give at least one host as NAME=IP (e.g. --host compute-1=198.18.0.2)');
-  return values.map((v) => {
-    const [name, ip] = v.split('=');
-    if (!name || !ip || !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new ConfigError(flag, `"${v}" is not NAME=IPv4`);
-    return { name, ip };
-  });
 }
 
 /** --host flags and the lines of --hosts-file (NAME=IP each; blank lines and # comments skipped). */
@@ -68,8 +59,6 @@ function memoryMiB(): Record<string, number> {
   const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
   return { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external) };
 }
-
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 /**
  * The compute hosts in Nova's hypervisor records, by service host name (what the inspector forces down)
@@ -105,9 +94,11 @@ export function novaHosts(list: () => Promise<Hypervisor[]>, warn: (m: string) =
   };
 }
 
-/** Where the hosts come from: --host and --hosts-file (read again at each refresh), or Nova. */
-// The OpenStack client (and the fleet's etcd client) load only when asked for: a monitor of thousands of
-// hosts keeps its memory for them.
+/**
+ * Where the hosts come from: --host and --hosts-file (read again at each refresh), or Nova. The OpenStack
+ * client (like the fleet's etcd client) loads only when asked for: a monitor of thousands of hosts keeps
+ * its memory for them.
+ */
 async function hostSource(flags: MonitorFlags, env: NodeJS.ProcessEnv, warn: (m: string) => void): Promise<{ read: () => Promise<MonitoredHost[]>; close: () => void }> {
   if (!flags.hostsFromNova) return { read: () => Promise.resolve(hostsOf(flags)), close: () => undefined };
   if (flags.host.length || flags.hostsFile) throw new ConfigError('--hosts-from-nova', 'takes the hosts from Nova: leave out --host and --hosts-file');

@@ -6,7 +6,6 @@ import { summary } from './run.js';
 import { historyFile, readHistory, resolveRun } from './history.js';
 import { REPORT_FORMATS } from './common.js';
 
-
 /** Reads and checks a results.json, naming the file and what is wrong. */
 export function loadResults(file: string): RunResults {
   let text: string;

@@ -2,3 +2,4 @@
 export * from './cloud/index.js';
 export * from './hosts/index.js';
 export * from './openstack/index.js';
+export * from './catalog/index.js';

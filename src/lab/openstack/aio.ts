@@ -7,15 +7,16 @@ import { toCloudsYaml } from '../../openstack/index.js';
 import { database, redis, glancePrepare, glanceStart, keystonePrepare, keystoneStart, mariadb, placementPrepare, placementStart, rabbit } from './base.js';
 import { computesStart, neutronPrepare, neutronStart, novaPrepare, novaStart } from './compute.js';
 import {
-  adminCredentials, DEFAULT_PORTS, keystoneUrl, labOn, must, osprofilerConnection, readOpenStackState, registerServices, saveState, type Lab, type OpenStackLabState, type PortName,
+  adminCredentials, keystoneUrl, labOn, must, osprofilerConnection, readOpenStackState, registerServices, saveState, type Lab, type OpenStackLabState,
 } from './context.js';
+import { DEFAULT_PORTS, type PortName } from '../catalog/index.js';
 import { pssKiB, stopTagged, taggedProcesses } from './procs.js';
 import { isCompute, isRunning, service, SERVICES, type ServiceKey } from './services.js';
 import { writeControllerLayout } from './restart.js';
 import { aodhPrepare, aodhStart, ceilometerStart } from './telemetry.js';
 
-export type { OpenStackLabState, PortName } from './context.js';
-export { DEFAULT_PORTS, readOpenStackState } from './context.js';
+export type { OpenStackLabState } from './context.js';
+export { readOpenStackState } from './context.js';
 
 /**
  * The OpenStack lab, multi-node on one machine: the control plane (MariaDB, RabbitMQ, Keystone,

@@ -5,10 +5,7 @@ import { ConnectionError, HarnessError, type Runner, TimeoutError } from '../../
 import { OpenStackClient, type CloudCredentials } from '../../openstack/index.js';
 import { startService } from './procs.js';
 import { isRunning, type ServiceKey } from './services.js';
-import { DEFAULT_PORTS, type PortName } from '../catalog/index.js';
-
-/** The lab's ports (on the controller's address); RabbitMQ also takes rabbit + 1 (epmd) and rabbit + 2 (Erlang distribution), on the controller's loopback. */
-export { DEFAULT_PORTS, type PortName };
+import type { PortName } from '../catalog/index.js';
 
 export interface OpenStackLabState {
   version: 3;

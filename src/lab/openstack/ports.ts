@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { freePort } from '../../shared/index.js';
-import { DEFAULT_PORTS, type PortName } from './context.js';
+import { DEFAULT_PORTS, type PortName } from '../catalog/index.js';
 
 const listenable = (port: number) => new Promise<boolean>((resolve) => {
   const s = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));

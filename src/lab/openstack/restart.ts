@@ -13,7 +13,7 @@ import { rabbitctl } from './base.js';
 import { novaApiProfileHook, startNovaApi } from './compute.js';
 import { httpAnswers, labOn, readOpenStackState, serviceDir, waitFor, type Lab, type OpenStackLabState } from './context.js';
 import { stopTagged } from './procs.js';
-import { RESTARTABLE_SERVICES, type RestartableService } from '../catalog/index.js';
+import { isRestartableService, RESTARTABLE_SERVICES, type RestartableService } from '../catalog/index.js';
 import { isRunning, service, type ServiceKey } from './services.js';
 import { startAodh, startCeilometer, telemetryFiles } from './telemetry.js';
 
@@ -32,7 +32,6 @@ const RESTARTABLE: Record<RestartableService, Restartable> = {
   'nova-api': { key: 'nova-api', start: startNovaApi, ready: { http: (s) => `http://${s.address}:${s.ports.nova}/` }, log: (s) => join(s.stateDir, 'nova', 'uwsgi.log') },
 };
 
-export { RESTARTABLE_SERVICES };
 
 /** The channels consuming from `queue` (one per consuming connection's channel). */
 async function consumers(lab: Lab, queue: string): Promise<string[]> {
@@ -49,7 +48,7 @@ async function portHolders(lab: Lab, port: number): Promise<string> {
 
 /** Stops one of the lab's services and starts it again on its files as they are; returns once it works again. */
 export async function openstackRestart(opts: { stateDir: string; service: string; progress?: (line: string) => void; run?: Runner }): Promise<{ pid: number; ms: number }> {
-  const r = (RESTARTABLE_SERVICES as readonly string[]).includes(opts.service) ? RESTARTABLE[opts.service as RestartableService] : undefined;
+  const r = isRestartableService(opts.service) ? RESTARTABLE[opts.service] : undefined;
   if (!r) throw new HarnessError(`the lab restarts ${RESTARTABLE_SERVICES.join(', ')}; not "${opts.service}"`);
   const s = readOpenStackState(opts.stateDir);
   if (!s) throw new HarnessError(`no OpenStack lab at ${opts.stateDir}`);
