@@ -10,7 +10,8 @@
  * and without Doctor's message-bus shortcut, and records the duplicates;
  * BENCH_COMPARE=doctor-inspector: twice, with our inspector and with Doctor's
  * sample inspector (bench/doctor-sample-inspector.py through --inspector-command; BENCH_CONCURRENCY: our
- * inspector's reset-state calls in flight, adaptive by default, or a number).
+ * inspector's reset-state calls in flight, adaptive by default, or a number; ours traces none of its resets,
+ * as Doctor's traces none, unless BENCH_TRACE_RESETS says otherwise).
  * Compared runs alternate their order, on a controller set up once beforehand
  * (so no run restarts a service), and the output has each variant's median of
  * the last notification and their ratio.
@@ -35,7 +36,12 @@ function slowestSpans(r: Awaited<ReturnType<typeof runFaultManagement>>): Record
 const compare = process.env['BENCH_COMPARE'] ?? (['1', 'yes', 'true'].includes(process.env['BENCH_SHORTCUT'] ?? '') ? 'shortcut' : '');
 const peerInspector = new URL('./doctor-sample-inspector.py', import.meta.url).pathname;
 /** BENCH_CONCURRENCY: our inspector's reset-state calls in flight (adaptive, the default, or a number). */
-const ours: Record<string, string> = process.env['BENCH_CONCURRENCY'] ? { inspectorConcurrency: process.env['BENCH_CONCURRENCY'] } : {};
+const ours: Record<string, string> = {
+  ...(process.env['BENCH_CONCURRENCY'] ? { inspectorConcurrency: process.env['BENCH_CONCURRENCY'] } : {}),
+  // Doctor's inspector sends no OSProfiler headers: ours neither (BENCH_TRACE_RESETS to change it), or nova-api
+  // would serve each of our resets in ~25 ms more and the comparison would measure the tracing.
+  traceResets: process.env['BENCH_TRACE_RESETS'] ?? '0',
+};
 const VARIANTS: Record<string, Array<{ name: string; flags: Record<string, string | boolean> }>> = {
   '': [{ name: 'plain', flags: {} }],
   shortcut: [{ name: 'plain', flags: {} }, { name: 'shortcut', flags: { shortcut: true } }],

@@ -162,6 +162,7 @@ export function buildProgram(): Command {
     .option('--respond <when>', 'done (after every action, as Doctor) or accepted (202 at once)', 'done')
     .option('--vm-lookup <how>', 'cache (refreshed on a miss and every 30 s) or event (list at event time)', 'cache')
     .option('--concurrency <n>', 'reset-state calls in flight: adaptive (from 16, more while few calls wait in Nova\'s queue, fewer when they pile up or it answers 429/503, 1 to 64) or a fixed number', 'adaptive')
+    .option('--trace-resets <n>', 'with OSProfiler on (OS_PROFILE or clouds.yaml profile): how many reset-state calls per host carry the trace headers, the last always among them, or all (each costs nova-api its spans)', '3')
     .action(async (flags: InspectorFlags) => {
       await (await services()).runInspector(flags, process.env, print);
     });

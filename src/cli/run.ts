@@ -87,6 +87,11 @@ export function summary(r: RunResults): string[] {
       ? `  inspector: ${r.inspector!.vms.length} reset-state call(s), ${c.limit} in flight at most`
       : `  inspector: ${r.inspector!.vms.length} reset-state call(s), in flight adapted to Nova: ${c.start} at first, ${c.peak} at most, ${c.end} at the end${c.bestMs !== undefined ? ` (best answer ${c.bestMs} ms)` : ''}`);
   }
+  const o = r.osprofiler;
+  if (o) {
+    const resets = o.resetsTraced !== undefined && r.inspector ? `; ${o.resetsTraced} of ${r.inspector.vms.length} reset-state call(s) traced (--trace-resets)` : '';
+    out.push(`  OSProfiler trace ${o.traceId}${o.spans !== undefined ? `: ${o.spans} span(s)` : ''}${resets}${o.error ? ` — not read: ${o.error}` : ''}`);
+  }
   const secs = (ms: number | undefined) => (ms === undefined ? '' : ` in ${(ms / 1000).toFixed(1)} s`);
   for (const c of r.environment?.controllerSetup ?? []) {
     out.push(c.changed.length

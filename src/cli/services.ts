@@ -18,6 +18,7 @@ export interface InspectorFlags {
   respond: string;
   vmLookup: string;
   concurrency: string;
+  traceResets: string;
 }
 
 /** `doctor inspector`: the sample inspector against the cloud in OS_* / clouds.yaml. */
@@ -26,8 +27,10 @@ export async function runInspector(flags: InspectorFlags, env: NodeJS.ProcessEnv
   if (flags.vmLookup !== 'cache' && flags.vmLookup !== 'event') throw new ConfigError('--vm-lookup', `"${flags.vmLookup}" must be cache or event`);
   const concurrency = flags.concurrency === 'adaptive' ? 'adaptive' : Number(flags.concurrency);
   if (concurrency !== 'adaptive' && (!Number.isInteger(concurrency) || concurrency < 1)) throw new ConfigError('--concurrency', `"${flags.concurrency}" must be adaptive or a whole number ≥ 1`);
+  if (!/^(all|\d{1,4})$/.test(flags.traceResets)) throw new ConfigError('--trace-resets', `"${flags.traceResets}" must be all or a whole number (0 traces none)`);
+  const traceResets = flags.traceResets === 'all' ? 'all' : Number(flags.traceResets);
   const client = createOpenStackClient({ credentials: loadCredentials(env, readText) });
-  const inspector = new Inspector(client.compute, { vmLookup: flags.vmLookup as 'cache' | 'event', concurrency });
+  const inspector = new Inspector(client.compute, { vmLookup: flags.vmLookup as 'cache' | 'event', concurrency, traceResets });
   await inspector.prime();
   const token = env['DOCTOR_INSPECTOR_TOKEN'];
   const svc = await listen(createInspectorApp(inspector, { respond: flags.respond as 'done' | 'accepted', ...(token ? { token } : {}) }), { host: flags.host, port: port('--port', flags.port), name: 'the inspector' });

@@ -11,6 +11,13 @@ export interface InspectorOptions {
    * few calls wait in Nova's queue (its workers never idle, calls never pile up), half on a 429/503, up to 64.
    */
   concurrency?: number | 'adaptive';
+  /**
+   * With OSProfiler on in the client: how many reset-state calls carry its trace headers, spread over the
+   * host's list in the order they are sent (one: the last; two or more: the first and the last among them),
+   * or all of them (the default). A traced call costs the cloud its spans: nova-api served a traced reset in
+   * about 25 ms more on the all-in-one lab, which delays every later notification.
+   */
+  traceResets?: number | 'all';
   /** Doctor's shortcut: also publish each VM's compute.instance.update (state error) on the message bus. */
   shortcut?: { publish(vms: ShortcutVm[]): Promise<ShortcutSend[]> };
   now?: Clock;
@@ -25,6 +32,8 @@ export interface VmAction {
   /** When Nova answered it. */
   resetAt?: number;
   error?: string;
+  /** false: its reset-state went out without OSProfiler headers (traceResets). */
+  traced?: boolean;
   /** The shortcut's message for this VM: its unique id and when it was published. */
   shortcut?: { uniqueId: string; sentAt?: number; error?: string };
 }
@@ -62,6 +71,17 @@ const fixed = (n: number) => ({ initial: n, min: n, max: n });
  */
 const RESET_RETRY = { attempts: 4, delayMs: (attempt: number) => Math.round(25 * 2 ** attempt * (0.8 + 0.4 * Math.random())) };
 const isPushBack = (err: unknown) => err instanceof OpenStackHttpError && (err.status === 429 || err.status === 503);
+
+/**
+ * Which of `m` calls (by send order) carry trace headers when `n` may: n spread evenly, the last always
+ * among them (it is the likeliest to be the slowest VM's); undefined when every one may.
+ */
+export function tracedIndexes(m: number, n: number | 'all'): Set<number> | undefined {
+  if (n === 'all' || n >= m) return undefined;
+  if (n <= 0) return new Set();
+  if (n === 1) return new Set([m - 1]);
+  return new Set(Array.from({ length: n }, (_, i) => Math.round((i * (m - 1)) / (n - 1))));
+}
 
 /** How many monitor event ids are remembered to recognise a repeat (a monitor's retry). */
 const EVENT_IDS_KEPT = 1_000;
@@ -166,11 +186,15 @@ export class Inspector {
     if (found.fromCache) {
       // The cache may predate a VM booted onto this host since: Nova's own list decides, and any VM
       // the cache did not know is reset too (after the others, so the common case pays nothing).
+      // The light list (ids only): the detailed one would cost Nova several times more while the last
+      // notifications are on their way; only VMs the cache did not know are then read in detail.
       try {
-        const fresh = await this.compute.servers.listDetail({ allTenants: true, host: r.host });
-        this.cache?.byHost.set(r.host, fresh);
+        const now = await this.compute.servers.list({ allTenants: true, host: r.host });
         const known = new Set(found.vms.map((v) => v.id));
-        const late = fresh.filter((v) => !known.has(v.id));
+        const lateIds = new Set(now.filter((v) => !known.has(v.id)).map((v) => v.id));
+        const late = lateIds.size ? (await this.compute.servers.listDetail({ allTenants: true, host: r.host })).filter((v) => lateIds.has(v.id)) : [];
+        const still = new Set(now.map((v) => v.id));
+        this.cache?.byHost.set(r.host, [...found.vms.filter((v) => still.has(v.id)), ...late]);
         if (late.length) {
           this.log.info({ host: r.host, vms: late.map((v) => v.id) }, 'VMs the cache did not know: resetting them too');
           await Promise.all([this.publish(r, late), this.reset(r, late)]);
@@ -188,11 +212,13 @@ export class Inspector {
   private async reset(r: HostHandling, vms: Server[]): Promise<void> {
     const actions = vms.map((v): VmAction => ({ id: v.id, name: v.name }));
     r.vms.push(...actions);
+    const traced = tracedIndexes(actions.length, this.opts.traceResets ?? 'all');
+    if (traced) actions.forEach((vm, i) => (vm.traced = traced.has(i)));
     const start = this.limit.current;
     this.limit.resetPeak();
     const outcomes = await mapAdaptive(actions, this.limit, async (vm) => {
       vm.resetRequestedAt = this.now();
-      await this.compute.servers.resetState(vm.id, 'error', { pushBack: 'caller' });
+      await this.compute.servers.resetState(vm.id, 'error', { pushBack: 'caller', ...(vm.traced === false ? { trace: false } : {}) });
       vm.resetAt = this.now();
       r.vmErrorFirstAt ??= vm.resetAt;
       r.vmErrorLastAt = vm.resetAt;

@@ -56,6 +56,8 @@ export interface RequestSpec {
    * by what the API pushes back (the inspector's adaptive limit) and sends them again itself.
    */
   pushBack?: 'retry' | 'caller';
+  /** false: no OSProfiler headers on this call, though the session traces (a traced call costs the service its spans). */
+  trace?: boolean;
 }
 
 export interface ApiResponse<T> {
@@ -333,7 +335,7 @@ export class Session {
       h['X-OpenStack-Nova-API-Version'] = v;
       h['OpenStack-API-Version'] = `compute ${v}`;
     }
-    if (this.opts.profiler) Object.assign(h, traceHeaders(this.opts.profiler.hmacKey, this.opts.profiler.traceId));
+    if (this.opts.profiler && spec.trace !== false) Object.assign(h, traceHeaders(this.opts.profiler.hmacKey, this.opts.profiler.traceId));
     return { ...h, ...spec.headers };
   }
 

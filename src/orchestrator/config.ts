@@ -22,7 +22,7 @@ export interface RunConfig {
   imageName: string;
   /** token: what the inspector requires of event senders (DOCTOR_INSPECTOR_TOKEN), else a random one per run. */
   /** `command`: the user's own inspector, started by the run instead of the built-in one. */
-  inspector: { host: string; port: number; concurrency: number | 'adaptive'; token?: string; command?: string };
+  inspector: { host: string; port: number; concurrency: number | 'adaptive'; traceResets: number | 'all'; token?: string; command?: string };
   consumer: { host: string; port: number };
   ssh: { user: string; keyPath?: string; knownHostsPath?: string; insecureSkipHostKeyCheck: boolean };
   installer: InstallerConfig;
@@ -140,7 +140,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     notifyTimeoutS: c.notifyTimeoutS,
     profile: c.profile,
     imageName: c.imageName,
-    inspector: { host: c.inspectorHost, port: c.inspectorPort, concurrency: c.inspectorConcurrency === 'adaptive' ? 'adaptive' : Number(c.inspectorConcurrency), ...(c.inspectorToken ? { token: c.inspectorToken } : {}), ...(c.inspectorCommand ? { command: c.inspectorCommand } : {}) },
+    inspector: { host: c.inspectorHost, port: c.inspectorPort, concurrency: c.inspectorConcurrency === 'adaptive' ? 'adaptive' : Number(c.inspectorConcurrency), traceResets: c.traceResets === 'all' ? 'all' : Number(c.traceResets), ...(c.inspectorToken ? { token: c.inspectorToken } : {}), ...(c.inspectorCommand ? { command: c.inspectorCommand } : {}) },
     consumer: { host: c.consumerHost, port: c.consumerPort },
     ssh: {
       // devstack's computes are reached as its stack user; lab hosts (and Doctor's other installers) as root.

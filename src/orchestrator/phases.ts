@@ -287,7 +287,7 @@ export async function armMonitor(ctx: RunContext, env: Environment, s: Services,
 async function startBuiltInInspector(ctx: RunContext, env: Environment, s: Services): Promise<{ inspector: Inspector; url: string; token: string }> {
   const { config, teardown, logs } = ctx;
   const shortcut = config.shortcut ? await openShortcut(ctx, env) : undefined;
-  const inspector = new Inspector(s.admin.compute, { logger: logs.get('inspector'), concurrency: config.inspector.concurrency, ...(shortcut ? { shortcut } : {}) });
+  const inspector = new Inspector(s.admin.compute, { logger: logs.get('inspector'), concurrency: config.inspector.concurrency, traceResets: config.inspector.traceResets, ...(shortcut ? { shortcut } : {}) });
   await inspector.prime();
   const token = config.inspector.token ?? randomBytes(24).toString('base64url');
   const svc = await listen(createInspectorApp(inspector, { token }), { host: config.inspector.host, port: config.inspector.port, name: 'the inspector' });
@@ -420,6 +420,7 @@ export async function awaitNotifications(ctx: RunContext, env: Environment, s: S
   results.notifications = { expected: expected.length, received: times.length, perVm, ...(times.length ? { firstMs: times[0]!, lastMs: times.at(-1)! } : {}) };
   const handled = armed.inspector?.records()[0];
   if (handled) results.inspector = handled;
+  if (results.osprofiler && handled) results.osprofiler.resetsTraced = handled.vms.filter((v) => v.traced !== false).length;
   if (results.shortcut) {
     const vms = results.inspector?.vms ?? [];
     const dup = perVm.filter((v) => v.duplicates > 0);

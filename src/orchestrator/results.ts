@@ -54,8 +54,11 @@ export interface RunResults {
   shortcut?: { transportUrl: string; from: string; broker: string; exchange: string; routingKey: string; published?: number; failed?: number; duplicatedAlarms?: number; duplicatePosts?: number };
   /** The cloud services' own profiles of the fault window (--profile-cloud), per controller. */
   cloudProfile?: CloudProfile[];
-  /** The OSProfiler trace every OpenStack request of the run carried (when a key was set). */
-  osprofiler?: { traceId: string; spans?: number; error?: string };
+  /**
+   * The OSProfiler trace the run's OpenStack requests carried (when a key was set): every one but the
+   * built-in inspector's resets beyond `--trace-resets`; resetsTraced: how many of its resets did.
+   */
+  osprofiler?: { traceId: string; spans?: number; resetsTraced?: number; error?: string };
   /** What filing the result in the TestAPI (TEST_DB_URL) gave. */
   testDb?: PushOutcome;
   cleanup: { ok: boolean; errors: string[] };

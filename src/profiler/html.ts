@@ -15,7 +15,7 @@ export interface HtmlInput {
   detection?: { detectionMs?: number };
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number };
   profile?: { timelines: Timeline[]; slowest?: string; fastest?: string; clocks: Array<{ clock: string; offsetMs: number; uncertaintyMs: number; method: string }> };
-  osprofiler?: { traceId: string };
+  osprofiler?: { traceId: string; resetsTraced?: number };
   shortcut?: ShortcutSummary;
   cloudProfile?: CloudProfile[];
 }
@@ -88,7 +88,7 @@ export function renderHtml(r: HtmlInput): string {
     ...(r.host ? [['failed host', `${esc(r.host.name)} (${esc(r.host.ip)})${r.detection?.detectionMs !== undefined ? `, detected in ${ms(r.detection.detectionMs)}` : ''}`]] : []),
     ...(n ? [['notification time', `first ${ms(n.firstMs)}, last ${ms(n.lastMs)}; ${n.received}/${n.expected} VMs; pass under ${r.thresholdMs} ms`]] : []),
     ...(p?.clocks ?? []).map((c) => ['clock ' + esc(c.clock), `offset ${c.offsetMs.toFixed(1)} ms ± ${c.uncertaintyMs.toFixed(1)} (${esc(c.method)})`]),
-    ...(r.osprofiler ? [['OSProfiler trace', esc(r.osprofiler.traceId)]] : []),
+    ...(r.osprofiler ? [['OSProfiler trace', `${esc(r.osprofiler.traceId)}${r.osprofiler.resetsTraced !== undefined ? ` (${r.osprofiler.resetsTraced} reset-state call(s) traced)` : ''}`]] : []),
     ...(r.shortcut ? [['shortcut', esc(shortcutLine(r.shortcut))]] : []),
   ];
   const sections = ordered.map((t) => `<section class="vm"><h2>${esc(t.vmName)} <small>${esc(t.vmId)}${t.vmId === p?.slowest ? ' · slowest alarm' : t.vmId === p?.fastest ? ' · fastest alarm' : ''}</small></h2>${timelineSvg(t)}${componentTable(t)}</section>`);

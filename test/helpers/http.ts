@@ -53,15 +53,19 @@ export interface RecordingProxy {
   url: string;
   /** "METHOD /path?query" of every request, in the order they arrived. */
   requests: string[];
+  /** The headers of each of those requests (same index). */
+  headers: IncomingHttpHeaders[];
   close(): Promise<void>;
 }
 
 /** An HTTP proxy in front of `target` that records the order requests arrive in (the network edge, not our code). */
 export async function recordingProxy(target: string): Promise<RecordingProxy> {
   const requests: string[] = [];
+  const seen: IncomingHttpHeaders[] = [];
   const base = new URL(target);
   const server: Server = createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
+    seen.push({ ...req.headers });
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -87,6 +91,7 @@ export async function recordingProxy(target: string): Promise<RecordingProxy> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
+    headers: seen,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

