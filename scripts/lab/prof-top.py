@@ -1,8 +1,10 @@
-"""Merges the per-request profiles a run collected (scripts/lab/nova-api-profiled/nova-api-wsgi writes them) and prints
-one JSON document: how many requests, for all of them and for each kind of request (METHOD_path
-without ids) the request's total time, the top functions by cumulative time below the WSGI stack and
-the top functions by own time, and the merged profile (base64 of pstats' marshal
-format, for `python3 -m pstats FILE`). Usage: python3 prof-top.py FOLDER [TOP]
+"""Merges the profiles a run collected and prints one JSON document. nova-api's are per request
+(scripts/lab/nova-api-profiled/nova-api-wsgi writes <kind>.<pid>.<n>.prof, the kind being METHOD_path
+without ids); nova-conductor's and nova-compute's are per process (scripts/lab/nova-profiled writes
+<name>.<pid>.prof, and <name>.<pid>.running while it profiles: this waits up to 15 s for those to go).
+The document: how many profiles, for all of them and for each kind the total time, the top functions by
+cumulative time below the outermost frames and the top functions by own time, and the merged profile
+(base64 of pstats' marshal format, for `python3 -m pstats FILE`). Usage: python3 prof-top.py FOLDER [TOP]
 """
 import base64
 import glob
@@ -12,8 +14,9 @@ import pstats
 import re
 import sys
 import tempfile
+import time
 
-WRAPPER = 'nova-api-profiled/nova-api-wsgi'
+WRAPPERS = ('nova-api-profiled/nova-api-wsgi', 'nova-profiled/')
 
 
 def where(filename):
@@ -29,14 +32,14 @@ def where(filename):
 
 
 def top(stats, n):
-    """Below the request stack, by cumulative time; by own time; and the whole request's time.
+    """Below the outermost frames, by cumulative time; by own time; and the whole profile's time.
 
-    The frames that hold (nearly) the whole request (the WSGI pipeline: urlmap, webob, the middlewares,
-    the dispatcher) say nothing about where it went: frames at 90 % of the request or more are left out.
+    The frames that hold (nearly) all of it (a request's WSGI pipeline: urlmap, webob, the middlewares,
+    the dispatcher; a service's event loop) say nothing about where it went: frames at 90 % or more are left out.
     """
     rows = []
     for (filename, line, name), (cc, nc, tt, ct, _callers) in stats.stats.items():
-        if filename == 'profile' or WRAPPER in filename or filename.endswith('eventlet/green/profile.py'):
+        if filename == 'profile' or any(w in filename for w in WRAPPERS) or filename.endswith('eventlet/green/profile.py'):
             continue  # the profiler's own frames and the wrapper around Nova's app
         rel, package = where(filename)
         function = name if filename == '~' else '%s:%d(%s)' % (rel, line, name)
@@ -52,12 +55,16 @@ def top(stats, n):
 def main():
     folder = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 25
+    deadline = time.time() + 15
+    while glob.glob(os.path.join(folder, '*.running')) and time.time() < deadline:
+        time.sleep(0.05)
     files = sorted(glob.glob(os.path.join(folder, '*.prof')))
     out = {'requests': len(files), 'kinds': [], 'total_ms': 0, 'top': [], 'hot': []}
     if files:
         by_kind = {}
         for f in files:
-            by_kind.setdefault(os.path.basename(f).split('.')[0], []).append(f)
+            # <kind>.<pid>.<n>.prof or <name>.<pid>.prof (a kind may hold dots: POST_v2.1_servers_{id}_action)
+            by_kind.setdefault(re.sub(r'(\.\d+)+\.prof$', '', os.path.basename(f)), []).append(f)
         for kind, fs in sorted(by_kind.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             out['kinds'].append(dict({'kind': kind, 'requests': len(fs)}, **top(pstats.Stats(*fs), n)))
         merged = pstats.Stats(*files)

@@ -7,6 +7,7 @@ import { controllerLayoutSchema, type ControllerLayoutOverrides } from './contro
 import { INSTALLERS, type InstallerConfig } from './installers/index.js';
 import { parseTransportUrl, shownTransportUrl } from '../inspector/index.js';
 import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings/index.js';
+import type { ProfiledService } from '../profiler/index.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
 export interface RunConfig {
@@ -32,7 +33,7 @@ export interface RunConfig {
   /** Where the cloud keeps OSProfiler spans (OSPROFILER_CONNECTION_STRING): the run's trace is fetched from there. */
   osprofilerConnection?: string;
   /** Cloud services profiled during the fault window (--profile-cloud): nova-api so far. */
-  profileCloud?: Array<'nova-api'>;
+  profileCloud?: ProfiledService[];
   /** lab: the embedded lab; cloud: the cloud in OS_* / clouds.yaml. */
   cloud: { mode: 'lab'; hosts: number; latency: Record<string, number>; dropWebhooks: boolean } | { mode: 'cloud'; credentials: CloudCredentials; cloudName?: string };
   /** Controller set-up (the alarm sink, the traits, the cache TTL): on unless skipped; layout keys over the installer's. */
@@ -158,7 +159,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     controller: { setup: !(c.skipControllerSetup ?? false), ...(c.controllerLayout ? { layout: readLayout(resolve(src.cwd, c.controllerLayout), src.readFile) } : {}) },
     profilerType: c.profilerType,
     ...(c.osprofilerConnection ? { osprofilerConnection: c.osprofilerConnection } : {}),
-    ...(c.profileCloud ? { profileCloud: ['nova-api' as const] } : {}),
+    ...(c.profileCloud ? { profileCloud: [...new Set(c.profileCloud.split(',') as ProfiledService[])] } : {}),
     ...(c.shortcut || c.transportUrl ? { shortcut: c.transportUrl ? { url: c.transportUrl } : {} } : {}),
     ...(c.labStateDir ? { labStateDir: resolve(src.cwd, c.labStateDir) } : {}),
     cloud,
@@ -202,7 +203,7 @@ function readLayout(path: string, readFile: ConfigSources['readFile']): Controll
   const r = controllerLayoutSchema.safeParse(doc ?? {});
   if (!r.success) {
     const { field, message } = describeIssue(r.error);
-    throw new ConfigError('controllerLayout', `${path}: ${field} ${message} (keys: eventPipeline, eventDefinitions, aodhConf, novaConf, ceilometerConf, restart.ceilometer, restart.aodh, restart.nova, logs.novaApi, logs.ceilometerNotification, logs.aodhListener, profile.novaApi.flag, profile.novaApi.dir)`);
+    throw new ConfigError('controllerLayout', `${path}: ${field} ${message} (keys: eventPipeline, eventDefinitions, aodhConf, novaConf, ceilometerConf, restart.ceilometer, restart.aodh, restart.nova, logs.novaApi, logs.ceilometerNotification, logs.aodhListener, profile.novaApi, profile.novaConductor, profile.novaCompute (each flag and dir))`);
   }
   return r.data;
 }

@@ -321,24 +321,26 @@ async function startOwnInspector(ctx: RunContext, env: Environment, command: str
 }
 
 /**
- * 4b. `--profile-cloud`: the controllers' nova-api profiles its requests from now until the alarms are in
- * (at the latest until the fault and the notification deadline are over: the flag expires by itself).
- * Returns what collects the profiles; the teardown switches it off if the run ends first.
+ * 4b. `--profile-cloud`: the controllers' services profile themselves from now until the alarms are in
+ * (at the latest until the fault and the notification deadline are over: the flags expire by themselves).
+ * Returns what collects the profiles; the teardown switches them off if the run ends first.
  */
-export async function armCloudProfile(ctx: RunContext, hooks: NonNullable<ReturnType<typeof cloudProfileHooks>>): Promise<() => Promise<void>> {
+export async function armCloudProfile(ctx: RunContext, profiled: NonNullable<ReturnType<typeof cloudProfileHooks>>): Promise<() => Promise<void>> {
   const { config } = ctx;
-  ctx.progress(`switching nova-api's profiler on on ${hooks.nodes.map((n) => n.name).join(', ')} for the fault window`);
+  const names = profiled.hooks.map((h) => h.service).join(', ');
+  const profilers = profiled.hooks.length === 1 ? `${names}'s profiler` : `the profilers of ${names}`;
+  ctx.progress(`switching ${profilers} on on ${profiled.nodes.map((n) => n.name).join(', ')} for the fault window`);
   const window = await startCloudProfile({
-    runId: config.runId, hook: hooks.hook, nodes: hooks.nodes, resultsDir: config.resultsDir,
+    runId: config.runId, hooks: profiled.hooks, nodes: profiled.nodes, resultsDir: config.resultsDir,
     untilS: Date.now() / 1000 + config.faultDurationS + config.notifyTimeoutS + 120,
     session: (node) => controllerSession(ctx, node),
   });
-  ctx.teardown.cleanup('switching nova-api\'s profiler off', () => window.off());
+  ctx.teardown.cleanup(`switching ${profilers} off`, () => window.off());
   return async () => {
-    ctx.progress('collecting nova-api\'s profiles');
+    ctx.progress(`collecting the profiles of ${names}`);
     const profiles = await window.finish();
     ctx.results.cloudProfile = profiles;
-    for (const p of profiles) if (p.error) ctx.log.warn({ node: p.node, err: p.error }, 'no nova-api profile');
+    for (const p of profiles) if (p.error) ctx.log.warn({ service: p.service, node: p.node, err: p.error }, 'no profile');
   };
 }
 

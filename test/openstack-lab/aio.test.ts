@@ -168,7 +168,7 @@ describe('the OpenStack all-in-one lab', () => {
       env: env(), configFile: state.runConfig, readFile: read, cwd: work,
       // thresholdMs: this checks the chain end to end, not how fast this machine's Nova is (reset-state took
       // 150-230 ms a call here on some days, 30-40 ms on others): timings are npm run bench:openstack's.
-      flags: { vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), ...(opts.shortcut ? { shortcut: true } : {}), ...(opts.profileCloud ? { profileCloud: 'nova-api' } : {}) },
+      flags: { vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), ...(opts.shortcut ? { shortcut: true } : {}), ...(opts.profileCloud ? { profileCloud: 'nova-api,nova-conductor,nova-compute' } : {}) },
     });
     expect(config.cloud.mode).toBe('cloud');
     let tunnelPort = 0;
@@ -399,8 +399,9 @@ describe('the OpenStack all-in-one lab', () => {
       }
     }, 300_000);
 
-    it('passes doctor run --profile-cloud nova-api with 3 VMs: Nova\'s own profile of the reset requests, its top functions in the reports, nothing left switched on', async () => {
+    it('passes doctor run --profile-cloud nova-api,nova-conductor,nova-compute with 3 VMs: Nova\'s own profile of the reset requests and of the conductor and computes, their top functions in the reports, nothing left switched on', async () => {
       const { r, lines } = await passingRun(3, { profileCloud: true });
+      expect(r.cloudProfile!.map((x) => x.service)).toEqual(['nova-api', 'nova-conductor', 'nova-compute']);
       const [p] = r.cloudProfile!;
       expect(p).toMatchObject({ service: 'nova-api', node: 'controller', file: 'cloud-profile/nova-api-controller.prof' });
       expect(p!.error).toBeUndefined();
@@ -425,14 +426,36 @@ describe('the OpenStack all-in-one lab', () => {
       ].join('\n'), prof], { encoding: 'utf8' }).trim());
       expect(saves).toBeGreaterThanOrEqual(1);
       expect(saves).toBeLessThanOrEqual(3);
-      expect(lines).toContain('switching nova-api\'s profiler on on controller for the fault window');
+      expect(lines).toContain('switching the profilers of nova-api, nova-conductor, nova-compute on on controller for the fault window');
       const html = readFileSync(join(work, 'results', r.runId, 'report.html'), 'utf8');
       expect(html).toContain('controller (nova): nova-api\'s own profile');
       expect(html).toContain(novaFn!.function);
-      // Switched off: the flag and the run's folder are gone, and nova-api serves the next request unprofiled.
-      const hook = layout().profile!.novaApi!;
-      expect(existsSync(hook.flag)).toBe(false);
-      expect(readdirSync(hook.dir)).toEqual([]);
+      // The conductor and each compute, profiled as whole processes for the window (the green thread the lab's
+      // wrappers start beside Nova's entry points): one profile per process, each read by pstats, with the
+      // services' own code in it (the failed compute's too: its process runs on, cut off).
+      const [conductor, computes] = r.cloudProfile!.slice(1);
+      expect(conductor).toMatchObject({ service: 'nova-conductor', node: 'controller', requests: 1, file: 'cloud-profile/nova-conductor-controller.prof', kinds: [{ kind: 'nova-conductor' }] });
+      expect(computes).toMatchObject({ service: 'nova-compute', node: 'controller', requests: 2, file: 'cloud-profile/nova-compute-controller.prof' });
+      expect(computes!.kinds.map((k) => k.kind).sort()).toEqual(['nova-compute_compute-1', 'nova-compute_compute-2']);
+      for (const svc of [conductor!, computes!]) {
+        expect(svc.error).toBeUndefined();
+        expect(svc.totalMs).toBeGreaterThan(0);
+        expect(svc.top.length).toBeGreaterThan(0);
+        expect(svc.top.every((f) => f.cumulativeMs < 0.9 * svc.totalMs)).toBe(true);
+        const packages = execFileSync('python3', ['-c', [
+          'import pstats, sys, re',
+          's = pstats.Stats(sys.argv[1])',
+          "print(' '.join(sorted({m.group(1) for k in s.stats for m in [re.search(r'dist-packages/([a-z_]+)/', k[0])] if m})))",
+        ].join('\n'), join(work, 'results', r.runId, svc.file!)], { encoding: 'utf8' }).trim().split(' ');
+        expect(packages).toEqual(expect.arrayContaining(['eventlet', 'oslo_messaging']));
+      }
+      expect(html).toContain('compute hosts (off the notification path): nova-compute\'s own profile');
+      expect(lines).toContain('collecting the profiles of nova-api, nova-conductor, nova-compute');
+      // Switched off: the flags and the run's folders are gone, and the services run on unprofiled.
+      for (const hook of Object.values(layout().profile!)) {
+        expect(existsSync(hook.flag)).toBe(false);
+        expect(readdirSync(hook.dir)).toEqual([]);
+      }
     }, 300_000);
 
     it('passes doctor run with Doctor\'s own sample inspector (--inspector-command, Python, its VM cache built at start) at 3 VMs; stopped at the end, nothing left forced down', async () => {

@@ -113,7 +113,7 @@ describe('run configuration', () => {
     expect(c.controller).toEqual({ setup: true, layout: { aodhConf: '/etc/kolla/aodh/aodh.conf', restart: { aodh: 'docker restart aodh_listener' } } });
     expect(loadConfig({ ...base, env: cloudEnv }).controller).toEqual({ setup: true });
     expect(loadConfig({ ...base, env: cloudEnv, flags: { skipControllerSetup: true } }).controller).toEqual({ setup: false });
-    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'typo.yaml' } })).toThrow(/^controllerLayout: \/work\/typo\.yaml: restart\.aodh-listener is not a known setting \(keys: eventPipeline, .*logs\.aodhListener, profile\.novaApi\.flag, profile\.novaApi\.dir\)/);
+    expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'typo.yaml' } })).toThrow(/^controllerLayout: \/work\/typo\.yaml: restart\.aodh-listener is not a known setting \(keys: eventPipeline, .*logs\.aodhListener, profile\.novaApi, profile\.novaConductor, profile\.novaCompute \(each flag and dir\)\)/);
     expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'number.yaml' } })).toThrow(/^controllerLayout: \/work\/number\.yaml: novaConf .*string/);
     expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'broken.yaml' } })).toThrow(/^controllerLayout: \/work\/broken\.yaml is not valid YAML/);
     expect(() => loadConfig({ ...base, readFile, env: cloudEnv, flags: { controllerLayout: 'missing.yaml' } })).toThrow(/^controllerLayout: cannot read \/work\/missing\.yaml/);

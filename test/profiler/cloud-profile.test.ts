@@ -41,9 +41,30 @@ describe('a cloud service\'s own profile in the reports', () => {
     expect(html).toContain('by own time');
   });
 
-  it('is refused on the embedded lab (its cloud is not Nova) and for a service not profiled yet', () => {
+  it('shows a service profiled as a whole (nova-compute on each compute) by its merged profile below the event loop, then each process', () => {
+    const computes: CloudProfile = {
+      service: 'nova-compute', node: 'controller', requests: 2, file: 'cloud-profile/nova-compute-controller.prof', totalMs: 900,
+      top: [f('nova/compute/manager.py:10034(_update_available_resource)', 'nova', 120), f('oslo_messaging/_drivers/impl_rabbit.py:1(drain_events)', 'oslo_messaging', 80)], hot: [f('kombu/transport/pyamqp.py:1(x)', 'kombu', 30, 25)],
+      kinds: [
+        { kind: 'nova-compute_compute-1', requests: 1, totalMs: 450, top: [f('nova/compute/manager.py:10034(_update_available_resource)', 'nova', 120)], hot: [] },
+        { kind: 'nova-compute_compute-2', requests: 1, totalMs: 450, top: [f('oslo_service/loopingcall.py:1(_run_loop)', 'oslo_service', 60)], hot: [] },
+      ],
+    };
+    const text = renderCloudProfiles([computes]).join('\n');
+    expect(text).toContain('compute hosts (off the notification path): nova-compute\'s own profile on controller, 2 process(es) (nova-compute on compute-1, nova-compute on compute-2) profiled');
+    expect(text).toContain('the whole of nova-compute for the fault window (900.0 ms), top functions by cumulative time below its event loop:');
+    expect(text).toMatch(/120\.0 ms\s+1\.0 ms\s+3\s+nova\/compute\/manager\.py:10034\(_update_available_resource\) \[nova\]/);
+    expect(text).not.toContain('also profiled');
+    const html = cloudProfilesHtml([computes]);
+    expect(html).toContain('nova-compute on compute-2');
+    expect(html).toContain('<code>oslo_service/loopingcall.py:1(_run_loop)</code>');
+    expect(html.indexOf('the whole of nova-compute')).toBeLessThan(html.indexOf('nova-compute on compute-1 <small>'));
+  });
+
+  it('is refused on the embedded lab (its cloud is not Nova) and for a service it cannot profile', () => {
     const load = (profileCloud: string, env: Record<string, string> = {}) => loadConfig({ env, flags: { profileCloud }, readFile: () => undefined, cwd: '/tmp' });
-    expect(() => load('nova-api')).toThrow(/--profile-cloud: the embedded lab's simulated cloud is not Nova/);
-    expect(() => load('nova-conductor')).toThrow(/--profile-cloud: must be nova-api/);
+    expect(() => load('nova-api,nova-conductor,nova-compute')).toThrow(/--profile-cloud: the embedded lab's simulated cloud is not Nova/);
+    expect(() => load('nova-scheduler')).toThrow(/--profile-cloud: must be nova-api, nova-conductor or nova-compute/);
+    expect(() => load('nova-api,')).toThrow(/--profile-cloud: must be/);
   });
 });

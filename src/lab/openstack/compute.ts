@@ -104,19 +104,37 @@ export async function novaPrepare(lab: Lab): Promise<void> {
  */
 const PROFILED_WSGI = fileURLToPath(new URL('../../../scripts/lab/nova-api-profiled/nova-api-wsgi', import.meta.url));
 
-/** Where a run switches nova-api's profiler on (the flag) and where it writes the profiles. */
-export function novaApiProfileHook(s: OpenStackLabState): { flag: string; dir: string } {
-  const dir = join(serviceDir(s, 'nova'), 'profile');
-  return { flag: join(dir, 'on'), dir };
+/**
+ * nova-conductor and nova-compute as Nova's own entry points start them, beside a green thread that profiles
+ * the whole process while a run's flag file is there (doctor run --profile-cloud nova-conductor,nova-compute).
+ */
+const PROFILED_SERVICE = (bin: 'nova-conductor' | 'nova-compute') => fileURLToPath(new URL(`../../../scripts/lab/nova-profiled/${bin}`, import.meta.url));
+
+/** Where a run switches each service's profiler on (the flag) and where it writes the profiles: one folder each. */
+export function novaProfileHooks(s: OpenStackLabState): Record<'novaApi' | 'novaConductor' | 'novaCompute', { flag: string; dir: string }> {
+  const hook = (name: string) => {
+    const dir = join(serviceDir(s, 'nova'), name);
+    return { flag: join(dir, 'on'), dir };
+  };
+  return { novaApi: hook('profile'), novaConductor: hook('profile-conductor'), novaCompute: hook('profile-compute') };
 }
 
 /** Nova's API under uwsgi, on its configuration as it is (a restart keeps what a set-up wrote). */
 export function startNovaApi(lab: Lab): number {
   const dir = serviceDir(lab.s, 'nova');
-  const profile = novaApiProfileHook(lab.s);
+  const profile = novaProfileHooks(lab.s).novaApi;
   mkdirSync(profile.dir, { recursive: true, mode: 0o700 });
   // The first file is the paste pipeline (Debian's), the second our settings. Nova's API monkey-patches eventlet: processes, not threads.
   return startUwsgi(lab, dir, lab.s.ports.nova, PROFILED_WSGI, { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf', DOCTOR_PROFILE_FLAG: profile.flag }, { processes: lab.s.novaApiWorkers, threads: 1 });
+}
+
+function startNovaConductor(lab: Lab): number {
+  const dir = serviceDir(lab.s, 'nova');
+  const profile = novaProfileHooks(lab.s).novaConductor;
+  mkdirSync(profile.dir, { recursive: true, mode: 0o700 });
+  return startService('/usr/bin/python3', [PROFILED_SERVICE('nova-conductor'), '--config-file', join(dir, 'nova.conf')], {
+    log: join(dir, 'nova-conductor.out'), cwd: dir, tag: lab.s.stateDir, netns: lab.s.controllerNamespace, env: { DOCTOR_PROFILE_FLAG: profile.flag, PYTHONDONTWRITEBYTECODE: '1' },
+  });
 }
 
 export async function novaStart(lab: Lab): Promise<void> {
@@ -125,7 +143,8 @@ export async function novaStart(lab: Lab): Promise<void> {
   const conf = novaConf(lab);
   const dir = serviceDir(s, 'nova');
   ensureRunning(lab, 'nova-api', () => startNovaApi(lab), `Nova API on ${s.address}:${s.ports.nova}`);
-  for (const bin of ['nova-conductor', 'nova-scheduler'] as const) ensureRunning(lab, bin, () => startPython(lab, dir, bin, conf));
+  ensureRunning(lab, 'nova-conductor', () => startNovaConductor(lab));
+  ensureRunning(lab, 'nova-scheduler', () => startPython(lab, dir, 'nova-scheduler', conf));
   await waitForHttp(`${url}/`, [200], 'Nova API', join(dir, 'uwsgi.log'));
   // Computes report to the conductor over RPC: it must be consuming first.
   await waitFor(async () => {
@@ -143,6 +162,8 @@ export async function computesStart(lab: Lab, hosts: LabState['hosts']): Promise
   const { s, say } = lab;
   const dir = serviceDir(s, 'nova');
   const running = taggedProcesses(s.stateDir);
+  const profile = novaProfileHooks(s).novaCompute;
+  mkdirSync(profile.dir, { recursive: true, mode: 0o700 });
   for (const h of hosts) {
     const conf = join(dir, `${h.name}.conf`);
     const state = join(dir, h.name);
@@ -159,7 +180,10 @@ export async function computesStart(lab: Lab, hosts: LabState['hosts']): Promise
     });
     if (running.some((p) => isCompute(p, h.name))) continue;
     say(`starting nova-compute for ${h.name} (${h.hostIp})`);
-    lab.started(`nova-compute-${h.name}`, startService('/usr/bin/nova-compute', ['--config-file', conf], { log: join(state, 'nova-compute.out'), cwd: state, tag: s.stateDir, netns: h.namespace }));
+    lab.started(`nova-compute-${h.name}`, startService('/usr/bin/python3', [PROFILED_SERVICE('nova-compute'), '--config-file', conf], {
+      log: join(state, 'nova-compute.out'), cwd: state, tag: s.stateDir, netns: h.namespace,
+      env: { DOCTOR_PROFILE_FLAG: profile.flag, DOCTOR_PROFILE_NAME: `nova-compute_${h.name}`, PYTHONDONTWRITEBYTECODE: '1' },
+    }));
   }
   const c = OpenStackClient.create({ credentials: adminCredentials(s) });
   try {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { HarnessError, type Runner, runProcess, shellQuote } from '../../shared/index.js';
 import { rabbitctl } from './base.js';
-import { novaApiProfileHook, startNovaApi } from './compute.js';
+import { novaProfileHooks, startNovaApi } from './compute.js';
 import { httpAnswers, labOn, readOpenStackState, serviceDir, waitFor, type Lab, type OpenStackLabState } from './context.js';
 import { stopTagged } from './procs.js';
 import { isRestartableService, RESTARTABLE_SERVICES, type RestartableService } from '../catalog/index.js';
@@ -104,7 +104,7 @@ export function writeControllerLayout(s: OpenStackLabState): string {
   const layout = {
     ...telemetryFiles(s), novaConf: join(serviceDir(s, 'nova'), 'nova.conf'), ceilometerConf: join(serviceDir(s, 'ceilometer'), 'ceilometer.conf'),
     restart: { ceilometer: restart('ceilometer'), aodh: restart('aodh-listener'), nova: restart('nova-api') },
-    profile: { novaApi: novaApiProfileHook(s) },
+    profile: novaProfileHooks(s),
     logs: {
       novaApi: join(serviceDir(s, 'nova'), 'nova-api-wsgi.log'),
       ceilometerNotification: join(serviceDir(s, 'ceilometer'), 'ceilometer-agent-notification.log'),

@@ -28,10 +28,11 @@ export interface ControllerLayout {
    */
   logs?: ServiceLogs;
   /**
-   * Services that can profile their own requests while a run asks (`--profile-cloud`): `flag` is the file
-   * the run writes to switch it on (a folder and an expiry), `dir` where the service may write the folder.
+   * Services that can profile themselves while a run asks (`--profile-cloud`): `flag` is the file the run
+   * writes to switch it on (a folder and an expiry), `dir` where the service may write the folder. Both
+   * are on the controllers' file system: nova-compute's too (the all-in-one lab's computes share it).
    */
-  profile?: { novaApi?: CloudProfileHook };
+  profile?: { novaApi?: CloudProfileHook; novaConductor?: CloudProfileHook; novaCompute?: CloudProfileHook };
 }
 
 export interface CloudProfileHook {
@@ -45,12 +46,13 @@ export interface ServiceLogs {
   aodhListener?: string;
 }
 
+const profileHook = z.object({ flag: z.string().min(1), dir: z.string().min(1) }).strict();
 /** A controllerLayout file: any of the layout's keys, over the installer's. */
 export const controllerLayoutSchema = z.object({
   eventPipeline: z.string().min(1), eventDefinitions: z.string().min(1), aodhConf: z.string().min(1), novaConf: z.string().min(1), ceilometerConf: z.string().min(1),
   restart: z.object({ ceilometer: z.string().min(1), aodh: z.string().min(1), nova: z.string().min(1) }).partial().strict(),
   logs: z.object({ novaApi: z.string().min(1), ceilometerNotification: z.string().min(1), aodhListener: z.string().min(1) }).partial().strict(),
-  profile: z.object({ novaApi: z.object({ flag: z.string().min(1), dir: z.string().min(1) }).strict() }).partial().strict(),
+  profile: z.object({ novaApi: profileHook, novaConductor: profileHook, novaCompute: profileHook }).partial().strict(),
 }).partial().strict();
 export type ControllerLayoutOverrides = z.output<typeof controllerLayoutSchema>;
 

@@ -125,8 +125,8 @@ const SPECS = {
     help: 'where the cloud keeps OSProfiler spans (e.g. `redis://host:6379`): the run\'s trace is fetched after the run',
   },
   profileCloud: {
-    flag: 'profile-cloud', value: 'services', schema: z.string().regex(/^nova-api$/, 'must be nova-api (the only cloud service profiled so far)'),
-    help: 'profile these cloud services during the fault window (`nova-api`: each request with eventlet\'s profiler, as Nova\'s own guide does), written as a `.prof` next to the results with the top functions in the reports; needs a controller layout with `profile.novaApi` (the all-in-one lab\'s has it). Profiled requests are slower: not a timing run',
+    flag: 'profile-cloud', value: 'services', schema: z.string().regex(/^(nova-api|nova-conductor|nova-compute)(,(nova-api|nova-conductor|nova-compute))*$/, 'must be nova-api, nova-conductor or nova-compute, or several of them comma-separated'),
+    help: 'profile these cloud services during the fault window with eventlet\'s profiler, as Nova\'s own guide does (`nova-api`: each request it serves; `nova-conductor`, `nova-compute`: the whole process, every compute\'s), written as `.prof` files next to the results with the top functions in the reports; needs a controller layout with `profile.novaApi`, `profile.novaConductor`, `profile.novaCompute` (the all-in-one lab\'s has them). A profiled service is slower: not a timing run',
   },
   resultsDir: { flag: 'results-dir', value: 'dir', schema: z.string().min(1), default: './results', help: 'where `<run id>/` goes' },
   logLevel: {
