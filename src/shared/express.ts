@@ -1,4 +1,4 @@
-import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 
 /** Deeper than this a JSON body is refused (400) before it is parsed: nothing we take nests past a handful. */
 export const MAX_JSON_DEPTH = 64;
@@ -13,19 +13,87 @@ export interface BodyError {
 
 /**
  * The JSON body parser every service uses: any content type (Aodh and Doctor's monitor do not all
- * send application/json), at most `limit` bytes (413 beyond), at most MAX_JSON_DEPTH levels deep
- * (400: a deep enough document would otherwise exhaust the stack of whatever walks it).
+ * send application/json), UTF-8 only (415 for another charset or a compressed body), at most `limit`
+ * bytes (413 beyond, refused from Content-Length before a byte is read), at most MAX_JSON_DEPTH levels
+ * deep (400: a deep enough document would otherwise exhaust the stack of whatever walks it). An empty
+ * body is `{}`; a top-level value that is not an object or an array is refused (400), as body-parser's
+ * strict mode did; a request without a body leaves `req.body` unset. Errors carry body-parser's `type`s.
+ *
+ * This replaced express.json (body-parser): its generic machinery (charset decoding through
+ * iconv-lite, loaded on the first body a process sees, inflation, raw-body's stream plumbing) was a
+ * measured part of every request of the simulated cloud, and the first event the harness's inspector
+ * received paid iconv-lite's loading (7 ms) inside the fault window.
  */
 export function jsonBody(limit: string | number = '1mb'): RequestHandler {
-  return express.json({
-    type: () => true,
-    limit,
-    verify: (_req, _res, buf) => {
-      if (jsonDepth(buf) > MAX_JSON_DEPTH) {
-        throw Object.assign(new Error(`nested deeper than ${MAX_JSON_DEPTH} levels`), { status: 400, type: 'entity.too.deep' });
+  const max = typeof limit === 'number' ? limit : byteSize(limit);
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const declared = req.headers['content-length'];
+    if (declared === undefined && req.headers['transfer-encoding'] === undefined) {
+      next();
+      return;
+    }
+    const fail = (status: number, type: string, message: string) => next(Object.assign(new Error(message), { status, statusCode: status, type, expose: true }));
+    // Too large first, as body-parser answered: a client learns the limit before anything else.
+    if (declared !== undefined && Number(declared) > max) return fail(413, 'entity.too.large', 'request entity too large');
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') return fail(415, 'encoding.unsupported', `unsupported content encoding "${encoding}"`);
+    const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return fail(415, 'charset.unsupported', `unsupported charset "${charset.toUpperCase()}"`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err?: Error & { status?: number; type?: string }) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      if (err) {
+        // Read no further; the error handler answers and the connection closes once the answer is out.
+        req.pause();
+        next(err);
+        return;
       }
-    },
-  });
+      next();
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > max) return finish(Object.assign(new Error('request entity too large'), { status: 413, statusCode: 413, type: 'entity.too.large', expose: true }));
+      chunks.push(c);
+    };
+    const onEnd = () => {
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      if (declared !== undefined && size !== Number(declared)) return finish(Object.assign(new Error('request size did not match content length'), { status: 400, statusCode: 400, type: 'request.size.invalid', expose: true }));
+      if (jsonDepth(buf) > MAX_JSON_DEPTH) return finish(Object.assign(new Error(`nested deeper than ${MAX_JSON_DEPTH} levels`), { status: 400, statusCode: 400, type: 'entity.too.deep', expose: true }));
+      if (size === 0) {
+        req.body = {};
+        return finish();
+      }
+      // A byte-order mark goes, as decoding did it.
+      const text = buf.toString('utf8').replace(/^\uFEFF/, '');
+      const first = FIRST_CHAR.exec(text)?.[0];
+      if (first !== '{' && first !== '[') return finish(Object.assign(new Error(first === undefined ? 'Unexpected end of JSON input' : `Unexpected token '${first}': a JSON body must be an object or an array`), { status: 400, statusCode: 400, type: 'entity.parse.failed', expose: true }));
+      try {
+        req.body = JSON.parse(text) as unknown;
+      } catch (err) {
+        return finish(Object.assign(new Error((err as Error).message), { status: 400, statusCode: 400, type: 'entity.parse.failed', expose: true }));
+      }
+      finish();
+    };
+    const onError = (err: Error) => finish(Object.assign(new Error(err.message), { status: 400, statusCode: 400, type: 'request.aborted', expose: true }));
+    const onAborted = () => finish(Object.assign(new Error('request aborted'), { status: 400, statusCode: 400, type: 'request.aborted', expose: true }));
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+  };
+}
+
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+/** The first character that is not JSON whitespace. */
+const FIRST_CHAR = /[^ \t\n\r]/;
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** '1mb', '100kb', '512': bytes, as body-parser read them. */
+export function byteSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(text);
+  if (!m) throw new Error(`not a size: ${text}`);
+  return Math.floor(Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]!);
 }
 
 /** The deepest nesting of arrays and objects in a JSON text (strings skipped); cheap, one pass. */
