@@ -10,7 +10,8 @@
  * that event (/proc) and, for ours, where the time went (GET /handled: VMs found, host forced down, last VM
  * reset, done); then it is stopped (it clears force-down) and every VM is put back to
  * active. Counts above 1,000 show Nova's paging (the cloud's page is 1,000). BENCH_NODE_FLAGS are given
- * to our inspector's node, BENCH_CLOUD_FLAGS to the cloud's (a CPU profile). Prints JSON.
+ * to our inspector's node, BENCH_CLOUD_FLAGS to the cloud's (a CPU profile); BENCH_CONCURRENCY sets our inspector's
+ * reset-state calls in flight (adaptive, the default, or a number). Prints JSON.
  */
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,6 +35,8 @@ const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Bool
 const cloudFlags = (process.env['BENCH_CLOUD_FLAGS'] ?? '').split(' ').filter(Boolean);
 const progress = (m: string) => process.stderr.write(`[bench:inspector] ${m}\n`);
 const HOST = 'compute-1';
+/** Our inspector's reset-state calls in flight: adaptive (the default) or a number. */
+const concurrency = process.env['BENCH_CONCURRENCY'] ?? 'adaptive';
 
 /** Resolves with the first stdout line `match` accepts; rejects if the process ends first. */
 function lineOf(child: ResultPromise, match: (l: string) => boolean, what: string): Promise<string> {
@@ -104,7 +107,7 @@ async function main(): Promise<void> {
         for (const who of order) {
           const port = await freePort();
           const child = who === 'ours'
-            ? execa(process.execPath, [...nodeFlags, doctor, 'inspector', '--port', String(port)], { env, reject: false, stdin: 'ignore', buffer: false })
+            ? execa(process.execPath, [...nodeFlags, doctor, 'inspector', '--port', String(port), '--concurrency', concurrency], { env, reject: false, stdin: 'ignore', buffer: false })
             : execa(PYTHON, [peerScript, String(port)], { env: peerEnv, extendEnv: true, reject: false, stdin: 'ignore', buffer: false });
           running.push(child);
           const ready = await lineOf(child, (l) => l.includes('listening'), `${who} inspector`);
@@ -150,7 +153,7 @@ async function main(): Promise<void> {
       return { vms: n, event: phase, ours_ms_median: ours, doctor_ms_median: theirs, ratio: Math.round((ours / theirs) * 100) / 100, ours_cpu_ms_median: median(of('ours').map((r) => r['cpu_ms'] as number)), doctor_cpu_ms_median: median(of('doctor').map((r) => r['cpu_ms'] as number)) };
     }));
     client.close();
-    process.stdout.write(`${JSON.stringify({ bench: 'inspector', started: new Date().toISOString(), node: process.version, runs, table, runs_detail: results }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: 'inspector', started: new Date().toISOString(), node: process.version, runs, concurrency, table, runs_detail: results }, null, 2)}\n`);
   } finally {
     // SIGTERM first: the cloud stops cleanly (and writes a CPU profile when asked to); SIGKILL what lingers.
     for (const c of running) c.kill('SIGTERM');
