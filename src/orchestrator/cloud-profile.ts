@@ -146,7 +146,8 @@ async function mergeOn(node: ControllerNode, opts: { hooks: ProfiledHook[]; runI
   } catch (err) {
     return opts.hooks.map((h) => ({ ...base(h.service), error: (err as Error).message }));
   } finally {
-    await ssh.exec(`rm -f ${q(script)}`, 30_000).catch(() => undefined);
+    // The script, and any run folder a failure above left (a merged one is already gone).
+    await ssh.exec(`rm -rf ${[script, ...opts.hooks.map(folder)].map(q).join(' ')}`, 30_000).catch(() => undefined);
     ssh.close();
   }
 }
