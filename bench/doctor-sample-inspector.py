@@ -11,8 +11,13 @@ Rebuilt from what ../shared/reference/doctor.md records of doctor_tests/inspecto
   microversion 2.11, and one thread per cached VM calling reset_state(server, 'error'), each
   with its own novaclient from a pool as large as the VM count, over one keystoneauth session.
 
-No shortcut (the simulated cloud has no message bus) and no Neutron port status (off by
-default in Doctor). Credentials come from OS_* variables (never argv). Runs with Debian's
+With a nova.conf path as the second argument, also Doctor's shortcut (its inspector since 2018):
+an oslo.messaging Notifier on the transport URL of that file's [DEFAULT] transport_url, topic
+"notifications", publisher "sample", and on an event one more thread that starts a thread per
+cached VM, each publishing compute.instance.update {tenant_id, instance_id, state: error}. The path,
+not the URL, is the argument: the URL holds the broker's password. Without it (the simulated cloud
+has no message bus) no shortcut. No Neutron port status (off by default in Doctor). Credentials
+come from OS_* variables (never argv). Runs with Debian's
 python3 (python3-flask, python3-novaclient, python3-keystoneauth1). After each event it
 prints one JSON line: when the request arrived, when the host was marked down and the last
 VM reset finished (time.time(), as Doctor logs them), and how many VMs it reset.
@@ -40,8 +45,25 @@ def keystone_session():
     return ks_session.Session(auth=auth)
 
 
+def notifier_from(nova_conf):
+    """Doctor's shortcut publisher on the broker nova.conf names, or None without a nova.conf."""
+    if not nova_conf:
+        return None
+    import configparser
+    import oslo_messaging
+    from oslo_config import cfg
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read(nova_conf)
+    url = parser.get('DEFAULT', 'transport_url')
+    cfg.CONF([], project='doctor-bench')
+    transport = oslo_messaging.get_notification_transport(cfg.CONF, url=url)
+    notifier = oslo_messaging.Notifier(transport, 'compute.instance.update', driver='messaging', topics=['notifications'])
+    return notifier.prepare(publisher_id='sample')
+
+
 class SampleInspector:
-    def __init__(self):
+    def __init__(self, nova_conf=None):
+        self.notifier = notifier_from(nova_conf)
         self.session = keystone_session()
         self.nova = nova_client.Client('2.11', session=self.session)
         self.servers = {}
@@ -63,8 +85,21 @@ class SampleInspector:
             nova.servers.reset_state(server, 'error')
             marks['vm_down_at'] = max(marks.get('vm_down_at', 0), time.time())
 
+        def publish(server):
+            self.notifier.info({'some': 'context'}, 'compute.instance.update',
+                               {'tenant_id': server.tenant_id, 'instance_id': server.id, 'state': 'error'})
+
+        def shortcut():
+            sends = [threading.Thread(target=publish, args=(s,)) for s in vms]
+            for t in sends:
+                t.start()
+            for t in sends:
+                t.join()
+            marks['shortcut_at'] = time.time()
+
         vms = self.servers.get(hostname, [])
-        threads = [threading.Thread(target=force_down)]
+        threads = [threading.Thread(target=shortcut)] if self.notifier else []
+        threads += [threading.Thread(target=force_down)]
         threads += [threading.Thread(target=reset, args=(s, c)) for s, c in zip(vms, self.clients)]
         for t in threads:
             t.start()
@@ -80,7 +115,7 @@ class SampleInspector:
 
 def main():
     port = int(sys.argv[1])
-    inspector = SampleInspector()
+    inspector = SampleInspector(sys.argv[2] if len(sys.argv) > 2 else None)
     app = Flask(__name__)
 
     @app.route('/events', methods=['PUT'])
@@ -102,7 +137,7 @@ def main():
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    print(json.dumps({'listening': port, 'cached': sum(len(v) for v in inspector.servers.values())}), flush=True)
+    print(json.dumps({'listening': port, 'cached': sum(len(v) for v in inspector.servers.values()), 'shortcut': inspector.notifier is not None}), flush=True)
     app.run(host='127.0.0.1', port=port)
 
 

@@ -11,12 +11,14 @@
  * BENCH_COMPARE=doctor-inspector: twice, with our inspector and with Doctor's
  * sample inspector (bench/doctor-sample-inspector.py through --inspector-command; BENCH_CONCURRENCY: our
  * inspector's reset-state calls in flight, adaptive by default, or a number; ours traces none of its resets,
- * as Doctor's traces none, unless BENCH_TRACE_RESETS says otherwise).
+ * as Doctor's traces none, unless BENCH_TRACE_RESETS says otherwise); BENCH_COMPARE=doctor-inspector-shortcut: the
+ * same with Doctor's message-bus shortcut on both sides (ours: --shortcut; Doctor's: its Notifier on nova.conf's
+ * transport URL, as its inspector has done since 2018).
  * Compared runs alternate their order, on a controller set up once beforehand
  * (so no run restarts a service), and the output has each variant's median of
  * the last notification and their ratio.
  */
-import { mkdtempSync, readFileSync, existsSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeLabPorts, openstackDown, openstackUp } from '../src/lab/index.js';
@@ -42,17 +44,30 @@ const ours: Record<string, string> = {
   // would serve each of our resets in ~25 ms more and the comparison would measure the tracing.
   traceResets: process.env['BENCH_TRACE_RESETS'] ?? '0',
 };
-const VARIANTS: Record<string, Array<{ name: string; flags: Record<string, string | boolean> }>> = {
-  '': [{ name: 'plain', flags: {} }],
-  shortcut: [{ name: 'plain', flags: {} }, { name: 'shortcut', flags: { shortcut: true } }],
-  'doctor-inspector': [{ name: 'ours', flags: ours }, { name: 'doctor', flags: { inspectorCommand: `exec /usr/bin/python3 ${peerInspector} {port}` } }],
+type Variant = { name: string; flags: Record<string, string | boolean> };
+/** The variants compared; `novaConf`: the lab controller's nova.conf (its path: the file holds the broker's password). */
+const VARIANTS: Record<string, (novaConf: string) => Variant[]> = {
+  '': () => [{ name: 'plain', flags: {} }],
+  shortcut: (): Variant[] => [{ name: 'plain', flags: {} }, { name: 'shortcut', flags: { shortcut: true } }],
+  'doctor-inspector': (): Variant[] => [{ name: 'ours', flags: ours }, { name: 'doctor', flags: { inspectorCommand: `exec /usr/bin/python3 ${peerInspector} {port}` } }],
+  'doctor-inspector-shortcut': (novaConf): Variant[] => [
+    { name: 'ours', flags: { ...ours, shortcut: true } },
+    { name: 'doctor', flags: { inspectorCommand: `exec /usr/bin/python3 ${peerInspector} {port} ${novaConf}` } },
+  ],
 };
-const variants = VARIANTS[compare];
-if (!variants) throw new Error(`BENCH_COMPARE must be one of shortcut, doctor-inspector (got ${compare})`);
-const compared = variants.length > 1;
+const variantsFor = VARIANTS[compare];
+if (!variantsFor) throw new Error(`BENCH_COMPARE must be one of ${Object.keys(VARIANTS).filter(Boolean).join(', ')} (got ${compare})`);
+const compared = variantsFor('').length > 1;
 const vmCounts = (process.env['BENCH_VMS'] ?? '1,10,50').split(',').map(Number).filter((n) => n >= 1 && n <= 50);
 const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Number((ms / 1000).toFixed(1)));
+
+/** What Doctor's inspector printed in a run (the run logs its output): whether its shortcut ran, and any Python traceback. */
+function doctorOutput(resultsDir: string): { shortcut: boolean; tracebacks: number } {
+  const dir = join(resultsDir, 'logs');
+  const text = existsSync(dir) ? readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n') : '';
+  return { shortcut: text.includes('shortcut_at'), tracebacks: text.split('Traceback (most recent call last)').length - 1 };
+}
 
 /** PSS (MiB) of every process carrying the lab's tag. */
 function labPssMiB(stateDir: string): number {
@@ -81,6 +96,8 @@ try {
   const hosts = readState(state.hostsDir)!;
   const node = { target: { host: state.address, username: 'root' }, auth: { privateKeyPath: hosts.harnessKey, knownHostsPath: hosts.knownHosts } };
   const layout = parseYaml(readFileSync(join(stateDir, 'controller-layout.yaml'), 'utf8')) as ControllerLayout;
+  // The lab's controller shares this machine's files: its nova.conf is read where the layout says.
+  const variants = variantsFor(layout.novaConf ?? '/etc/nova/nova.conf');
   let setUp: ControllerFileChange[] = [];
   if (compared) {
     const ssh = await SshSession.connect(node.target, node.auth);
@@ -109,6 +126,9 @@ try {
         // Where the slowest VM's time went (inspector 1→4, cloud 4→8, consumer 8→10), and how our inspector paced its resets.
         ...slowestSpans(r),
         ...(r.inspector ? { inspector: { concurrency: r.inspector.concurrency, last_reset_ms: since(r.inspector.receivedAt, r.inspector.vmErrorLastAt), done_ms: since(r.inspector.receivedAt, r.inspector.doneAt) } } : {}),
+        // Ours publishes through the run (counted in r.shortcut); Doctor's says in its output line, which the run logs.
+        ...(r.shortcut ? { shortcut_published: r.shortcut.published, shortcut_failed: r.shortcut.failed } : {}),
+        ...(variant.name === 'doctor' ? { doctor_output: doctorOutput(config.resultsDir) } : {}),
       });
       process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
     }
