@@ -37,8 +37,9 @@ export const requestId = (): string => `req-${randomUUID()}`;
 export const sha224 = (s: string): string => createHash('sha224').update(s).digest('hex');
 
 /**
- * Python's json.dumps: ", " and ": " separators, optional sorted keys. Aodh
- * embeds such text in alarm reasons and history details.
+ * Python's json.dumps with its defaults, as Aodh calls it: ", " and ": " separators, every character
+ * outside printable ASCII written as \uXXXX (ensure_ascii; a character beyond the BMP as its two
+ * surrogates), keys optionally sorted. Aodh embeds such text in alarm reasons and history details.
  */
 export function pyJsonDumps(value: unknown, sortKeys = false): string {
   if (value === null || value === undefined) return 'null';
@@ -46,10 +47,18 @@ export function pyJsonDumps(value: unknown, sortKeys = false): string {
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>);
     if (sortKeys) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}: ${pyJsonDumps(v, sortKeys)}`).join(', ')}}`;
+    return `{${entries.map(([k, v]) => `${asciiJson(k)}: ${pyJsonDumps(v, sortKeys)}`).join(', ')}}`;
   }
-  return JSON.stringify(value);
+  return typeof value === 'string' ? asciiJson(value) : JSON.stringify(value);
 }
+
+/** A JSON string as Python's ensure_ascii writes it (JSON.stringify already escapes the control characters alike). */
+function asciiJson(s: string): string {
+  const text = JSON.stringify(s);
+  return NON_ASCII.test(text) ? text.replace(NON_ASCII_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
+}
+const NON_ASCII = /[\u007f-\uffff]/;
+const NON_ASCII_ALL = /[\u007f-\uffff]/g;
 
 /** Python's str() of a JSON value, as `%s` prints it in Nova's messages ("Value: %(value)s"): a string bare, anything else as repr. */
 export function pyStr(value: unknown): string {
