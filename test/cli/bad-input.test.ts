@@ -30,6 +30,8 @@ describe('doctor run with bad input', () => {
     ['a config file with a word that is not yes or no', ['run', '--config', 'bad.yaml'], {}, /^doctor: insecureSkipHostKeyCheck: must be true\/false, yes\/no, 1\/0 or on\/off \(got "nope"\)/m],
     ['an unknown installer', ['run', '--installer', 'openshift'], {}, /^doctor: --installer: /m],
     ['hosts from Nova and from a flag at once', ['monitor', '--hosts-from-nova', '--host', 'c1=198.18.0.2', '--inspector', 'http://127.0.0.1:1'], {}, /^doctor: --hosts-from-nova: takes the hosts from Nova: leave out --host and --hosts-file/m],
+    ['a --trace-resets that is neither a number nor all (run)', ['run', '--trace-resets', 'some'], {}, /^doctor: --trace-resets: must be all or a whole number \(0 traces none\) \(from the command line\)/m],
+    ['a --trace-resets that is neither a number nor all (inspector)', ['inspector', '--trace-resets', '-1'], {}, /^doctor: --trace-resets: "-1" must be all or a whole number \(0 traces none\)/m],
     ['hosts from Nova without a cloud', ['monitor', '--hosts-from-nova', '--inspector', 'http://127.0.0.1:1'], {}, /^doctor: OS_AUTH_URL: is not set/m],
   ];
   for (const [what, args, env, want] of cases) {
