@@ -3,6 +3,7 @@ import { readText, untilSignal } from './common.js';
 import { createOpenStackClient, loadCredentials } from '../openstack/index.js';
 import { createInspectorApp, Inspector } from '../inspector/index.js';
 import { Consumer, createConsumerApp, type ReceivedAlarm } from '../consumer/index.js';
+import { parseTraceResets, TRACE_RESETS_RULE } from '../orchestrator/settings/index.js';
 
 
 function port(flag: string, v: string): number {
@@ -27,8 +28,8 @@ export async function runInspector(flags: InspectorFlags, env: NodeJS.ProcessEnv
   if (flags.vmLookup !== 'cache' && flags.vmLookup !== 'event') throw new ConfigError('--vm-lookup', `"${flags.vmLookup}" must be cache or event`);
   const concurrency = flags.concurrency === 'adaptive' ? 'adaptive' : Number(flags.concurrency);
   if (concurrency !== 'adaptive' && (!Number.isInteger(concurrency) || concurrency < 1)) throw new ConfigError('--concurrency', `"${flags.concurrency}" must be adaptive or a whole number ≥ 1`);
-  if (!/^(all|\d{1,4})$/.test(flags.traceResets)) throw new ConfigError('--trace-resets', `"${flags.traceResets}" must be all or a whole number (0 traces none)`);
-  const traceResets = flags.traceResets === 'all' ? 'all' : Number(flags.traceResets);
+  const traceResets = parseTraceResets(flags.traceResets);
+  if (traceResets === undefined) throw new ConfigError('--trace-resets', `"${flags.traceResets}" ${TRACE_RESETS_RULE}`);
   const client = createOpenStackClient({ credentials: loadCredentials(env, readText) });
   const inspector = new Inspector(client.compute, { vmLookup: flags.vmLookup as 'cache' | 'event', concurrency, traceResets });
   await inspector.prime();

@@ -6,7 +6,7 @@ import { cloudConfigured, loadCredentials, type CloudCredentials, type Env } fro
 import { controllerLayoutSchema, type ControllerLayoutOverrides } from './controller/index.js';
 import { INSTALLERS, type InstallerConfig } from './installers/index.js';
 import { parseTransportUrl, shownTransportUrl } from '../inspector/index.js';
-import { flagOf, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings/index.js';
+import { flagOf, parseTraceResets, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings/index.js';
 import type { ProfiledService } from '../profiler/index.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
@@ -141,7 +141,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     notifyTimeoutS: c.notifyTimeoutS,
     profile: c.profile,
     imageName: c.imageName,
-    inspector: { host: c.inspectorHost, port: c.inspectorPort, concurrency: c.inspectorConcurrency === 'adaptive' ? 'adaptive' : Number(c.inspectorConcurrency), traceResets: c.traceResets === 'all' ? 'all' : Number(c.traceResets), ...(c.inspectorToken ? { token: c.inspectorToken } : {}), ...(c.inspectorCommand ? { command: c.inspectorCommand } : {}) },
+    inspector: { host: c.inspectorHost, port: c.inspectorPort, concurrency: c.inspectorConcurrency === 'adaptive' ? 'adaptive' : Number(c.inspectorConcurrency), traceResets: parseTraceResets(c.traceResets)!, ...(c.inspectorToken ? { token: c.inspectorToken } : {}), ...(c.inspectorCommand ? { command: c.inspectorCommand } : {}) },
     consumer: { host: c.consumerHost, port: c.consumerPort },
     ssh: {
       // devstack's computes are reached as its stack user; lab hosts (and Doctor's other installers) as root.

@@ -28,6 +28,15 @@ const lower = <const T extends readonly [string, ...string[]]>(values: T, messag
 const port = z.coerce.number().int().min(0).max(65535);
 const HOPS = '(notify|transform|evaluate|fire|deliver)=\\d+(\\.\\d+)?';
 
+/** `--trace-resets`: `all` or a count (`doctor run`'s setting and `doctor inspector`'s flag). */
+const TRACE_RESETS = /^(all|\d{1,4})$/;
+export const TRACE_RESETS_RULE = 'must be all or a whole number (0 traces none)';
+/** The value of `--trace-resets`, or undefined when it is not one. */
+export function parseTraceResets(text: string): number | 'all' | undefined {
+  if (!TRACE_RESETS.test(text)) return undefined;
+  return text === 'all' ? 'all' : Number(text);
+}
+
 const SPECS = {
   vmCount: { flag: 'vm-count', value: 'n', env: 'VM_COUNT', schema: z.coerce.number().int().min(1).max(500), default: 1, help: 'VMs to boot' },
   placement: { flag: 'placement', value: 'how', schema: z.enum(['one-host', 'spread']), default: 'one-host', help: '`one-host` (all on the failing host) or `spread`' },
@@ -92,7 +101,7 @@ const SPECS = {
     help: 'reset-state calls in flight: `adaptive` (from 16, more while few calls wait in Nova\'s queue, fewer when they pile up or it answers 429/503, 1 to 64) or a fixed number',
   },
   traceResets: {
-    flag: 'trace-resets', value: 'n', schema: z.string().regex(/^(all|\d{1,4})$/, 'must be all or a whole number (0 traces none)'), default: '3',
+    flag: 'trace-resets', value: 'n', schema: z.string().regex(TRACE_RESETS, TRACE_RESETS_RULE), default: '3',
     help: 'with OSProfiler on (a key in `OS_PROFILE` or clouds.yaml `profile`): how many of the inspector\'s reset-state calls carry the trace headers, spread over the host\'s VMs in the order they are sent, the last one always among them, or `all`. A traced reset costs the cloud its spans (nova-api served one in about 25 ms more on the all-in-one lab) and so delays the notifications after it: 0 for a timing run',
   },
   inspectorCommand: {
