@@ -32,37 +32,32 @@ export function jsonBody(limit: string | number = '1mb'): RequestHandler {
       next();
       return;
     }
-    const fail = (status: number, type: string, message: string) => next(Object.assign(new Error(message), { status, statusCode: status, type, expose: true }));
     // Too large first, as body-parser answered: a client learns the limit before anything else.
-    if (declared !== undefined && Number(declared) > max) return fail(413, 'entity.too.large', 'request entity too large');
+    if (declared !== undefined && Number(declared) > max) return next(bodyError(413, 'entity.too.large', 'request entity too large'));
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (encoding !== 'identity') return fail(415, 'encoding.unsupported', `unsupported content encoding "${encoding}"`);
+    if (encoding !== 'identity') return next(bodyError(415, 'encoding.unsupported', `unsupported content encoding "${encoding}"`));
     const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return fail(415, 'charset.unsupported', `unsupported charset "${charset.toUpperCase()}"`);
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return next(bodyError(415, 'charset.unsupported', `unsupported charset "${charset.toUpperCase()}"`));
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
-    const finish = (err?: Error & { status?: number; type?: string }) => {
+    const finish = (err?: Error) => {
       if (settled) return;
       settled = true;
       req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
-      if (err) {
-        // Read no further; the error handler answers and the connection closes once the answer is out.
-        req.pause();
-        next(err);
-        return;
-      }
-      next();
+      // After a refusal, read no further; the error handler answers and the connection closes once the answer is out.
+      if (err) req.pause();
+      next(err);
     };
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size > max) return finish(Object.assign(new Error('request entity too large'), { status: 413, statusCode: 413, type: 'entity.too.large', expose: true }));
+      if (size > max) return finish(bodyError(413, 'entity.too.large', 'request entity too large'));
       chunks.push(c);
     };
+    // node's parser delivers exactly Content-Length bytes before 'end' (fewer: the request is aborted).
     const onEnd = () => {
       const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      if (declared !== undefined && size !== Number(declared)) return finish(Object.assign(new Error('request size did not match content length'), { status: 400, statusCode: 400, type: 'request.size.invalid', expose: true }));
-      if (jsonDepth(buf) > MAX_JSON_DEPTH) return finish(Object.assign(new Error(`nested deeper than ${MAX_JSON_DEPTH} levels`), { status: 400, statusCode: 400, type: 'entity.too.deep', expose: true }));
+      if (jsonDepth(buf) > MAX_JSON_DEPTH) return finish(bodyError(400, 'entity.too.deep', `nested deeper than ${MAX_JSON_DEPTH} levels`));
       if (size === 0) {
         req.body = {};
         return finish();
@@ -70,18 +65,25 @@ export function jsonBody(limit: string | number = '1mb'): RequestHandler {
       // A byte-order mark goes, as decoding did it.
       const text = buf.toString('utf8').replace(/^\uFEFF/, '');
       const first = FIRST_CHAR.exec(text)?.[0];
-      if (first !== '{' && first !== '[') return finish(Object.assign(new Error(first === undefined ? 'Unexpected end of JSON input' : `Unexpected token '${first}': a JSON body must be an object or an array`), { status: 400, statusCode: 400, type: 'entity.parse.failed', expose: true }));
+      if (first !== '{' && first !== '[') {
+        return finish(bodyError(400, 'entity.parse.failed', first === undefined ? 'Unexpected end of JSON input' : `Unexpected token '${first}': a JSON body must be an object or an array`));
+      }
       try {
         req.body = JSON.parse(text) as unknown;
       } catch (err) {
-        return finish(Object.assign(new Error((err as Error).message), { status: 400, statusCode: 400, type: 'entity.parse.failed', expose: true }));
+        return finish(bodyError(400, 'entity.parse.failed', (err as Error).message));
       }
       finish();
     };
-    const onError = (err: Error) => finish(Object.assign(new Error(err.message), { status: 400, statusCode: 400, type: 'request.aborted', expose: true }));
-    const onAborted = () => finish(Object.assign(new Error('request aborted'), { status: 400, statusCode: 400, type: 'request.aborted', expose: true }));
+    const onError = (err: Error) => finish(bodyError(400, 'request.aborted', err.message));
+    const onAborted = () => finish(bodyError(400, 'request.aborted', 'request aborted'));
     req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
   };
+}
+
+/** A refused body, as body-parser's errors reached an error handler (bodyErrorStatus reads them). */
+function bodyError(status: number, type: string, message: string): Error & BodyError {
+  return Object.assign(new Error(message), { status, statusCode: status, type, expose: true });
 }
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
