@@ -54,11 +54,9 @@ export function pyJsonDumps(value: unknown, sortKeys = false): string {
 
 /** A JSON string as Python's ensure_ascii writes it (JSON.stringify already escapes the control characters alike). */
 function asciiJson(s: string): string {
-  const text = JSON.stringify(s);
-  return NON_ASCII.test(text) ? text.replace(NON_ASCII_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
+  return JSON.stringify(s).replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
-const NON_ASCII = /[\u007f-\uffff]/;
-const NON_ASCII_ALL = /[\u007f-\uffff]/g;
+const NON_ASCII = /[\u007f-\uffff]/g;
 
 /** Python's str() of a JSON value, as `%s` prints it in Nova's messages ("Value: %(value)s"): a string bare, anything else as repr. */
 export function pyStr(value: unknown): string {
