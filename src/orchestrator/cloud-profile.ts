@@ -123,7 +123,7 @@ async function mergeOn(node: ControllerNode, opts: { hooks: ProfiledHook[]; runI
     const out: CloudProfile[] = [];
     for (const h of opts.hooks) {
       try {
-        const r = await ssh.exec(`python3 ${q(script)} ${q(folder(h))} ${TOP}; s=$?; rm -rf ${q(folder(h))}; exit $s`, 180_000);
+        const r = await ssh.exec(`python3 ${q(script)} ${q(folder(h))} ${TOP}`, 180_000);
         if (r.code !== 0) throw new HarnessError(`merging the profiles failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
         const w = JSON.parse(r.stdout) as Wire;
         let file: string | undefined;
@@ -146,7 +146,7 @@ async function mergeOn(node: ControllerNode, opts: { hooks: ProfiledHook[]; runI
   } catch (err) {
     return opts.hooks.map((h) => ({ ...base(h.service), error: (err as Error).message }));
   } finally {
-    // The script, and any run folder a failure above left (a merged one is already gone).
+    // The script and the run's folders, merged or not: one place, whatever happened above.
     await ssh.exec(`rm -rf ${[script, ...opts.hooks.map(folder)].map(q).join(' ')}`, 30_000).catch(() => undefined);
     ssh.close();
   }
