@@ -108,7 +108,12 @@ const PROFILED_WSGI = fileURLToPath(new URL('../../../scripts/lab/nova-api-profi
  * nova-conductor and nova-compute as Nova's own entry points start them, beside a green thread that profiles
  * the whole process while a run's flag file is there (doctor run --profile-cloud nova-conductor,nova-compute).
  */
-const PROFILED_SERVICE = (bin: 'nova-conductor' | 'nova-compute') => fileURLToPath(new URL(`../../../scripts/lab/nova-profiled/${bin}`, import.meta.url));
+function profiledWrapper(bin: 'nova-conductor' | 'nova-compute', flag: string, name?: string): { script: string; env: Record<string, string> } {
+  return {
+    script: fileURLToPath(new URL(`../../../scripts/lab/nova-profiled/${bin}`, import.meta.url)),
+    env: { DOCTOR_PROFILE_FLAG: flag, ...(name ? { DOCTOR_PROFILE_NAME: name } : {}), PYTHONDONTWRITEBYTECODE: '1' },
+  };
+}
 
 /** Where a run switches each service's profiler on (the flag) and where it writes the profiles: one folder each. */
 export function novaProfileHooks(s: OpenStackLabState): Record<'novaApi' | 'novaConductor' | 'novaCompute', { flag: string; dir: string }> {
@@ -128,22 +133,15 @@ export function startNovaApi(lab: Lab): number {
   return startUwsgi(lab, dir, lab.s.ports.nova, PROFILED_WSGI, { OS_NOVA_CONFIG_DIR: dir, OS_NOVA_CONFIG_FILES: '/etc/nova/api-paste.ini;nova.conf', DOCTOR_PROFILE_FLAG: profile.flag }, { processes: lab.s.novaApiWorkers, threads: 1 });
 }
 
-function startNovaConductor(lab: Lab): number {
-  const dir = serviceDir(lab.s, 'nova');
-  const profile = novaProfileHooks(lab.s).novaConductor;
-  mkdirSync(profile.dir, { recursive: true, mode: 0o700 });
-  return startService('/usr/bin/python3', [PROFILED_SERVICE('nova-conductor'), '--config-file', join(dir, 'nova.conf')], {
-    log: join(dir, 'nova-conductor.out'), cwd: dir, tag: lab.s.stateDir, netns: lab.s.controllerNamespace, env: { DOCTOR_PROFILE_FLAG: profile.flag, PYTHONDONTWRITEBYTECODE: '1' },
-  });
-}
-
 export async function novaStart(lab: Lab): Promise<void> {
   const { s } = lab;
   const url = `http://${s.address}:${s.ports.nova}`;
   const conf = novaConf(lab);
   const dir = serviceDir(s, 'nova');
   ensureRunning(lab, 'nova-api', () => startNovaApi(lab), `Nova API on ${s.address}:${s.ports.nova}`);
-  ensureRunning(lab, 'nova-conductor', () => startNovaConductor(lab));
+  const conductorProfile = novaProfileHooks(s).novaConductor;
+  mkdirSync(conductorProfile.dir, { recursive: true, mode: 0o700 });
+  ensureRunning(lab, 'nova-conductor', () => startPython(lab, dir, 'nova-conductor', conf, { wrapper: profiledWrapper('nova-conductor', conductorProfile.flag) }));
   ensureRunning(lab, 'nova-scheduler', () => startPython(lab, dir, 'nova-scheduler', conf));
   await waitForHttp(`${url}/`, [200], 'Nova API', join(dir, 'uwsgi.log'));
   // Computes report to the conductor over RPC: it must be consuming first.
@@ -180,9 +178,9 @@ export async function computesStart(lab: Lab, hosts: LabState['hosts']): Promise
     });
     if (running.some((p) => isCompute(p, h.name))) continue;
     say(`starting nova-compute for ${h.name} (${h.hostIp})`);
-    lab.started(`nova-compute-${h.name}`, startService('/usr/bin/python3', [PROFILED_SERVICE('nova-compute'), '--config-file', conf], {
-      log: join(state, 'nova-compute.out'), cwd: state, tag: s.stateDir, netns: h.namespace,
-      env: { DOCTOR_PROFILE_FLAG: profile.flag, DOCTOR_PROFILE_NAME: `nova-compute_${h.name}`, PYTHONDONTWRITEBYTECODE: '1' },
+    const wrapper = profiledWrapper('nova-compute', profile.flag, `nova-compute_${h.name}`);
+    lab.started(`nova-compute-${h.name}`, startService('/usr/bin/python3', [wrapper.script, '--config-file', conf], {
+      log: join(state, 'nova-compute.out'), cwd: state, tag: s.stateDir, netns: h.namespace, env: wrapper.env,
     }));
   }
   const c = OpenStackClient.create({ credentials: adminCredentials(s) });

@@ -190,8 +190,12 @@ export function startUwsgi(lab: Lab, dir: string, port: number, wsgiFile: string
 }
 
 /** A Python service (`/usr/bin/<name> --config-file <conf>`), output to `<name>.out` in its folder. */
-export function startPython(lab: Lab, dir: string, bin: string, conf: string, logName = bin): number {
-  return startService(`/usr/bin/${bin}`, ['--config-file', conf], { log: join(dir, `${logName}.out`), cwd: dir, tag: lab.s.stateDir, netns: lab.s.controllerNamespace });
+export function startPython(lab: Lab, dir: string, bin: string, conf: string, opts: { logName?: string; wrapper?: { script: string; env: Record<string, string> } } = {}): number {
+  // A wrapper (the lab's profiled entry points) runs on the same python3 as Nova's own script.
+  const [exe, args] = opts.wrapper ? ['/usr/bin/python3', [opts.wrapper.script]] : [`/usr/bin/${bin}`, []];
+  return startService(exe, [...args, '--config-file', conf], {
+    log: join(dir, `${opts.logName ?? bin}.out`), cwd: dir, tag: lab.s.stateDir, netns: lab.s.controllerNamespace, ...(opts.wrapper ? { env: opts.wrapper.env } : {}),
+  });
 }
 
 /** Waits until `url` answers one of `statuses` (an unauthenticated version document). */
