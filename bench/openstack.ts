@@ -57,7 +57,7 @@ const VARIANTS: Record<string, (novaConf: string) => Variant[]> = {
 };
 const variantsFor = VARIANTS[compare];
 if (!variantsFor) throw new Error(`BENCH_COMPARE must be one of ${Object.keys(VARIANTS).filter(Boolean).join(', ')} (got ${compare})`);
-const compared = variantsFor('').length > 1;
+const compared = compare !== '';
 const vmCounts = (process.env['BENCH_VMS'] ?? '1,10,50').split(',').map(Number).filter((n) => n >= 1 && n <= 50);
 const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Number((ms / 1000).toFixed(1)));

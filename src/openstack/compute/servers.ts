@@ -109,7 +109,7 @@ export class ServersApi {
 
   /**
    * `GET /servers`, every page: ids and names only. Nova builds no detailed view (flavor, addresses, faults,
-   * extended attributes) for it: on the all-in-one lab, 50 servers in ~40 ms against ~240 ms for the detailed list.
+   * extended attributes) for it; the detailed list of a host's 50 VMs took 243 ms on the all-in-one lab.
    */
   async list(filter: { allTenants?: boolean; host?: string } = {}): Promise<Array<{ id: string; name: string }>> {
     const wire = await allPages<{ id: string; name: string }>(this.s, '/servers', 'servers', { all_tenants: filter.allTenants ? 1 : undefined, host: filter.host });
