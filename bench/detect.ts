@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labUp, type LabHostState } from '../src/lab/index.js';
-import { DOCTOR_PROFILE, FAST_PROFILE, Monitor, openRawIcmp, type HostDownEvent, type HostUpEvent, type ProbeProfile } from '../src/monitor/index.js';
+import { DOCTOR_PROFILE, FAST_PROFILE, Monitor, openIcmp, type HostDownEvent, type HostUpEvent, type ProbeProfile } from '../src/monitor/index.js';
 import { fetchFaultLog, injectLinkDown, type SshAuth } from '../src/orchestrator/index.js';
 
 const FAULTS = Number(process.env.BENCH_FAULTS ?? 50);
@@ -35,7 +35,7 @@ function stats(values: number[]) {
 }
 
 async function detection(name: string, profile: ProbeProfile, hosts: LabHostState[], auth: SshAuth) {
-  const monitor = new Monitor({ hosts: hosts.map((h) => ({ name: h.name, ip: h.hostIp })), transport: await openRawIcmp(), ...profile });
+  const monitor = new Monitor({ hosts: hosts.map((h) => ({ name: h.name, ip: h.hostIp })), transport: await openIcmp(process.env), ...profile });
   const downs: HostDownEvent[] = [];
   const ups: HostUpEvent[] = [];
   monitor.on('down', (e: HostDownEvent) => downs.push(e));
@@ -76,7 +76,7 @@ async function soak(hosts: LabHostState[]) {
   const pairs = Object.entries(PROFILES).map(([name, profile], i) => ({ name, profile, host: hosts[i]! }));
   const monitors = await Promise.all(
     pairs.map(async (p) => {
-      const m = new Monitor({ hosts: [{ name: p.host.name, ip: p.host.hostIp }], transport: await openRawIcmp(), ...p.profile });
+      const m = new Monitor({ hosts: [{ name: p.host.name, ip: p.host.hostIp }], transport: await openIcmp(process.env), ...p.profile });
       const downs: HostDownEvent[] = [];
       m.on('down', (e: HostDownEvent) => downs.push(e));
       return { ...p, m, downs };

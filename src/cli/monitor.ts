@@ -4,7 +4,7 @@ import type { FleetAgent } from '../fleet/index.js';
 import { ConfigError, createLogger } from '../shared/index.js';
 import { isLabAddress, labRouteGuard, readState } from '../lab/hosts/index.js';
 import {
-  batchedReports, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openRawIcmp,
+  batchedReports, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openIcmp,
   type EventShape, type HostDownEvent, type HostUpEvent, type MonitoredHost,
 } from '../monitor/index.js';
 import type { Hypervisor } from '../openstack/index.js';
@@ -146,15 +146,15 @@ async function monitorFrom(
   const emit = (human: string, record: Record<string, unknown>) => out(flags.json ? JSON.stringify(record) : human);
   if (flags.join) {
     const selfCheck = flags.selfCheck?.length ? parseHostFlags(flags.selfCheck, '--self-check') : [];
-    const monitor = new Monitor({ hosts: [], transport: await openRawIcmp(), ...profile, ...(guard ? { guard } : {}) });
+    const monitor = new Monitor({ hosts: [], transport: await openIcmp(env), ...profile, ...(guard ? { guard } : {}) });
     const fleet = await startFleet(flags, { monitor, reporter, selfCheck, hosts: readHosts, emit });
-    out(flags.json ? JSON.stringify({ event: 'started', fleet: flags.join, agent: fleet.agentId, hosts: hosts.length, profile }) : `agent ${fleet.agentId} of fleet ${flags.join}: ${hosts.length} host(s) in all, probing its share every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
+    out(flags.json ? JSON.stringify({ event: 'started', fleet: flags.join, agent: fleet.agentId, hosts: hosts.length, profile, transport: monitor.transport }) : `agent ${fleet.agentId} of fleet ${flags.join}: ${hosts.length} host(s) in all, probing its share every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
     await untilSignal();
     await fleet.agent.stop();
     summary(monitor, emit);
     return;
   }
-  const monitor = new Monitor({ hosts, transport: await openRawIcmp(), ...profile, ...(guard ? { guard } : {}) });
+  const monitor = new Monitor({ hosts, transport: await openIcmp(env), ...profile, ...(guard ? { guard } : {}) });
   monitor.on('down', (e: HostDownEvent) => {
     emit(`${new Date(e.detectedAt).toISOString()} ${e.host} (${e.ip}) DOWN after ${e.losses} lost probe(s)`, { event: 'down', ...e });
     void reporter.report(e.host, e.detectedAt).then((r) =>
@@ -169,7 +169,7 @@ async function monitorFrom(
     void readHosts().then((next) => monitor.setHosts(next, () => 'unknown')).catch((err: Error) => warn(`reading the host list again failed, keeping the last: ${err.message}`));
   }, refreshMs) : undefined;
   const shown = hosts.length > 10 ? `${hosts.slice(0, 10).map((h) => `${h.name}=${h.ip}`).join(', ')} and ${hosts.length - 10} more` : hosts.map((h) => `${h.name}=${h.ip}`).join(', ');
-  out(flags.json ? JSON.stringify({ event: 'started', hosts, profile }) : `monitoring ${shown} every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
+  out(flags.json ? JSON.stringify({ event: 'started', hosts, profile, transport: monitor.transport }) : `monitoring ${shown} every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
   monitor.ready(5_000).catch((err: Error) => warn(err.message));
   await untilSignal();
   clearInterval(refresh);

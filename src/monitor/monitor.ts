@@ -138,6 +138,11 @@ export class Monitor extends EventEmitter {
     this.place(opts.hosts, () => 'unknown');
   }
 
+  /** `batch` or `raw-socket`: the ICMP socket probing (undefined for a test's fake). */
+  get transport(): 'batch' | 'raw-socket' | undefined {
+    return this.opts.transport.kind;
+  }
+
   /**
    * Makes `hosts` the ones probed, in that order: a host already here (same address and name) keeps its
    * run; a new one starts as `initial` says; a dropped one's probes in flight are settled and ignored.
@@ -187,6 +192,10 @@ export class Monitor extends EventEmitter {
     if (this.running) return;
     this.running = true;
     this.opts.transport.onPacket((packet, source) => this.onPacket(packet, source));
+    this.opts.transport.onSendError?.((ip, err) => {
+      const run = this.runs.get(ip);
+      if (run) this.sendFailed(run, err);
+    });
     this.startedAt = this.now();
     this.wake();
   }

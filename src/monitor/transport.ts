@@ -1,19 +1,43 @@
 import { HarnessError } from '../shared/index.js';
+import { loadIcmpBatch, openBatchIcmp } from './batch-transport.js';
+import type { IcmpTransport } from './icmp-transport.js';
 
-/** The network edge of the monitor: send an ICMP message, hear every ICMP packet. */
-export interface IcmpTransport {
-  /**
-   * `message` is the caller's to reuse once this returns: send it or copy it before returning. Returns
-   * nothing when the message went out at once, or a promise when it waits (and may fail) in a queue.
-   */
-  send(ip: string, message: Buffer): Promise<void> | void;
-  onPacket(listener: (packet: Buffer, source: string) => void): void;
-  /**
-   * Hands every packet already waiting to the listeners, now. A loss check calls it first: a reply that
-   * came in time but was not read yet (a busy event loop reads a bounded batch per turn) is no loss.
-   */
-  drain?(): void;
-  close(): void;
+export type { IcmpTransport } from './icmp-transport.js';
+
+/**
+ * The monitor's ICMP socket: the batching one (native/icmp-batch: sendmmsg and recvmmsg) when it is
+ * built, raw-socket otherwise. DOCTOR_ICMP_TRANSPORT=raw-socket or =batch in `env` asks for one (a
+ * comparison; batch fails when it is not built). Needs root or CAP_NET_RAW.
+ */
+export async function openIcmp(env: Record<string, string | undefined>): Promise<IcmpTransport> {
+  const asked = env['DOCTOR_ICMP_TRANSPORT'];
+  if (asked !== undefined && asked !== '' && asked !== 'batch' && asked !== 'raw-socket') {
+    throw new HarnessError(`DOCTOR_ICMP_TRANSPORT=${asked} is not a transport: use batch or raw-socket, or unset it`);
+  }
+  if (asked === 'raw-socket') return openRawIcmp();
+  const addon = loadIcmpBatch();
+  if (addon instanceof Error) {
+    if (asked === 'batch') {
+      throw new HarnessError(`DOCTOR_ICMP_TRANSPORT=batch, but native/icmp-batch is not built (${addon.message.split('\n')[0]}); build it with: npm run build:native`, { cause: addon });
+    }
+    return openRawIcmp();
+  }
+  try {
+    return openBatchIcmp(addon);
+  } catch (err) {
+    throw rawSocketError(err as Error);
+  }
+}
+
+function rawSocketError(err: Error): HarnessError {
+  const msg = err.message;
+  if (/not permitted|EPERM|EACCES|permission/i.test(msg)) {
+    return new HarnessError(
+      `the ICMP monitor needs a raw socket, which needs root or CAP_NET_RAW (${msg}); run as root or grant it with: setcap cap_net_raw+ep "$(readlink -f "$(command -v node)")"`,
+      { cause: err },
+    );
+  }
+  return new HarnessError(`cannot open a raw ICMP socket: ${msg}`, { cause: err });
 }
 
 /** ICMP over a raw IPv4 socket (raw-socket). Needs root or CAP_NET_RAW. */
@@ -23,14 +47,7 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
   try {
     socket = raw.createSocket({ protocol: raw.Protocol.ICMP });
   } catch (err) {
-    const msg = (err as Error).message;
-    if (/not permitted|EPERM|EACCES|permission/i.test(msg)) {
-      throw new HarnessError(
-        `the ICMP monitor needs a raw socket, which needs root or CAP_NET_RAW (${msg}); run as root or grant it with: setcap cap_net_raw+ep "$(readlink -f "$(command -v node)")"`,
-        { cause: err },
-      );
-    }
-    throw new HarnessError(`cannot open a raw ICMP socket: ${msg}`, { cause: err });
+    throw rawSocketError(err as Error);
   }
   // Replies that arrive while the event loop is busy (a GC pause, a burst of work) wait in the socket's
   // receive buffer. The default (about 208 KiB: a few hundred replies) overflows in such a pause at
@@ -95,6 +112,7 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
     });
   };
   return {
+    kind: 'raw-socket',
     send: (ip, message) => {
       if (!wrap) return queued(ip, message);
       try {

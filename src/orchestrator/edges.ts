@@ -1,7 +1,7 @@
 /** The run's I/O edges (ICMP, the fault injector, processes, name lookup, controller sessions): injectable for in-process tests. */
 import { lookup } from 'node:dns/promises';
 import { FaultInjectionError, type Logger, runProcess, type Runner } from '../shared/index.js';
-import { openRawIcmp, type IcmpTransport } from '../monitor/index.js';
+import { openIcmp, type IcmpTransport } from '../monitor/index.js';
 import type { ControllerNode, ControllerSession } from './controller/index.js';
 import type { ComputeAccess } from './environment.js';
 import { fetchFaultLog, injectLinkDown, type FaultLog, type FaultPlan, type InjectedFault, type LinkDownRequest } from './fault/inject.js';
@@ -49,7 +49,7 @@ export const sshFaults: FaultInjector = {
 };
 
 export const DEFAULT_EDGES: RunEdges = {
-  openIcmp: openRawIcmp, faults: sshFaults, runProcess, resolveHost: async (name) => (await lookup(name, { family: 4 })).address,
+  openIcmp: () => openIcmp({}), faults: sshFaults, runProcess, resolveHost: async (name) => (await lookup(name, { family: 4 })).address,
   controller: (node, log) => SshSession.connect(node.ssh.target, { ...node.ssh.auth, logger: log }),
   tunnel: (opts) => ReverseTunnel.open(opts),
 };

@@ -1,5 +1,5 @@
 import type { LabState } from '../../src/lab/index.js';
-import { InspectorReporter, Monitor, openRawIcmp, type HostDownEvent, type HostUpEvent } from '../../src/monitor/index.js';
+import { InspectorReporter, Monitor, openIcmp, type HostDownEvent, type HostUpEvent } from '../../src/monitor/index.js';
 import { temporaryLab } from './hosts.js';
 import { recordingServer, type RecordingServer } from './http.js';
 
@@ -19,7 +19,7 @@ export async function labWithInspector(hosts: number, prefix: string): Promise<{
 
 /** The real ICMP monitor on every lab host, reporting each down to `inspectorUrl`. */
 export async function watchLab(state: LabState, inspectorUrl: string): Promise<{ monitor: Monitor; downs: HostDownEvent[]; ups: HostUpEvent[] }> {
-  const monitor = new Monitor({ hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), transport: await openRawIcmp() });
+  const monitor = new Monitor({ hosts: state.hosts.map((h) => ({ name: h.name, ip: h.hostIp })), transport: await openIcmp(process.env) });
   const reporter = new InspectorReporter({ url: inspectorUrl });
   const downs: HostDownEvent[] = [];
   const ups: HostUpEvent[] = [];

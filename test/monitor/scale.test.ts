@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aliasAddresses, assertRoutedThroughLab, labRouteGuard, labUp, type LabState } from '../../src/lab/index.js';
-import { Monitor, openRawIcmp, type HostDownEvent } from '../../src/monitor/index.js';
+import { Monitor, openIcmp, type HostDownEvent } from '../../src/monitor/index.js';
 import { temporaryLab } from '../helpers/hosts.js';
 import { eventually } from '../helpers/lab.js';
 
@@ -46,7 +46,7 @@ describe('the monitor over hundreds of lab addresses', () => {
 
   it('probes all 600 from one socket and sees exactly the cut host\'s 300 go down', async () => {
     const hosts = state.hosts.flatMap((h) => aliasAddresses(h.aliases!).map((ip, i) => ({ name: `${h.name}-a${i + 1}`, ip })));
-    const monitor = new Monitor({ hosts, transport: await openRawIcmp(), intervalMs: 100, timeoutMs: 100, k: 2, guard: labRouteGuard(state) });
+    const monitor = new Monitor({ hosts, transport: await openIcmp(process.env), intervalMs: 100, timeoutMs: 100, k: 2, guard: labRouteGuard(state) });
     const downs: HostDownEvent[] = [];
     monitor.on('down', (e: HostDownEvent) => downs.push(e));
     const victim = state.hosts[1]!;

@@ -1,0 +1,306 @@
+/*
+ * A raw IPv4 ICMP socket that sends and receives in batches (sendmmsg, recvmmsg): the monitor's
+ * transport at thousands of hosts. raw-socket's path is one system call, one JS callback, one
+ * persistent handle and one address string per packet each way; here a wake of the monitor's
+ * scheduler is one sendmmsg and one call into C, and a readable socket is one call into JS, which
+ * then reads up to a slot buffer's worth of datagrams per recvmmsg.
+ *
+ * open(onReadable, receiveBufferBytes) -> handle     onReadable(status) when the socket polls readable
+ * send(handle, records, count, recordSize, status) -> how many records were dealt with; a record is a
+ *     4-byte IPv4 address (network order) then the ICMP message; status[i] is 0 or the errno of record
+ *     i; it stops early only when the socket would block (EAGAIN): the caller sends the rest later
+ * recv(handle, slots, meta) -> datagrams read (0: none waits; -errno on error); datagram i is in
+ *     slots[i * SLOT ...], meta[2i] its source address (host order), meta[2i + 1] its length, 0 when
+ *     it did not fit its slot (not an echo reply to a probe of ours)
+ * close(handle)                                       idempotent
+ *
+ * Linux only (sendmmsg and recvmmsg); the monitor falls back to raw-socket when this is not built.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define SLOT 256
+#define BATCH 256
+
+typedef struct {
+  int fd;
+  int closed;
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref on_readable;
+  napi_async_context context;
+} icmp_socket;
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char code[32];
+  char message[256];
+  snprintf(code, sizeof code, "%s", err == EPERM ? "EPERM" : err == EACCES ? "EACCES" : "EIO");
+  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+  napi_throw_error(env, code, message);
+  return NULL;
+}
+
+#define CHECK(call)                                                                     \
+  do {                                                                                  \
+    if ((call) != napi_ok) {                                                            \
+      const napi_extended_error_info *info = NULL;                                      \
+      napi_get_last_error_info(env, &info);                                             \
+      napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "napi call failed"); \
+      return NULL;                                                                      \
+    }                                                                                   \
+  } while (0)
+
+static void on_poll(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  icmp_socket *s = handle->data;
+  if (s->closed) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, receiver, argument;
+  if (napi_get_reference_value(env, s->on_readable, &callback) == napi_ok && callback != NULL &&
+      napi_get_global(env, &receiver) == napi_ok && napi_create_int32(env, status, &argument) == napi_ok) {
+    /* make_callback runs the microtasks after it and reports a throw as an uncaught exception. */
+    napi_make_callback(env, s->context, receiver, callback, 1, &argument, NULL);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_closed(uv_handle_t *handle) { free(handle->data); }
+
+/* Stops polling and closes the socket; the struct goes once libuv has closed its handle. */
+static void shut(icmp_socket *s) {
+  if (s->closed) return;
+  s->closed = 1;
+  uv_poll_stop(&s->poll);
+  close(s->fd);
+  s->fd = -1;
+  if (s->on_readable) napi_delete_reference(s->env, s->on_readable);
+  s->on_readable = NULL;
+  if (s->context) napi_async_destroy(s->env, s->context);
+  s->context = NULL;
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  icmp_socket *s = data;
+  shut(s);
+  uv_close((uv_handle_t *)&s->poll, on_closed);
+}
+
+static icmp_socket *unwrap(napi_env env, napi_value value) {
+  void *data = NULL;
+  if (napi_get_value_external(env, value, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "not an ICMP socket handle");
+    return NULL;
+  }
+  return data;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype type;
+  CHECK(napi_typeof(env, argv[0], &type));
+  if (argc < 2 || type != napi_function) {
+    napi_throw_type_error(env, NULL, "open(onReadable, receiveBufferBytes)");
+    return NULL;
+  }
+  int32_t rcvbuf = 0;
+  CHECK(napi_get_value_int32(env, argv[1], &rcvbuf));
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (fd < 0) return throw_errno(env, "cannot open a raw ICMP socket", errno);
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf); /* not root: as much as rmem_max allows */
+  /* Don't fragment: a probe is 36 bytes. With it the kernel skips choosing an IP ID per packet. */
+  int pmtu = IP_PMTUDISC_DO;
+  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
+  icmp_socket *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    close(fd);
+    return throw_errno(env, "cannot open a raw ICMP socket", ENOMEM);
+  }
+  s->fd = fd;
+  s->env = env;
+  uv_loop_t *loop = NULL;
+  napi_value name, handle;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0) {
+    close(fd);
+    free(s);
+    return throw_errno(env, "cannot poll the ICMP socket", EIO);
+  }
+  s->poll.data = s;
+  if (napi_create_reference(env, argv[0], 1, &s->on_readable) != napi_ok ||
+      napi_create_string_utf8(env, "IcmpBatchSocket", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &s->context) != napi_ok ||
+      napi_create_external(env, s, finalize, NULL, &handle) != napi_ok) {
+    shut(s);
+    uv_close((uv_handle_t *)&s->poll, on_closed);
+    napi_throw_error(env, NULL, "cannot set up the ICMP socket's handle");
+    return NULL;
+  }
+  uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  return handle;
+}
+
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "send(handle, records, count, recordSize, status)");
+    return NULL;
+  }
+  icmp_socket *s = unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint8_t *records = NULL;
+  size_t length = 0;
+  CHECK(napi_get_buffer_info(env, argv[1], (void **)&records, &length));
+  uint32_t count = 0, size = 0;
+  CHECK(napi_get_value_uint32(env, argv[2], &count));
+  CHECK(napi_get_value_uint32(env, argv[3], &size));
+  napi_typedarray_type status_type;
+  size_t status_length = 0;
+  void *status_data = NULL;
+  CHECK(napi_get_typedarray_info(env, argv[4], &status_type, &status_length, &status_data, NULL, NULL));
+  if (size <= 4 || (size_t)count * size > length || status_type != napi_int32_array || status_length < count) {
+    napi_throw_range_error(env, NULL, "send: records, count, recordSize and status do not agree");
+    return NULL;
+  }
+  int32_t *status = status_data;
+  if (s->closed) {
+    for (uint32_t i = 0; i < count; i++) status[i] = EBADF;
+    napi_value done;
+    CHECK(napi_create_uint32(env, count, &done));
+    return done;
+  }
+  struct mmsghdr messages[BATCH];
+  struct iovec vectors[BATCH];
+  struct sockaddr_in addresses[BATCH];
+  uint32_t done = 0;
+  while (done < count) {
+    uint32_t n = count - done < BATCH ? count - done : BATCH;
+    for (uint32_t i = 0; i < n; i++) {
+      uint8_t *record = records + (size_t)(done + i) * size;
+      memset(&addresses[i], 0, sizeof addresses[i]);
+      addresses[i].sin_family = AF_INET;
+      memcpy(&addresses[i].sin_addr.s_addr, record, 4);
+      vectors[i].iov_base = record + 4;
+      vectors[i].iov_len = size - 4;
+      memset(&messages[i], 0, sizeof messages[i]);
+      messages[i].msg_hdr.msg_name = &addresses[i];
+      messages[i].msg_hdr.msg_namelen = sizeof addresses[i];
+      messages[i].msg_hdr.msg_iov = &vectors[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    int sent = sendmmsg(s->fd, messages, n, 0);
+    if (sent > 0) {
+      for (int i = 0; i < sent; i++) status[done + i] = 0;
+      done += (uint32_t)sent;
+      continue;
+    }
+    /* The first message failed: EAGAIN stops here (the rest is sent later); any other error is that
+       message's (an unreachable network, say), and the next ones are tried. */
+    int err = sent < 0 ? errno : EIO;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) break;
+    status[done++] = err;
+  }
+  napi_value result;
+  CHECK(napi_create_uint32(env, done, &result));
+  return result;
+}
+
+static napi_value js_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "recv(handle, slots, meta)");
+    return NULL;
+  }
+  icmp_socket *s = unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint8_t *slots = NULL;
+  size_t length = 0;
+  CHECK(napi_get_buffer_info(env, argv[1], (void **)&slots, &length));
+  napi_typedarray_type meta_type;
+  size_t meta_length = 0;
+  void *meta_data = NULL;
+  CHECK(napi_get_typedarray_info(env, argv[2], &meta_type, &meta_length, &meta_data, NULL, NULL));
+  if (meta_type != napi_uint32_array) {
+    napi_throw_type_error(env, NULL, "recv: meta must be a Uint32Array");
+    return NULL;
+  }
+  uint32_t *meta = meta_data;
+  size_t n = length / SLOT;
+  if (n > meta_length / 2) n = meta_length / 2;
+  if (n > BATCH) n = BATCH;
+  int got = 0;
+  if (s->closed) got = -EBADF;
+  else if (n > 0) {
+    struct mmsghdr messages[BATCH];
+    struct iovec vectors[BATCH];
+    struct sockaddr_in addresses[BATCH];
+    memset(messages, 0, sizeof(struct mmsghdr) * n);
+    for (size_t i = 0; i < n; i++) {
+      vectors[i].iov_base = slots + i * SLOT;
+      vectors[i].iov_len = SLOT;
+      messages[i].msg_hdr.msg_name = &addresses[i];
+      messages[i].msg_hdr.msg_namelen = sizeof addresses[i];
+      messages[i].msg_hdr.msg_iov = &vectors[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    do got = recvmmsg(s->fd, messages, (unsigned)n, MSG_DONTWAIT, NULL);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) got = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    for (int i = 0; i < got; i++) {
+      meta[2 * i] = ntohl(addresses[i].sin_addr.s_addr);
+      meta[2 * i + 1] = messages[i].msg_hdr.msg_flags & MSG_TRUNC ? 0 : messages[i].msg_len;
+    }
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, got, &result));
+  return result;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "close(handle)");
+    return NULL;
+  }
+  icmp_socket *s = unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  shut(s); /* the handle's memory goes with the External's finalizer */
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
+      {"recv", NULL, js_recv, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_value slot;
+  if (napi_define_properties(env, exports, 4, properties) != napi_ok || napi_create_uint32(env, SLOT, &slot) != napi_ok ||
+      napi_set_named_property(env, exports, "SLOT", slot) != napi_ok)
+    return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,20 @@
+/** The network edge of the monitor: send an ICMP message, hear every ICMP packet. */
+export interface IcmpTransport {
+  /** Which socket: `batch` (native/icmp-batch) or `raw-socket`; a test's fake names none. */
+  readonly kind?: 'batch' | 'raw-socket';
+  /**
+   * `message` is the caller's to reuse once this returns: send it or copy it before returning. Returns
+   * nothing when the message went out at once or joined a batch (whose failures go to onSendError), or
+   * a promise when it waits (and may fail) in a queue.
+   */
+  send(ip: string, message: Buffer): Promise<void> | void;
+  onPacket(listener: (packet: Buffer, source: string) => void): void;
+  /** A transport that sends later (in a batch) reports a send that failed here instead of by a promise. */
+  onSendError?(listener: (ip: string, err: Error) => void): void;
+  /**
+   * Hands every packet already waiting to the listeners, now. A loss check calls it first: a reply that
+   * came in time but was not read yet (a busy event loop reads a bounded batch per turn) is no loss.
+   */
+  drain?(): void;
+  close(): void;
+}

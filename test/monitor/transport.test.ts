@@ -1,0 +1,105 @@
+/**
+ * Both ICMP transports for real, over loopback (root: a raw socket). The batching one (native/icmp-batch)
+ * is the monitor's default; raw-socket is its fallback when the addon is not built.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { echoReplySequence, openIcmp, writeEchoRequest, type IcmpTransport } from '../../src/monitor/index.js';
+import { loadIcmpBatch } from '../../src/monitor/batch-transport.js';
+import { eventually } from '../helpers/lab.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function listen(transport: IcmpTransport, identifier: number) {
+  const replies: Array<{ seq: number; source: string }> = [];
+  transport.onPacket((packet, source) => {
+    const seq = echoReplySequence(packet, identifier);
+    if (seq >= 0) replies.push({ seq, source });
+  });
+  return replies;
+}
+
+describe.each(['batch', 'raw-socket'] as const)('the %s ICMP transport', (kind) => {
+  const open = () => openIcmp({ DOCTOR_ICMP_TRANSPORT: kind });
+
+  it('sends every probe of one turn and hears every reply with its source', async () => {
+    const transport = await open();
+    try {
+      const identifier = 0x4d00 + (kind === 'batch' ? 1 : 2);
+      const replies = listen(transport, identifier);
+      const scratch = Buffer.alloc(16);
+      // More than the batch transport's first buffer (1,024) and its per-call batch (256).
+      const count = 1_500;
+      for (let seq = 0; seq < count; seq++) {
+        const queued = transport.send('127.0.0.1', writeEchoRequest(scratch, identifier, seq, Date.now()));
+        if (queued) await queued;
+      }
+      await eventually(() => (replies.length >= count ? true : undefined), 10_000, `${count} echo replies`);
+      expect(new Set(replies.map((r) => r.seq)).size).toBe(count);
+      expect(new Set(replies.map((r) => r.source))).toEqual(new Set(['127.0.0.1']));
+    } finally {
+      transport.close();
+    }
+  });
+
+  it('reports a send the kernel refuses, and still sends the probes around it', async () => {
+    const transport = await open();
+    try {
+      const identifier = 0x4e00 + (kind === 'batch' ? 1 : 2);
+      const replies = listen(transport, identifier);
+      const errors: string[] = [];
+      transport.onSendError?.((ip, err) => errors.push(`${ip}: ${err.message}`));
+      const scratch = Buffer.alloc(16);
+      // A broadcast without SO_BROADCAST: the kernel refuses it (EACCES) before anything leaves.
+      const outcomes = ['127.0.0.1', '255.255.255.255', '127.0.0.1'].map((ip, seq) => {
+        const queued = transport.send(ip, writeEchoRequest(scratch, identifier, seq, Date.now()));
+        return queued ? queued.then(() => 'sent', (err: Error) => `${ip}: ${err.message}`) : undefined;
+      });
+      const rejected = (await Promise.all(outcomes)).filter((o) => o && o !== 'sent');
+      await eventually(() => (replies.length >= 2 ? true : undefined), 5_000, 'the two echo replies');
+      expect(replies.map((r) => r.seq).sort()).toEqual([0, 2]);
+      const refusals = [...errors, ...rejected];
+      expect(refusals).toHaveLength(1);
+      expect(refusals[0]).toMatch(/^255\.255\.255\.255: /);
+    } finally {
+      transport.close();
+    }
+  });
+
+  it('refuses a send once closed, and closing twice is harmless', async () => {
+    const transport = await open();
+    transport.close();
+    transport.close();
+    const queued = transport.send('127.0.0.1', writeEchoRequest(Buffer.alloc(16), 1, 1, Date.now()));
+    if (kind === 'batch') await expect(queued).rejects.toThrow(/closed/);
+  });
+
+  it('lets the process exit once closed (no handle left open)', async () => {
+    const script = `import { openIcmp } from './src/monitor/index.js';
+      const t = await openIcmp({ DOCTOR_ICMP_TRANSPORT: '${kind}' });
+      t.onPacket(() => {});
+      t.close();`;
+    const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 20_000 });
+    expect(stderr).toBe('');
+  });
+});
+
+describe('choosing the ICMP transport', () => {
+  it('is the batching one when it is built', () => {
+    expect(loadIcmpBatch()).not.toBeInstanceOf(Error);
+  });
+
+  it('names DOCTOR_ICMP_TRANSPORT when it holds no transport', async () => {
+    await expect(openIcmp({ DOCTOR_ICMP_TRANSPORT: 'dpdk' })).rejects.toThrow(/DOCTOR_ICMP_TRANSPORT=dpdk is not a transport: use batch or raw-socket/);
+  });
+
+  it('refuses a batch send to what is not an IPv4 address, naming it', async () => {
+    const transport = await openIcmp({ DOCTOR_ICMP_TRANSPORT: 'batch' });
+    try {
+      await expect(transport.send('compute-1', writeEchoRequest(Buffer.alloc(16), 1, 1, Date.now()))).rejects.toThrow(/not an IPv4 address: compute-1/);
+    } finally {
+      transport.close();
+    }
+  });
+});
