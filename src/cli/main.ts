@@ -23,7 +23,25 @@ const services = () => import('./services.js');
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const print = (line: string): void => void process.stdout.write(`${line}\n`);
+let stdoutClosed = false;
+const print = (line: string): void => {
+  if (!stdoutClosed) process.stdout.write(`${line}\n`);
+};
+
+/**
+ * A reader that went away (`doctor monitor --json | head -1`): stop writing, and stop as on SIGTERM,
+ * as Unix tools do on SIGPIPE, so a long command still cleans up (its SIGTERM handler) instead of
+ * dying on an unhandled EPIPE.
+ */
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') {
+    process.stderr.write(`doctor: cannot write to stdout: ${err.message}\n`);
+    process.exitCode = 2;
+  }
+  if (stdoutClosed) return;
+  stdoutClosed = true;
+  process.kill(process.pid, 'SIGTERM');
+}
 
 export function buildProgram(): Command {
   const program = new Command('doctor')
@@ -179,6 +197,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  process.stdout.on('error', onStdoutError);
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv);

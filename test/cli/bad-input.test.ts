@@ -1,6 +1,6 @@
 /** Bad input and a bad environment: `doctor` says which setting, which value, and what to do; never a stack trace. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,7 @@ describe('doctor run with bad input', () => {
     ['a --trace-resets that is neither a number nor all (run)', ['run', '--trace-resets', 'some'], {}, /^doctor: --trace-resets: must be all or a whole number \(0 traces none\) \(from the command line\)/m],
     ['a --trace-resets that is neither a number nor all (inspector)', ['inspector', '--trace-resets', '-1'], {}, /^doctor: --trace-resets: "-1" must be all or a whole number \(0 traces none\)/m],
     ['hosts from Nova without a cloud', ['monitor', '--hosts-from-nova', '--inspector', 'http://127.0.0.1:1'], {}, /^doctor: OS_AUTH_URL: is not set/m],
+    ['an ICMP transport that does not exist', ['monitor', '--host', 'lo=127.0.0.1', '--inspector', 'http://127.0.0.1:1'], { DOCTOR_ICMP_TRANSPORT: 'dpdk' }, /^doctor: DOCTOR_ICMP_TRANSPORT=dpdk is not a transport: use batch or raw-socket, or unset it/m],
   ];
   for (const [what, args, env, want] of cases) {
     it(`${what}: exit 2 and one line naming it`, () => {
@@ -42,4 +43,26 @@ describe('doctor run with bad input', () => {
       expect(r.out).not.toMatch(/unexpected error|^\s+at /m);
     });
   }
+});
+
+describe('a reader that goes away', () => {
+  it('doctor monitor --json | head -0: the monitor stops as on SIGTERM, exit 0, no stack trace', async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/doctor.js'), 'monitor', '--host', 'lo=127.0.0.1', '--inspector', 'http://127.0.0.1:1', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    try {
+      // As head does once it has its line: here before the first, so the monitor's first write (its
+      // started line) meets a closed pipe, whatever the timing.
+      child.stdout.destroy();
+      expect(await exited, stderr).toBe(0);
+      expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    } finally {
+      clearTimeout(killer);
+      child.kill('SIGKILL');
+    }
+  });
 });
