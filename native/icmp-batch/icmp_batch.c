@@ -10,7 +10,8 @@
  *     4-byte IPv4 address (network order) then the ICMP message; status[i] is 0 or the errno of record
  *     i; it stops early only when the socket would block (EAGAIN): the caller sends the rest later
  * recv(handle, slots, meta) -> datagrams read (0: none waits; -errno on error); datagram i is in
- *     slots[i * SLOT ...], meta[2i] its source address (host order), meta[2i + 1] its length, 0 when
+ *     slots[i * SLOT ...], meta (an Int32Array) [2i] its source address (host order, as a signed 32-bit
+ *     number: a small integer to V8), [2i + 1] its length, 0 when
  *     it did not fit its slot (not an echo reply to a probe of ours)
  * close(handle)                                       idempotent
  *
@@ -239,11 +240,11 @@ static napi_value js_recv(napi_env env, napi_callback_info info) {
   size_t meta_length = 0;
   void *meta_data = NULL;
   CHECK(napi_get_typedarray_info(env, argv[2], &meta_type, &meta_length, &meta_data, NULL, NULL));
-  if (meta_type != napi_uint32_array) {
-    napi_throw_type_error(env, NULL, "recv: meta must be a Uint32Array");
+  if (meta_type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "recv: meta must be an Int32Array");
     return NULL;
   }
-  uint32_t *meta = meta_data;
+  int32_t *meta = meta_data;
   size_t n = length / SLOT;
   if (n > meta_length / 2) n = meta_length / 2;
   if (n > BATCH) n = BATCH;
@@ -266,8 +267,8 @@ static napi_value js_recv(napi_env env, napi_callback_info info) {
     while (got < 0 && errno == EINTR);
     if (got < 0) got = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
     for (int i = 0; i < got; i++) {
-      meta[2 * i] = ntohl(addresses[i].sin_addr.s_addr);
-      meta[2 * i + 1] = messages[i].msg_hdr.msg_flags & MSG_TRUNC ? 0 : messages[i].msg_len;
+      meta[2 * i] = (int32_t)ntohl(addresses[i].sin_addr.s_addr);
+      meta[2 * i + 1] = messages[i].msg_hdr.msg_flags & MSG_TRUNC ? 0 : (int32_t)messages[i].msg_len;
     }
   }
   napi_value result;

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { HarnessError } from '../shared/index.js';
+import { int32Ipv4, ipv4Int32 } from './icmp.js';
 import type { IcmpTransport } from './icmp-transport.js';
 
 /** native/icmp-batch (built at npm install): a raw ICMP socket that sends with sendmmsg and reads with recvmmsg. */
@@ -8,13 +9,13 @@ interface IcmpBatchAddon {
   SLOT: number;
   open(onReadable: (status: number) => void, receiveBufferBytes: number): object;
   send(handle: object, records: Buffer, count: number, recordSize: number, status: Int32Array): number;
-  recv(handle: object, slots: Buffer, meta: Uint32Array): number;
+  recv(handle: object, slots: Buffer, meta: Int32Array): number;
   close(handle: object): void;
 }
 
 const ADDON = '../../native/icmp-batch/build/Release/icmp_batch.node';
 
-/** The addon, or why it cannot load (not built: `npm ci --ignore-scripts`, no compiler, not Linux). */
+/** The addon, or why it cannot load (not built: npm scripts skipped at install, no compiler, not Linux). */
 export function loadIcmpBatch(): IcmpBatchAddon | Error {
   try {
     return createRequire(import.meta.url)(ADDON) as IcmpBatchAddon;
@@ -44,10 +45,11 @@ const NAMES = 65_536;
  */
 export function openBatchIcmp(addon: IcmpBatchAddon): IcmpTransport {
   const listeners: Array<(p: Buffer, s: string) => void> = [];
+  const v4Listeners: Array<(p: Buffer, s: number) => void> = [];
   const errorListeners: Array<(ip: string, err: Error) => void> = [];
   const slots = Buffer.alloc(addon.SLOT * BATCH);
   const views: Buffer[] = [];
-  const meta = new Uint32Array(2 * BATCH);
+  const meta = new Int32Array(2 * BATCH);
   const names = new Map<number, string>();
   const addresses = new Map<string, number>();
   let pending = Buffer.alloc(RECORD * 1024);
@@ -61,7 +63,7 @@ export function openBatchIcmp(addon: IcmpBatchAddon): IcmpTransport {
     let name = names.get(address);
     if (name === undefined) {
       if (names.size >= NAMES) names.clear();
-      name = `${address >>> 24}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
+      name = int32Ipv4(address);
       names.set(address, name);
     }
     return name;
@@ -75,9 +77,13 @@ export function openBatchIcmp(addon: IcmpBatchAddon): IcmpTransport {
       for (let i = 0; i < n; i++) {
         const length = meta[2 * i + 1]!;
         if (length === 0) continue; // larger than a slot: no reply to a probe of ours
-        const source = nameOf(meta[2 * i]!);
+        const address = meta[2 * i]!;
         const packet = (views[i] ??= slots.subarray(i * addon.SLOT, (i + 1) * addon.SLOT)).subarray(0, length);
-        for (const l of listeners) l(packet, source);
+        for (const l of v4Listeners) l(packet, address);
+        if (listeners.length) {
+          const source = nameOf(address);
+          for (const l of listeners) l(packet, source);
+        }
       }
       read += n;
       if (n < BATCH) break;
@@ -93,7 +99,7 @@ export function openBatchIcmp(addon: IcmpBatchAddon): IcmpTransport {
     if (closed || count === 0) return;
     const done = addon.send(handle, pending, count, RECORD, status);
     for (let i = 0; i < done; i++) {
-      if (status[i] !== 0) failed(nameOf(pending.readUInt32BE(i * RECORD)), status[i]!);
+      if (status[i] !== 0) failed(nameOf(pending.readInt32BE(i * RECORD)), status[i]!);
     }
     if (done < count) {
       // The socket's send buffer is full: the rest goes out in a moment, in order.
@@ -109,48 +115,50 @@ export function openBatchIcmp(addon: IcmpBatchAddon): IcmpTransport {
   };
   const handle = addon.open(() => void drain(DRAIN), RECEIVE_BUFFER);
 
+  const sendV4 = (address: number, message: Buffer): Promise<void> | undefined => {
+    if (closed) return Promise.reject(new Error('the ICMP socket is closed'));
+    if (message.length !== RECORD - 4) {
+      // Not a probe: its own batch of one, at once.
+      const one = Buffer.alloc(4 + message.length);
+      one.writeInt32BE(address, 0);
+      message.copy(one, 4);
+      const st = new Int32Array(1);
+      const done = addon.send(handle, one, 1, one.length, st);
+      if (done === 1 && st[0] === 0) return undefined;
+      return Promise.reject(new Error(`ICMP send to ${int32Ipv4(address)} failed: ${done === 1 ? errnoName(st[0]!) : 'the socket would block'}`));
+    }
+    if (count * RECORD === pending.length) {
+      const bigger = Buffer.alloc(pending.length * 2);
+      pending.copy(bigger);
+      pending = bigger;
+      status = new Int32Array(status.length * 2);
+    }
+    const at = count * RECORD;
+    pending.writeInt32BE(address, at);
+    message.copy(pending, at + 4);
+    count += 1;
+    if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(flush);
+    }
+    return undefined;
+  };
+
   return {
     kind: 'batch',
     send: (ip, message) => {
-      if (closed) return Promise.reject(new Error('the ICMP socket is closed'));
       let address = addresses.get(ip);
       if (address === undefined) {
-        const parts = ip.split('.');
-        const octets = parts.map(Number);
-        if (parts.length !== 4 || octets.some((o, i) => !/^\d{1,3}$/.test(parts[i]!) || o > 255)) {
-          return Promise.reject(new HarnessError(`not an IPv4 address: ${ip}`));
-        }
-        address = ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
+        address = ipv4Int32(ip);
+        if (address === undefined) return Promise.reject(new HarnessError(`not an IPv4 address: ${ip}`));
         if (addresses.size >= NAMES) addresses.clear();
         addresses.set(ip, address);
       }
-      if (message.length !== RECORD - 4) {
-        // Not a probe: its own batch of one, at once.
-        const one = Buffer.alloc(4 + message.length);
-        one.writeUInt32BE(address, 0);
-        message.copy(one, 4);
-        const st = new Int32Array(1);
-        const done = addon.send(handle, one, 1, one.length, st);
-        if (done === 1 && st[0] === 0) return undefined;
-        return Promise.reject(new Error(`ICMP send to ${ip} failed: ${done === 1 ? errnoName(st[0]!) : 'the socket would block'}`));
-      }
-      if (count * RECORD === pending.length) {
-        const bigger = Buffer.alloc(pending.length * 2);
-        pending.copy(bigger);
-        pending = bigger;
-        status = new Int32Array(status.length * 2);
-      }
-      const at = count * RECORD;
-      pending.writeUInt32BE(address, at);
-      message.copy(pending, at + 4);
-      count += 1;
-      if (!flushQueued) {
-        flushQueued = true;
-        queueMicrotask(flush);
-      }
-      return undefined;
+      return sendV4(address, message);
     },
+    sendV4,
     onPacket: (l) => listeners.push(l),
+    onPacketV4: (l) => v4Listeners.push(l),
     onSendError: (l) => errorListeners.push(l),
     drain: () => {
       drain(DRAIN_ALL);

@@ -9,6 +9,12 @@ export interface IcmpTransport {
    */
   send(ip: string, message: Buffer): Promise<void> | void;
   onPacket(listener: (packet: Buffer, source: string) => void): void;
+  /**
+   * The same with addresses as numbers (icmp.ts's ipv4Int32), for the hot path: no address string is
+   * made or hashed per packet. A transport without them is used through send and onPacket.
+   */
+  sendV4?(address: number, message: Buffer): Promise<void> | void;
+  onPacketV4?(listener: (packet: Buffer, source: number) => void): void;
   /** A transport that sends later (in a batch) reports a send that failed here instead of by a promise. */
   onSendError?(listener: (ip: string, err: Error) => void): void;
   /**

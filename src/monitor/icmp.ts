@@ -91,3 +91,23 @@ export function echoReplySequence(packet: Buffer, identifier: number): number {
 export function isEchoReplyFor(msg: IcmpMessage | undefined, identifier: number): msg is IcmpMessage {
   return msg !== undefined && msg.type === ECHO_REPLY && msg.code === 0 && msg.identifier === identifier;
 }
+
+/**
+ * A dotted IPv4 address as a signed 32-bit number (an int32 is a small integer to V8 on 64-bit, so a map
+ * keyed by it hashes fast and a typed array of them holds no heap numbers), or undefined for anything else.
+ */
+export function ipv4Int32(ip: string): number | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4) return undefined;
+  let value = 0;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
+    value = (value << 8) | Number(p);
+  }
+  return value | 0;
+}
+
+/** The dotted form of ipv4Int32's number. */
+export function int32Ipv4(value: number): string {
+  return `${(value >>> 24) & 255}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}

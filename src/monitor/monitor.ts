@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
 import { type Clock, type Logger, preciseNow, silentLogger } from '../shared/index.js';
-import { echoReplySequence, writeEchoRequest } from './icmp.js';
+import { echoReplySequence, ipv4Int32, writeEchoRequest } from './icmp.js';
 import { HostTracker, type HostState } from './tracker.js';
 import type { IcmpTransport } from './transport.js';
 
@@ -57,6 +57,8 @@ export interface MonitorOptions extends Partial<ProbeProfile> {
 
 interface HostRun {
   host: MonitoredHost;
+  /** The address as icmp.ts's ipv4Int32 number, for a transport's numeric path (undefined: not IPv4). */
+  v4: number | undefined;
   tracker: HostTracker;
   /** Unsettled probes, oldest first: their numbers in the probe ring. */
   outstanding: number[];
@@ -102,6 +104,7 @@ export class Monitor extends EventEmitter {
   private readonly now: Clock;
   private readonly log: Logger;
   private readonly runs = new Map<string, HostRun>();
+  private readonly runsByV4 = new Map<number, HostRun>();
   private readonly order: HostRun[] = [];
   private running = false;
   private timer: NodeJS.Timeout | undefined;
@@ -153,7 +156,7 @@ export class Monitor extends EventEmitter {
       if (next.has(h.ip)) throw new RangeError(`two monitored hosts share the address ${h.ip}`);
       const kept = this.runs.get(h.ip);
       next.set(h.ip, kept && kept.host.name === h.name ? kept : {
-        host: h, tracker: new HostTracker(this.profile.k, initial(h)), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0,
+        host: h, v4: ipv4Int32(h.ip), tracker: new HostTracker(this.profile.k, initial(h)), outstanding: [], nextSeq: randomInt(0, 0xffff), sent: 0, replies: 0, losses: 0, superseded: 0,
       });
     }
     for (const [ip, run] of this.runs) {
@@ -162,7 +165,11 @@ export class Monitor extends EventEmitter {
       run.outstanding.length = 0;
     }
     this.runs.clear();
-    for (const [ip, run] of next) this.runs.set(ip, run);
+    this.runsByV4.clear();
+    for (const [ip, run] of next) {
+      this.runs.set(ip, run);
+      if (run.v4 !== undefined) this.runsByV4.set(run.v4, run);
+    }
     this.order.length = 0;
     this.order.push(...next.values());
   }
@@ -191,7 +198,18 @@ export class Monitor extends EventEmitter {
     if (this.opts.guard) await this.opts.guard([...this.runs.keys()]);
     if (this.running) return;
     this.running = true;
-    this.opts.transport.onPacket((packet, source) => this.onPacket(packet, source));
+    const transport = this.opts.transport;
+    if (transport.onPacketV4) {
+      transport.onPacketV4((packet, source) => {
+        const run = this.runsByV4.get(source);
+        if (run) this.onReply(run, packet);
+      });
+    } else {
+      transport.onPacket((packet, source) => {
+        const run = this.runs.get(source);
+        if (run) this.onReply(run, packet);
+      });
+    }
     this.opts.transport.onSendError?.((ip, err) => {
       const run = this.runs.get(ip);
       if (run) this.sendFailed(run, err);
@@ -301,7 +319,9 @@ export class Monitor extends EventEmitter {
     if (late > this.lateMax) this.lateMax = late;
     // One buffer for every probe: a transport copies or sends it before send returns. A probe sent at once
     // returns nothing to wait for (no promise per probe).
-    const queued = this.opts.transport.send(run.host.ip, writeEchoRequest(this.scratch, this.identifier, seq, sentAt));
+    const transport = this.opts.transport;
+    const message = writeEchoRequest(this.scratch, this.identifier, seq, sentAt);
+    const queued = run.v4 !== undefined && transport.sendV4 ? transport.sendV4(run.v4, message) : transport.send(run.host.ip, message);
     if (queued) queued.catch((err: Error) => this.sendFailed(run, err));
   }
 
@@ -343,9 +363,7 @@ export class Monitor extends EventEmitter {
     }
   }
 
-  private onPacket(packet: Buffer, source: string): void {
-    const run = this.runs.get(source);
-    if (!run) return;
+  private onReply(run: HostRun, packet: Buffer): void {
     const sequence = echoReplySequence(packet, this.identifier);
     if (sequence < 0) return;
     const waiting = run.outstanding;

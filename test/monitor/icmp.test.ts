@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeIcmp, echoReplySequence, encodeEchoRequest, internetChecksum, isEchoReplyFor, writeEchoRequest, HostTracker } from '../../src/monitor/index.js';
+import { decodeIcmp, echoReplySequence, encodeEchoRequest, int32Ipv4, internetChecksum, ipv4Int32, isEchoReplyFor, writeEchoRequest, HostTracker } from '../../src/monitor/index.js';
 
 /** An IPv4 header (no options) in front of an ICMP message, as a raw socket delivers it. */
 export function ipv4(icmp: Buffer, protocol = 1): Buffer {
@@ -91,6 +91,21 @@ describe("the monitor's allocation-free codec agrees with the plain one", () => 
       }),
       { numRuns: 2_000 },
     );
+  });
+});
+
+describe('IPv4 addresses as numbers (the batching transport\'s hot path)', () => {
+  it('round-trips every address, as a signed 32-bit number', () => {
+    fc.assert(fc.property(fc.ipV4(), (ip) => {
+      const n = ipv4Int32(ip)!;
+      expect(n | 0).toBe(n);
+      expect(int32Ipv4(n)).toBe(ip);
+    }));
+    expect(ipv4Int32('198.18.0.1')).toBe((0xc6120001 | 0));
+  });
+
+  it('is undefined for what is not a dotted IPv4 address', () => {
+    for (const bad of ['compute-1', '198.18.0', '198.18.0.256', '198.18.0.1.2', '::1', '198.18.0.-1', '198.18. 0.1', '']) expect(ipv4Int32(bad), bad).toBeUndefined();
   });
 });
 

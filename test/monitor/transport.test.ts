@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { echoReplySequence, openIcmp, writeEchoRequest, type IcmpTransport } from '../../src/monitor/index.js';
+import { echoReplySequence, ipv4Int32, openIcmp, writeEchoRequest, type IcmpTransport } from '../../src/monitor/index.js';
 import { loadIcmpBatch } from '../../src/monitor/batch-transport.js';
 import { eventually } from '../helpers/lab.js';
 
@@ -82,6 +82,28 @@ describe.each(['batch', 'raw-socket'] as const)('the %s ICMP transport', (kind) 
       t.close();`;
     const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 20_000 });
     expect(stderr).toBe('');
+  });
+});
+
+describe('the batching transport by number', () => {
+  it('sends to and hears from addresses given as numbers, no strings involved', async () => {
+    const transport = await openIcmp({ DOCTOR_ICMP_TRANSPORT: 'batch' });
+    try {
+      const identifier = 0x4f01;
+      const loopback = ipv4Int32('127.0.0.1')!;
+      const heard: Array<{ seq: number; source: number }> = [];
+      transport.onPacketV4!((packet, source) => {
+        const seq = echoReplySequence(packet, identifier);
+        if (seq >= 0) heard.push({ seq, source });
+      });
+      const scratch = Buffer.alloc(16);
+      for (let seq = 0; seq < 300; seq++) transport.sendV4!(loopback, writeEchoRequest(scratch, identifier, seq, Date.now()));
+      await eventually(() => (heard.length >= 300 ? true : undefined), 10_000, '300 echo replies');
+      expect(new Set(heard.map((h) => h.seq)).size).toBe(300);
+      expect(new Set(heard.map((h) => h.source))).toEqual(new Set([loopback]));
+    } finally {
+      transport.close();
+    }
   });
 });
 
