@@ -11,10 +11,11 @@ export interface IcmpTransport {
   onPacket(listener: (packet: Buffer, source: string) => void): void;
   /**
    * The same with addresses as numbers (icmp.ts's ipv4Int32), for the hot path: no address string is
-   * made or hashed per packet. A transport without them is used through send and onPacket.
+   * made or hashed per packet, and no view made per packet: the packet is the first `length` bytes of
+   * `buffer` (valid only during the call). A transport without them is used through send and onPacket.
    */
   sendV4?(address: number, message: Buffer): Promise<void> | void;
-  onPacketV4?(listener: (packet: Buffer, source: number) => void): void;
+  onPacketV4?(listener: (buffer: Buffer, length: number, source: number) => void): void;
   /** A transport that sends later (in a batch) reports a send that failed here instead of by a promise. */
   onSendError?(listener: (ip: string, err: Error) => void): void;
   /**

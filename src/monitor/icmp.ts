@@ -75,15 +75,16 @@ export function decodeIcmp(packet: Buffer, withIpHeader = true): IcmpMessage | u
 }
 
 /**
- * The sequence number of an echo reply to `identifier` in what a raw IPv4 socket delivers, or -1
- * for anything else (decodeIcmp + isEchoReplyFor without allocating: the monitor's hot path).
+ * The sequence number of an echo reply to `identifier` in what a raw IPv4 socket delivers (the first
+ * `length` bytes of `packet`), or -1 for anything else (decodeIcmp + isEchoReplyFor without allocating:
+ * the monitor's hot path).
  */
-export function echoReplySequence(packet: Buffer, identifier: number): number {
-  if (packet.length < 28 || packet[0]! >> 4 !== 4 || packet[9] !== 1) return -1;
+export function echoReplySequence(packet: Buffer, identifier: number, length = packet.length): number {
+  if (length < 28 || length > packet.length || packet[0]! >> 4 !== 4 || packet[9] !== 1) return -1;
   const ihl = (packet[0]! & 0x0f) * 4;
-  if (ihl < 20 || packet.length < ihl + 8) return -1;
+  if (ihl < 20 || length < ihl + 8) return -1;
   if (packet[ihl] !== ECHO_REPLY || packet[ihl + 1] !== 0 || ((packet[ihl + 4]! << 8) | packet[ihl + 5]!) !== identifier) return -1;
-  if (internetChecksum(packet, ihl) !== 0) return -1;
+  if (internetChecksum(packet, ihl, length) !== 0) return -1;
   return (packet[ihl + 6]! << 8) | packet[ihl + 7]!;
 }
 

@@ -200,14 +200,14 @@ export class Monitor extends EventEmitter {
     this.running = true;
     const transport = this.opts.transport;
     if (transport.onPacketV4) {
-      transport.onPacketV4((packet, source) => {
+      transport.onPacketV4((buffer, length, source) => {
         const run = this.runsByV4.get(source);
-        if (run) this.onReply(run, packet);
+        if (run) this.onReply(run, buffer, length);
       });
     } else {
       transport.onPacket((packet, source) => {
         const run = this.runs.get(source);
-        if (run) this.onReply(run, packet);
+        if (run) this.onReply(run, packet, packet.length);
       });
     }
     this.opts.transport.onSendError?.((ip, err) => {
@@ -363,8 +363,8 @@ export class Monitor extends EventEmitter {
     }
   }
 
-  private onReply(run: HostRun, packet: Buffer): void {
-    const sequence = echoReplySequence(packet, this.identifier);
+  private onReply(run: HostRun, packet: Buffer, length: number): void {
+    const sequence = echoReplySequence(packet, this.identifier, length);
     if (sequence < 0) return;
     const waiting = run.outstanding;
     let idx = 0;

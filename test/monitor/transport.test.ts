@@ -92,8 +92,8 @@ describe('the batching transport by number', () => {
       const identifier = 0x4f01;
       const loopback = ipv4Int32('127.0.0.1')!;
       const heard: Array<{ seq: number; source: number }> = [];
-      transport.onPacketV4!((packet, source) => {
-        const seq = echoReplySequence(packet, identifier);
+      transport.onPacketV4!((buffer, length, source) => {
+        const seq = echoReplySequence(buffer, identifier, length);
         if (seq >= 0) heard.push({ seq, source });
       });
       const scratch = Buffer.alloc(16);
