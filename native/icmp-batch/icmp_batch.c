@@ -34,7 +34,9 @@
 
 typedef struct {
   int fd;
-  int closed;
+  int closed;        /* close() or the finalizer ran: no more sends, receives or callbacks */
+  int handle_closed; /* libuv has closed the poll handle, and then the socket */
+  int finalized;     /* the JS handle is gone: the struct goes once the poll handle has closed too */
   uv_poll_t poll;
   napi_env env;
   napi_ref on_readable;
@@ -76,27 +78,37 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-static void on_closed(uv_handle_t *handle) { free(handle->data); }
+/*
+ * The socket is closed only once libuv has closed the poll handle: closing the poll handle takes the
+ * descriptor's number out of the loop's epoll set, and were the socket closed first, that number could
+ * already belong to another socket (a connection of the harness), which would then stop being polled.
+ */
+static void on_closed(uv_handle_t *handle) {
+  icmp_socket *s = handle->data;
+  close(s->fd);
+  s->fd = -1;
+  s->handle_closed = 1;
+  if (s->finalized) free(s);
+}
 
-/* Stops polling and closes the socket; the struct goes once libuv has closed its handle. */
+/* Stops calling back at once; the socket closes with the poll handle (on_closed). */
 static void shut(icmp_socket *s) {
   if (s->closed) return;
   s->closed = 1;
-  uv_poll_stop(&s->poll);
-  close(s->fd);
-  s->fd = -1;
   if (s->on_readable) napi_delete_reference(s->env, s->on_readable);
   s->on_readable = NULL;
   if (s->context) napi_async_destroy(s->env, s->context);
   s->context = NULL;
+  uv_close((uv_handle_t *)&s->poll, on_closed);
 }
 
 static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   icmp_socket *s = data;
+  s->finalized = 1;
   shut(s);
-  uv_close((uv_handle_t *)&s->poll, on_closed);
+  if (s->handle_closed) free(s);
 }
 
 static icmp_socket *unwrap(napi_env env, napi_value value) {
@@ -146,8 +158,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       napi_create_string_utf8(env, "IcmpBatchSocket", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, NULL, name, &s->context) != napi_ok ||
       napi_create_external(env, s, finalize, NULL, &handle) != napi_ok) {
+    s->finalized = 1; /* no JS handle will ever own it: it goes once the poll handle has closed */
     shut(s);
-    uv_close((uv_handle_t *)&s->poll, on_closed);
     napi_throw_error(env, NULL, "cannot set up the ICMP socket's handle");
     return NULL;
   }
@@ -286,7 +298,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   }
   icmp_socket *s = unwrap(env, argv[0]);
   if (s == NULL) return NULL;
-  shut(s); /* the handle's memory goes with the External's finalizer */
+  shut(s); /* the struct itself goes with the External's finalizer */
   return NULL;
 }
 

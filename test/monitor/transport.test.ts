@@ -107,6 +107,33 @@ describe('the batching transport by number', () => {
   });
 });
 
+describe('the batching transport closed', () => {
+  it('leaves the descriptor number it had to the socket that takes it next, even once collected', async () => {
+    // Closed, then collected by GC: the socket that took its descriptor's number must still be polled
+    // (closing the socket before libuv's poll handle let the handle's close unregister that number).
+    const script = `import net from 'node:net';
+      import { openIcmp } from './src/monitor/index.js';
+      let transport = await openIcmp({ DOCTOR_ICMP_TRANSPORT: 'batch' });
+      transport.close();
+      transport = undefined;
+      await new Promise((r) => setImmediate(r));
+      const server = net.createServer((c) => c.end('pong'));
+      await new Promise((r) => server.listen(0, '127.0.0.1', r));
+      for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+      const answer = await new Promise((resolve, reject) => {
+        const c = net.connect(server.address().port, '127.0.0.1');
+        let got = '';
+        c.on('data', (d) => (got += d));
+        c.on('end', () => resolve(got));
+        c.on('error', reject);
+      });
+      server.close();
+      process.stdout.write(answer);`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 20_000 });
+    expect(stdout).toBe('pong');
+  });
+});
+
 describe('choosing the ICMP transport', () => {
   it('is the batching one when it is built', () => {
     expect(loadIcmpBatch()).not.toBeInstanceOf(Error);
