@@ -1,5 +1,5 @@
 /** Bad input and a bad environment: `doctor` says which setting, which value, and what to do; never a stack trace. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +53,10 @@ describe('a reader that goes away', () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // However the test ends (a timeout included), the monitor does not outlive it.
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
     const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     try {
       // As head does once it has its line: here before the first, so the monitor's first write (its
