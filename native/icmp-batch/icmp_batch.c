@@ -167,31 +167,54 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) {
-    napi_throw_type_error(env, NULL, "send(handle, records, count, recordSize, status)");
+/* The call's `want` arguments into argv, the socket's handle first: the socket, or NULL (thrown). */
+static icmp_socket *socket_call(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *usage) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
-  icmp_socket *s = unwrap(env, argv[0]);
+  return unwrap(env, argv[0]);
+}
+
+/* An Int32Array's data and length, or NULL (thrown) for anything else. */
+static int32_t *int32_array(napi_env env, napi_value value, size_t *length, const char *what) {
+  napi_typedarray_type type;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, value, &type, length, &data, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, what);
+    return NULL;
+  }
+  return data;
+}
+
+/* One datagram of `length` bytes at `base`, to or from `address`. */
+static void message_at(struct mmsghdr *message, struct iovec *vector, struct sockaddr_in *address, uint8_t *base, size_t length) {
+  memset(message, 0, sizeof *message);
+  vector->iov_base = base;
+  vector->iov_len = length;
+  message->msg_hdr.msg_name = address;
+  message->msg_hdr.msg_namelen = sizeof *address;
+  message->msg_hdr.msg_iov = vector;
+  message->msg_hdr.msg_iovlen = 1;
+}
+
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  icmp_socket *s = socket_call(env, info, 5, argv, "send(handle, records, count, recordSize, status)");
   if (s == NULL) return NULL;
   uint8_t *records = NULL;
-  size_t length = 0;
+  size_t length = 0, status_length = 0;
   CHECK(napi_get_buffer_info(env, argv[1], (void **)&records, &length));
   uint32_t count = 0, size = 0;
   CHECK(napi_get_value_uint32(env, argv[2], &count));
   CHECK(napi_get_value_uint32(env, argv[3], &size));
-  napi_typedarray_type status_type;
-  size_t status_length = 0;
-  void *status_data = NULL;
-  CHECK(napi_get_typedarray_info(env, argv[4], &status_type, &status_length, &status_data, NULL, NULL));
-  if (size <= 4 || (size_t)count * size > length || status_type != napi_int32_array || status_length < count) {
+  int32_t *status = int32_array(env, argv[4], &status_length, "send: status must be an Int32Array");
+  if (status == NULL) return NULL;
+  if (size <= 4 || (size_t)count * size > length || status_length < count) {
     napi_throw_range_error(env, NULL, "send: records, count, recordSize and status do not agree");
     return NULL;
   }
-  int32_t *status = status_data;
   if (s->closed) {
     for (uint32_t i = 0; i < count; i++) status[i] = EBADF;
     napi_value done;
@@ -209,13 +232,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
       memset(&addresses[i], 0, sizeof addresses[i]);
       addresses[i].sin_family = AF_INET;
       memcpy(&addresses[i].sin_addr.s_addr, record, 4);
-      vectors[i].iov_base = record + 4;
-      vectors[i].iov_len = size - 4;
-      memset(&messages[i], 0, sizeof messages[i]);
-      messages[i].msg_hdr.msg_name = &addresses[i];
-      messages[i].msg_hdr.msg_namelen = sizeof addresses[i];
-      messages[i].msg_hdr.msg_iov = &vectors[i];
-      messages[i].msg_hdr.msg_iovlen = 1;
+      message_at(&messages[i], &vectors[i], &addresses[i], record + 4, size - 4);
     }
     int sent = sendmmsg(s->fd, messages, n, 0);
     if (sent > 0) {
@@ -236,27 +253,14 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_recv(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "recv(handle, slots, meta)");
-    return NULL;
-  }
-  icmp_socket *s = unwrap(env, argv[0]);
+  icmp_socket *s = socket_call(env, info, 3, argv, "recv(handle, slots, meta)");
   if (s == NULL) return NULL;
   uint8_t *slots = NULL;
-  size_t length = 0;
+  size_t length = 0, meta_length = 0;
   CHECK(napi_get_buffer_info(env, argv[1], (void **)&slots, &length));
-  napi_typedarray_type meta_type;
-  size_t meta_length = 0;
-  void *meta_data = NULL;
-  CHECK(napi_get_typedarray_info(env, argv[2], &meta_type, &meta_length, &meta_data, NULL, NULL));
-  if (meta_type != napi_int32_array) {
-    napi_throw_type_error(env, NULL, "recv: meta must be an Int32Array");
-    return NULL;
-  }
-  int32_t *meta = meta_data;
+  int32_t *meta = int32_array(env, argv[2], &meta_length, "recv: meta must be an Int32Array");
+  if (meta == NULL) return NULL;
   size_t n = length / SLOT;
   if (n > meta_length / 2) n = meta_length / 2;
   if (n > BATCH) n = BATCH;
@@ -266,15 +270,7 @@ static napi_value js_recv(napi_env env, napi_callback_info info) {
     struct mmsghdr messages[BATCH];
     struct iovec vectors[BATCH];
     struct sockaddr_in addresses[BATCH];
-    memset(messages, 0, sizeof(struct mmsghdr) * n);
-    for (size_t i = 0; i < n; i++) {
-      vectors[i].iov_base = slots + i * SLOT;
-      vectors[i].iov_len = SLOT;
-      messages[i].msg_hdr.msg_name = &addresses[i];
-      messages[i].msg_hdr.msg_namelen = sizeof addresses[i];
-      messages[i].msg_hdr.msg_iov = &vectors[i];
-      messages[i].msg_hdr.msg_iovlen = 1;
-    }
+    for (size_t i = 0; i < n; i++) message_at(&messages[i], &vectors[i], &addresses[i], slots + i * SLOT, SLOT);
     do got = recvmmsg(s->fd, messages, (unsigned)n, MSG_DONTWAIT, NULL);
     while (got < 0 && errno == EINTR);
     if (got < 0) got = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
@@ -289,14 +285,8 @@ static napi_value js_recv(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) {
-    napi_throw_type_error(env, NULL, "close(handle)");
-    return NULL;
-  }
-  icmp_socket *s = unwrap(env, argv[0]);
+  icmp_socket *s = socket_call(env, info, 1, argv, "close(handle)");
   if (s == NULL) return NULL;
   shut(s); /* the struct itself goes with the External's finalizer */
   return NULL;
