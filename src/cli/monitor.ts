@@ -4,8 +4,8 @@ import type { FleetAgent } from '../fleet/index.js';
 import { ConfigError, createLogger } from '../shared/index.js';
 import { isLabAddress, labRouteGuard, readState } from '../lab/hosts/index.js';
 import {
-  batchedReports, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openIcmp,
-  type EventShape, type HostDownEvent, type HostUpEvent, type MonitoredHost,
+  batchedReports, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, loadIcmpBatch, Monitor, openIcmp,
+  type EventShape, type HostDownEvent, type HostUpEvent, type IcmpTransport, type MonitoredHost,
 } from '../monitor/index.js';
 import type { Hypervisor } from '../openstack/index.js';
 import { IPV4, labStateDir, parseHostFlags, readText, untilSignal } from './common.js';
@@ -143,10 +143,16 @@ async function monitorFrom(
     guard = labRouteGuard(state);
   }
 
+  const openTransport = async () => {
+    const transport = await openIcmp(env);
+    const why = rawSocketWarning(transport.kind, env, transport.kind === 'raw-socket' ? loadIcmpBatch() : undefined);
+    if (why) warn(why);
+    return transport;
+  };
   const emit = (human: string, record: Record<string, unknown>) => out(flags.json ? JSON.stringify(record) : human);
   if (flags.join) {
     const selfCheck = flags.selfCheck?.length ? parseHostFlags(flags.selfCheck, '--self-check') : [];
-    const monitor = new Monitor({ hosts: [], transport: await openIcmp(env), ...profile, ...(guard ? { guard } : {}) });
+    const monitor = new Monitor({ hosts: [], transport: await openTransport(), ...profile, ...(guard ? { guard } : {}) });
     const fleet = await startFleet(flags, { monitor, reporter, selfCheck, hosts: readHosts, emit });
     out(flags.json ? JSON.stringify({ event: 'started', fleet: flags.join, agent: fleet.agentId, hosts: hosts.length, profile, transport: monitor.transport }) : `agent ${fleet.agentId} of fleet ${flags.join}: ${hosts.length} host(s) in all, probing its share every ${profile.intervalMs} ms (timeout ${profile.timeoutMs} ms, down after ${profile.k} loss(es)); Ctrl-C stops`);
     await untilSignal();
@@ -154,7 +160,7 @@ async function monitorFrom(
     summary(monitor, emit);
     return;
   }
-  const monitor = new Monitor({ hosts, transport: await openIcmp(env), ...profile, ...(guard ? { guard } : {}) });
+  const monitor = new Monitor({ hosts, transport: await openTransport(), ...profile, ...(guard ? { guard } : {}) });
   monitor.on('down', (e: HostDownEvent) => {
     emit(`${new Date(e.detectedAt).toISOString()} ${e.host} (${e.ip}) DOWN after ${e.losses} lost probe(s)`, { event: 'down', ...e });
     void reporter.report(e.host, e.detectedAt).then((r) =>
@@ -220,4 +226,14 @@ async function startFleet(
   agent.on('etcd', (e) => emit(e.state === 'joined' ? `${new Date().toISOString()} in the fleet on etcd` : `${new Date().toISOString()} out of the fleet (${e.error}): probing the last share, rejoining when etcd answers`, { event: 'etcd', at: Date.now(), ...e }));
   await agent.start();
   return { agent, agentId };
+}
+
+/**
+ * What to tell a user whose monitor fell back to raw-socket without asking for it (the batching socket
+ * did not load: `addon` is why), or undefined.
+ */
+export function rawSocketWarning(kind: IcmpTransport['kind'], env: Record<string, string | undefined>, addon: Error | object | undefined): string | undefined {
+  if (kind !== 'raw-socket' || env['DOCTOR_ICMP_TRANSPORT'] === 'raw-socket') return undefined;
+  const reason = addon instanceof Error ? addon.message.split('\n')[0] : 'it did not load';
+  return `probing through raw-socket, which costs about half as much CPU again at thousands of hosts: the batching ICMP socket (native/icmp-batch) is not usable (${reason}); build it with npm run build:native, or set DOCTOR_ICMP_TRANSPORT=raw-socket to choose raw-socket`;
 }

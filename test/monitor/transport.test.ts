@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { echoReplySequence, ipv4Int32, openIcmp, writeEchoRequest, type IcmpTransport } from '../../src/monitor/index.js';
 import { loadIcmpBatch } from '../../src/monitor/batch-transport.js';
+import { rawSocketWarning } from '../../src/cli/monitor.js';
 import { eventually } from '../helpers/lab.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -137,6 +138,15 @@ describe('the batching transport closed', () => {
 describe('choosing the ICMP transport', () => {
   it('is the batching one when it is built', () => {
     expect(loadIcmpBatch()).not.toBeInstanceOf(Error);
+  });
+
+  it('doctor monitor warns, with the reason and the fix, when it fell back to raw-socket unasked', () => {
+    const missing = new Error("Cannot find module '../../native/icmp-batch/build/Release/icmp_batch.node'\nRequire stack: ...");
+    const warning = rawSocketWarning('raw-socket', {}, missing);
+    expect(warning).toMatch(/^probing through raw-socket, .*not usable \(Cannot find module '.*icmp_batch\.node'\); build it with npm run build:native, or set DOCTOR_ICMP_TRANSPORT=raw-socket/);
+    expect(warning).not.toMatch(/Require stack/);
+    expect(rawSocketWarning('raw-socket', { DOCTOR_ICMP_TRANSPORT: 'raw-socket' }, missing)).toBeUndefined();
+    expect(rawSocketWarning('batch', {}, undefined)).toBeUndefined();
   });
 
   it('names DOCTOR_ICMP_TRANSPORT when it holds no transport', async () => {
