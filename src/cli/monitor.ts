@@ -4,8 +4,8 @@ import type { FleetAgent } from '../fleet/index.js';
 import { ConfigError, createLogger } from '../shared/index.js';
 import { isLabAddress, labRouteGuard, readState } from '../lab/hosts/index.js';
 import {
-  batchedReports, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, loadIcmpBatch, Monitor, openIcmp,
-  type EventShape, type HostDownEvent, type HostUpEvent, type IcmpTransport, type MonitoredHost,
+  batchedReports, DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, openIcmp,
+  type EventShape, type HostDownEvent, type HostUpEvent, type MonitoredHost,
 } from '../monitor/index.js';
 import type { Hypervisor } from '../openstack/index.js';
 import { IPV4, labStateDir, parseHostFlags, readText, untilSignal } from './common.js';
@@ -143,12 +143,7 @@ async function monitorFrom(
     guard = labRouteGuard(state);
   }
 
-  const openTransport = async () => {
-    const transport = await openIcmp(env);
-    const why = rawSocketWarning(transport.kind, env, transport.kind === 'raw-socket' ? loadIcmpBatch() : undefined);
-    if (why) warn(why);
-    return transport;
-  };
+  const openTransport = () => openIcmp(env, (reason) => warn(rawSocketWarning(reason)));
   const emit = (human: string, record: Record<string, unknown>) => out(flags.json ? JSON.stringify(record) : human);
   if (flags.join) {
     const selfCheck = flags.selfCheck?.length ? parseHostFlags(flags.selfCheck, '--self-check') : [];
@@ -228,12 +223,7 @@ async function startFleet(
   return { agent, agentId };
 }
 
-/**
- * What to tell a user whose monitor fell back to raw-socket without asking for it (the batching socket
- * did not load: `addon` is why), or undefined.
- */
-export function rawSocketWarning(kind: IcmpTransport['kind'], env: Record<string, string | undefined>, addon: Error | object | undefined): string | undefined {
-  if (kind !== 'raw-socket' || env['DOCTOR_ICMP_TRANSPORT'] === 'raw-socket') return undefined;
-  const reason = addon instanceof Error ? addon.message.split('\n')[0] : 'it did not load';
+/** What to tell a user whose monitor fell back to raw-socket without asking for it (`reason`: why the batching socket did not load). */
+export function rawSocketWarning(reason: string): string {
   return `probing through raw-socket, which costs about half as much CPU again at thousands of hosts: the batching ICMP socket (native/icmp-batch) is not usable (${reason}); build it with npm run build:native, or set DOCTOR_ICMP_TRANSPORT=raw-socket to choose raw-socket`;
 }

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { HarnessError } from '../shared/index.js';
 import { int32Ipv4, ipv4Int32 } from './icmp.js';
-import type { IcmpTransport } from './icmp-transport.js';
+import { DRAIN_ALL, RECEIVE_BUFFER, type IcmpTransport } from './icmp-transport.js';
 
 /** native/icmp-batch (built at npm install): a raw ICMP socket that sends with sendmmsg and reads with recvmmsg. */
 interface IcmpBatchAddon {
@@ -31,9 +31,6 @@ const RECORD = 4 + 16; // an IPv4 address, then the 16-byte echo request the mon
 const BATCH = 256; // datagrams per recvmmsg (the addon's own cap)
 /** Datagrams read per readable event at most, so a flood cannot hold the event loop. */
 const DRAIN = 1024;
-/** Before a loss check: all that waits (8 MiB of buffer holds fewer than 100,000 replies). */
-const DRAIN_ALL = 100_000;
-const RECEIVE_BUFFER = 8 * 1024 * 1024;
 /** Source addresses remembered as strings (so a reply costs no new string); forgotten past this many. */
 const NAMES = 65_536;
 

@@ -25,3 +25,12 @@ export interface IcmpTransport {
   drain?(): void;
   close(): void;
 }
+
+/**
+ * The receive buffer both sockets ask for. Replies that arrive while the event loop is busy (a GC pause,
+ * a burst of work) wait there; the default (about 208 KiB: a few hundred replies) overflows in such a
+ * pause at thousands of hosts, and an overflowed reply is a lost probe. Root may exceed rmem_max.
+ */
+export const RECEIVE_BUFFER = 8 * 1024 * 1024;
+/** Datagrams a drain() reads at most: all that waits (8 MiB of buffer holds fewer than 100,000 replies). */
+export const DRAIN_ALL = 100_000;

@@ -6,6 +6,5 @@
 export { Monitor, DOCTOR_PROFILE, FAST_PROFILE, type MonitorOptions, type MonitoredHost, type ProbeProfile, type HostDownEvent, type HostUpEvent } from './monitor.js';
 export { InspectorReporter, batchedReports, hostDownEvent, endpointFor, type EventShape, type HostDownReport, type ReporterOptions, type ReportResult } from './reporter.js';
 export { openIcmp, openRawIcmp, type IcmpTransport } from './transport.js';
-export { loadIcmpBatch } from './batch-transport.js';
 export { encodeEchoRequest, writeEchoRequest, decodeIcmp, echoReplySequence, internetChecksum, int32Ipv4, ipv4Int32, isEchoReplyFor, type IcmpMessage } from './icmp.js';
 export { HostTracker, type HostState, type Transition } from './tracker.js';

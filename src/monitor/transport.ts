@@ -1,15 +1,16 @@
 import { HarnessError } from '../shared/index.js';
 import { loadIcmpBatch, openBatchIcmp } from './batch-transport.js';
-import type { IcmpTransport } from './icmp-transport.js';
+import { DRAIN_ALL, RECEIVE_BUFFER, type IcmpTransport } from './icmp-transport.js';
 
 export type { IcmpTransport } from './icmp-transport.js';
 
 /**
  * The monitor's ICMP socket: the batching one (native/icmp-batch: sendmmsg and recvmmsg) when it is
  * built, raw-socket otherwise. DOCTOR_ICMP_TRANSPORT=raw-socket or =batch in `env` asks for one (a
- * comparison; batch fails when it is not built). Needs root or CAP_NET_RAW.
+ * comparison; batch fails when it is not built). `onFallback` hears why, when raw-socket is used unasked.
+ * Needs root or CAP_NET_RAW.
  */
-export async function openIcmp(env: Record<string, string | undefined>): Promise<IcmpTransport> {
+export async function openIcmp(env: Record<string, string | undefined>, onFallback?: (reason: string) => void): Promise<IcmpTransport> {
   const asked = env['DOCTOR_ICMP_TRANSPORT'];
   if (asked !== undefined && asked !== '' && asked !== 'batch' && asked !== 'raw-socket') {
     throw new HarnessError(`DOCTOR_ICMP_TRANSPORT=${asked} is not a transport: use batch or raw-socket, or unset it`);
@@ -20,7 +21,9 @@ export async function openIcmp(env: Record<string, string | undefined>): Promise
     if (asked === 'batch') {
       throw new HarnessError(`DOCTOR_ICMP_TRANSPORT=batch, but native/icmp-batch is not built (${addon.message.split('\n')[0]}); build it with: npm run build:native`, { cause: addon });
     }
-    return openRawIcmp();
+    const transport = await openRawIcmp();
+    onFallback?.(addon.message.split('\n')[0]!);
+    return transport;
   }
   try {
     return openBatchIcmp(addon);
@@ -49,9 +52,7 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
   } catch (err) {
     throw rawSocketError(err as Error);
   }
-  // Replies that arrive while the event loop is busy (a GC pause, a burst of work) wait in the socket's
-  // receive buffer. The default (about 208 KiB: a few hundred replies) overflows in such a pause at
-  // thousands of hosts, and an overflowed reply is a lost probe. Root may exceed rmem_max (SO_RCVBUFFORCE).
+  // The receive buffer of RECEIVE_BUFFER's comment (SO_RCVBUFFORCE: root may exceed rmem_max).
   try {
     socket.setOption(raw.SocketLevel.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER);
   } catch {
@@ -111,9 +112,12 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
       socket.send(copy, 0, copy.length, ip, null, (error) => (error ? reject(error) : resolve()));
     });
   };
+  // raw-socket opens a new socket when one sends on a closed one: refuse instead.
+  let closed = false;
   return {
     kind: 'raw-socket',
     send: (ip, message) => {
+      if (closed) return Promise.reject(new Error('the ICMP socket is closed'));
       if (!wrap) return queued(ip, message);
       try {
         wrap.send(message, 0, message.length, ip, noop);
@@ -125,15 +129,16 @@ export async function openRawIcmp(): Promise<IcmpTransport> {
     },
     onPacket: (l) => listeners.push(l),
     drain: () => drain(DRAIN_ALL),
-    close: () => socket.close(),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      socket.close();
+    },
   };
 }
 
 /** Linux's SO_RCVBUFFORCE (raw-socket exports only SO_RCVBUF). */
 const SO_RCVBUFFORCE = 33;
-const RECEIVE_BUFFER = 8 * 1024 * 1024;
 /** Datagrams read per readable event at most, so a flood cannot hold the event loop. */
 const DRAIN = 256;
-/** Before a loss check: all that waits (8 MiB of buffer holds fewer than 100,000 replies). */
-const DRAIN_ALL = 100_000;
 const noop = () => {};

@@ -72,8 +72,8 @@ describe.each(['batch', 'raw-socket'] as const)('the %s ICMP transport', (kind) 
     const transport = await open();
     transport.close();
     transport.close();
-    const queued = transport.send('127.0.0.1', writeEchoRequest(Buffer.alloc(16), 1, 1, Date.now()));
-    if (kind === 'batch') await expect(queued).rejects.toThrow(/closed/);
+    // (raw-socket itself would open a new socket for a send on a closed one.)
+    await expect(transport.send('127.0.0.1', writeEchoRequest(Buffer.alloc(16), 1, 1, Date.now()))).rejects.toThrow(/closed/);
   });
 
   it('lets the process exit once closed (no handle left open)', async () => {
@@ -141,12 +141,8 @@ describe('choosing the ICMP transport', () => {
   });
 
   it('doctor monitor warns, with the reason and the fix, when it fell back to raw-socket unasked', () => {
-    const missing = new Error("Cannot find module '../../native/icmp-batch/build/Release/icmp_batch.node'\nRequire stack: ...");
-    const warning = rawSocketWarning('raw-socket', {}, missing);
+    const warning = rawSocketWarning("Cannot find module '../../native/icmp-batch/build/Release/icmp_batch.node'");
     expect(warning).toMatch(/^probing through raw-socket, .*not usable \(Cannot find module '.*icmp_batch\.node'\); build it with npm run build:native, or set DOCTOR_ICMP_TRANSPORT=raw-socket/);
-    expect(warning).not.toMatch(/Require stack/);
-    expect(rawSocketWarning('raw-socket', { DOCTOR_ICMP_TRANSPORT: 'raw-socket' }, missing)).toBeUndefined();
-    expect(rawSocketWarning('batch', {}, undefined)).toBeUndefined();
   });
 
   it('names DOCTOR_ICMP_TRANSPORT when it holds no transport', async () => {
