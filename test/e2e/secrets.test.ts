@@ -106,16 +106,20 @@ describe('no secret leaves the run', () => {
     let done = false;
     void exited.then(() => (done = true));
     while (!done) {
+      const own = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
       for (const pid of descendants(p.pid!)) {
-        for (const f of ['cmdline', 'environ']) {
-          try {
-            seen.push(`${pid} ${f}: ${readFileSync(`/proc/${pid}/${f}`, 'utf8').replace(/\0/g, ' ')}`);
-          } catch {
-            /* exited meanwhile */
-          }
+        try {
+          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          // A child caught between fork and exec is still a copy of the run: its environment is the run's
+          // own (which holds what the test gave it), not the one it will be started with. Read it once exec'd.
+          if (cmdline === own) continue;
+          seen.push(`${pid} cmdline: ${cmdline.replace(/\0/g, ' ')}`);
+          seen.push(`${pid} environ: ${readFileSync(`/proc/${pid}/environ`, 'utf8').replace(/\0/g, ' ')}`);
+        } catch {
+          /* exited meanwhile */
         }
       }
-      seen.push(`${p.pid} cmdline: ${readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
+      seen.push(`${p.pid} cmdline: ${own.replace(/\0/g, ' ')}`);
       for (const u of cloud.cloud.state.users.values()) if (u.name !== 'admin') userPasswords.add(u.password);
       if (tokenless === undefined && /waiting for \d+ alarm/.test(out)) {
         bound = [...listeners(inspectorPort), ...listeners(consumerPort)];
