@@ -29,9 +29,11 @@ const print = (line: string): void => {
 };
 
 /**
- * A reader that went away (`doctor monitor --json | head -1`): stop writing, and stop as on SIGTERM,
- * as Unix tools do on SIGPIPE, so a long command still cleans up (its SIGTERM handler) instead of
- * dying on an unhandled EPIPE.
+ * A reader that went away (`doctor monitor --json | head -1`): stop writing. A command that is
+ * listening for SIGTERM (a monitor, a service, a run in progress) stops as on SIGTERM, as Unix tools
+ * do on SIGPIPE, so it still cleans up through its handler instead of dying on an unhandled EPIPE.
+ * A command that is not (a report, a run past its cleanup) finishes its work without printing: a run
+ * still records its history and exits with its verdict, where a SIGTERM with no handler would kill it.
  */
 function onStdoutError(err: NodeJS.ErrnoException): void {
   if (err.code !== 'EPIPE') {
@@ -40,7 +42,7 @@ function onStdoutError(err: NodeJS.ErrnoException): void {
   }
   if (stdoutClosed) return;
   stdoutClosed = true;
-  process.kill(process.pid, 'SIGTERM');
+  if (process.listenerCount('SIGTERM') > 0) process.kill(process.pid, 'SIGTERM');
 }
 
 export function buildProgram(): Command {

@@ -69,4 +69,21 @@ describe('a reader that goes away', () => {
       child.kill('SIGKILL');
     }
   });
+
+  it('doctor report --list | head -0: a command with nothing to clean up finishes and exits 0 (it was killed by its own SIGTERM)', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'doctor-epipe-'));
+    onTestFinished(() => rmSync(state, { recursive: true, force: true }));
+    const child = spawn(process.execPath, [join(ROOT, 'bin/doctor.js'), 'report', '--list'], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_STATE_HOME: state },
+    });
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
+    child.stdout.destroy();
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    expect({ code, signal }, stderr).toEqual({ code: 0, signal: null });
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+  });
 });
