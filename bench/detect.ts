@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labUp, type LabHostState } from '../src/lab/index.js';
 import { DOCTOR_PROFILE, FAST_PROFILE, Monitor, openIcmp, type HostDownEvent, type HostUpEvent, type ProbeProfile } from '../src/monitor/index.js';
-import { fetchFaultLog, injectLinkDown, type SshAuth } from '../src/orchestrator/index.js';
+import { fetchFaultLog, injectFault, type SshAuth } from '../src/orchestrator/index.js';
 
 const FAULTS = Number(process.env.BENCH_FAULTS ?? 50);
 const SOAK_S = Number(process.env.BENCH_SOAK_S ?? 600);
@@ -52,7 +52,7 @@ async function detection(name: string, profile: ProbeProfile, hosts: LabHostStat
       // The previous recovery was seen at a probe tick; without this the next fault would start at
       // a fixed phase of the probe cadence, and real faults are not synchronised with probes.
       await new Promise((r) => setTimeout(r, Math.random() * 2 * profile.intervalMs));
-      const fault = await injectLinkDown({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, auth);
+      const fault = await injectFault({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, auth);
       const log = await fetchFaultLog(fault, { host: host.hostIp }, auth, Date.now() + 30_000);
       // The link is back: wait (bounded) for the monitor to have seen it back too.
       const deadline = Date.now() + 5_000;

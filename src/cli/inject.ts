@@ -1,10 +1,11 @@
 import { ConfigError } from '../shared/index.js';
 import { isLabAddress, labRouteGuard, readState } from '../lab/hosts/index.js';
-import { fetchFaultLog, injectLinkDown, validateDuration, type SshAuth } from '../orchestrator/index.js';
+import { faultLabel, fetchFaultLog, injectFault, parseFault, validateDuration, type SshAuth } from '../orchestrator/index.js';
 import { labStateDir, parseHostFlags } from './common.js';
 
 export interface InjectFlags {
   host: string;
+  fault: string;
   duration: string;
   user: string;
   port: string;
@@ -19,6 +20,7 @@ export interface InjectFlags {
 /** `doctor inject`: take a compute host's link down over SSH for a while. */
 export async function runInject(flags: InjectFlags, env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<void> {
   const [host] = parseHostFlags([flags.host]);
+  const fault = parseFault(flags.fault);
   const durationS = validateDuration(Number(flags.duration));
   const port = Number(flags.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('--port', `"${flags.port}" is not a TCP port`);
@@ -38,10 +40,11 @@ export async function runInject(flags: InjectFlags, env: NodeJS.ProcessEnv, out:
   const auth: SshAuth = { privateKeyPath: key, ...(knownHosts ? { knownHostsPath: knownHosts } : {}), insecureSkipHostKeyCheck: Boolean(flags.insecureSkipHostKeyCheck) };
   if (!knownHosts && !flags.insecureSkipHostKeyCheck) throw new ConfigError('--known-hosts', 'give a known_hosts file to verify the host key, or pass --insecure-skip-host-key-check');
   const target = { host: host!.ip, port, username: flags.user };
-  const fault = await injectLinkDown({ target, computeIp: host!.ip, durationS, ...(remoteDir ? { remoteDir } : {}) }, auth);
-  out(`${host!.name} (${host!.ip}): link goes down for ${durationS} s (script ${fault.scriptPath}, log ${fault.logPath})`);
+  const injected = await injectFault({ target, computeIp: host!.ip, fault, durationS, ...(remoteDir ? { remoteDir } : {}) }, auth);
+  out(`${host!.name} (${host!.ip}): ${faultLabel(fault)} for ${durationS} s (script ${injected.scriptPath}, log ${injected.logPath})`);
   if (!flags.wait) return;
-  const log = await fetchFaultLog(fault, target, auth, Date.now() + (durationS + 60) * 1000);
+  const log = await fetchFaultLog(injected, target, auth, Date.now() + (durationS + 60) * 1000);
   if (log.error) throw new ConfigError('--host', `the fault script failed on ${host!.name}: ${log.error}`);
-  out(`  ${log.dev} down at ${new Date(log.downAt!).toISOString()}, up at ${new Date(log.upAt!).toISOString()} (${((log.upAt! - log.downAt!) / 1000).toFixed(3)} s)`);
+  const dropped = log.dropped !== undefined ? `, ${log.dropped} packet(s) dropped` : '';
+  out(`  ${faultLabel(fault)} on ${log.dev} from ${new Date(log.downAt!).toISOString()} to ${new Date(log.upAt!).toISOString()} (${((log.upAt! - log.downAt!) / 1000).toFixed(3)} s${dropped})`);
 }

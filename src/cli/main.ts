@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { HarnessError } from '../shared/index.js';
 import { DEFAULT_PORTS, RESTARTABLE_SERVICES } from '../lab/catalog/index.js';
 import { runOptions } from '../orchestrator/settings/index.js';
+import { FAULTS } from '../orchestrator/fault/kinds.js';
 import { REPORT_FORMATS, type LabHostFlags } from './common.js';
 import type { LabCloudFlags } from './lab-cloud.js';
 import type { MonitorFlags } from './monitor.js';
@@ -21,6 +22,7 @@ const labHosts = () => import('./lab-hosts.js');
 const labOpenStack = () => import('./lab-openstack.js');
 const services = () => import('./services.js');
 
+const FAULT_NAMES = FAULTS.map((f) => (f.param ? `${f.kind}:${f.param}` : f.kind)).join(', ');
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 let stdoutClosed = false;
@@ -160,15 +162,16 @@ export function buildProgram(): Command {
     });
   program
     .command('inject')
-    .description('take the network link of a compute host down over SSH; it comes back by itself after --duration')
-    .requiredOption('--host <name=ip>', 'the compute host and the IP whose interface goes down')
-    .option('--duration <s>', 'seconds the link stays down (1-3600)', '30')
-    .option('--user <name>', 'SSH user (root, or one with passwordless sudo for ip)', 'root')
+    .description('make a fault on a compute host over SSH (its link down, by default); the host puts it back by itself after --duration')
+    .requiredOption('--host <name=ip>', 'the compute host and the IP the fault is about')
+    .option('--fault <name[:param]>', `the fault: ${FAULT_NAMES}`, 'link-down')
+    .option('--duration <s>', 'seconds the fault lasts (1-3600)', '30')
+    .option('--user <name>', 'SSH user (root, or one with passwordless sudo for ip and iptables)', 'root')
     .option('--port <n>', 'SSH port', '22')
     .option('--key <path>', 'SSH private key (default SSH_KEY, or the lab key for lab hosts)')
     .option('--known-hosts <path>', 'known_hosts to verify the host key (default: the lab\'s for lab hosts)')
     .option('--insecure-skip-host-key-check', 'do not verify the SSH host key (explicit opt-out)')
-    .option('--no-wait', 'return once the fault is started instead of waiting for the link to come back')
+    .option('--no-wait', 'return once the fault is started instead of waiting for it to be put back')
     .option('--lab-id <id>', 'lab of lab addresses', 'main')
     .option('--state-dir <dir>', 'that lab\'s state folder')
     .action(async (flags: InjectFlags) => {

@@ -73,7 +73,7 @@ export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: 
 export function summary(r: RunResults): string[] {
   const out = ['', `${r.verdict}${r.reason ? `: ${r.reason}` : ''}`];
   if (r.host && r.detection) {
-    out.push(`  host ${r.host.name} (${r.host.ip}) link down${r.detection.detectionMs !== undefined ? ` → detected in ${r.detection.detectionMs} ms` : ' → detected'}`);
+    out.push(`  host ${r.host.name} (${r.host.ip}) ${r.host.fault ?? 'link-down'}${r.detection.detectionMs !== undefined ? ` → detected in ${r.detection.detectionMs} ms` : ' → detected'}`);
   }
   const n = r.notifications;
   if (n) {

@@ -8,6 +8,7 @@ import { INSTALLERS, type InstallerConfig } from './installers/index.js';
 import { parseTransportUrl, shownTransportUrl } from '../inspector/index.js';
 import { flagOf, parseTraceResets, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings/index.js';
 import type { ProfiledService } from '../profiler/index.js';
+import { parseFault, type FaultSpec } from './fault/kinds.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
 export interface RunConfig {
@@ -16,6 +17,8 @@ export interface RunConfig {
   vmCount: number;
   placement: 'one-host' | 'spread';
   thresholdMs: number;
+  /** What happens to the compute host (--fault). */
+  fault: FaultSpec;
   faultDurationS: number;
   activeTimeoutS: number;
   notifyTimeoutS: number;
@@ -136,6 +139,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     vmCount: c.vmCount,
     placement: c.placement,
     thresholdMs: c.thresholdMs,
+    fault: parseFault(c.fault, flagOf('fault')),
     faultDurationS: c.faultDurationS,
     activeTimeoutS: c.activeTimeoutS,
     notifyTimeoutS: c.notifyTimeoutS,

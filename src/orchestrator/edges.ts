@@ -4,7 +4,7 @@ import { FaultInjectionError, type Logger, runProcess, type Runner } from '../sh
 import { openIcmp, type IcmpTransport } from '../monitor/index.js';
 import type { ControllerNode, ControllerSession } from './controller/index.js';
 import type { ComputeAccess } from './environment.js';
-import { fetchFaultLog, injectLinkDown, type FaultLog, type FaultPlan, type InjectedFault, type LinkDownRequest } from './fault/inject.js';
+import { fetchFaultLog, injectFault, type FaultLog, type FaultPlan, type FaultRequest, type InjectedFault } from './fault/inject.js';
 import { measureClockOffset, type ClockOffset } from './fault/clock.js';
 import { SshSession } from './fault/ssh.js';
 import { ReverseTunnel, type TunnelOptions } from './tunnel.js';
@@ -13,7 +13,7 @@ import { ReverseTunnel, type TunnelOptions } from './tunnel.js';
 export interface FaultInjector {
   /** Refuses (FaultInjectionError) unless the host answers over SSH; its clock against ours when measurable. */
   reach(compute: ComputeAccess, log: Logger): Promise<ClockOffset | undefined>;
-  inject(compute: ComputeAccess, plan: FaultPlan, request: LinkDownRequest): Promise<InjectedFault>;
+  inject(compute: ComputeAccess, plan: FaultPlan, request: FaultRequest): Promise<InjectedFault>;
   /** Waits for the host's own timer to bring the link back; the script's log. */
   awaitRestored(compute: ComputeAccess, plan: FaultPlan, deadline: number): Promise<FaultLog>;
 }
@@ -44,7 +44,7 @@ export const sshFaults: FaultInjector = {
       session.close();
     }
   },
-  inject: (compute, plan, request) => injectLinkDown(request, compute.ssh.auth, plan),
+  inject: (compute, plan, request) => injectFault(request, compute.ssh.auth, plan),
   awaitRestored: (compute, plan, deadline) => fetchFaultLog(plan, compute.ssh.target, compute.ssh.auth, deadline),
 };
 

@@ -8,9 +8,10 @@ export { runFaultManagement, type RunResults, type RunDeps, type Verdict, type V
 export { cloudEntries, Ledger, type LedgerEntry } from './ledger.js';
 export { removeResources } from './teardown.js';
 export {
-  injectLinkDown, planLinkDown, fetchFaultLog, parseFaultLog, validateDuration, LINK_DOWN_SCRIPT, DEFAULT_FAULT_SECONDS, MIN_FAULT_SECONDS,
-  type LinkDownRequest, type FaultPlan, type InjectedFault, type FaultLog,
+  injectFault, planFault, fetchFaultLog, parseFaultLog, validateDuration, FAULT_SCRIPT, DEFAULT_FAULT_SECONDS, MIN_FAULT_SECONDS,
+  type FaultRequest, type FaultPlan, type InjectedFault, type FaultLog,
 } from './fault/inject.js';
+export { FAULTS, faultLabel, parseFault, type FaultKind, type FaultSpec } from './fault/kinds.js';
 export { SshSession, HostKeyError, openClient, type SshAuth, type SshTarget, type ExecResult } from './fault/ssh.js';
 export { verifyHostKey, parseKnownHosts, hostToken, type HostKeyVerdict } from './fault/known-hosts.js';
 export { openEnvironment, type ComputeAccess, type Environment, type EnvironmentContext } from './environment.js';

@@ -17,7 +17,8 @@ import { createInspectorApp, Inspector } from '../inspector/index.js';
 import { DOCTOR_PROFILE, FAST_PROFILE, InspectorReporter, Monitor, type HostDownEvent, type ReportResult } from '../monitor/index.js';
 import type { RunConfig } from './config.js';
 import type { ComputeAccess, Environment, TeardownRegistry } from './environment.js';
-import { parseFaultLog, planLinkDown, type LinkDownRequest } from './fault/inject.js';
+import { parseFaultLog, planFault, type FaultRequest } from './fault/inject.js';
+import { faultLabel } from './fault/kinds.js';
 import type { ClockOffset } from './fault/clock.js';
 import { asRoot, restoreController, setUpController, type ControllerFileChange, type ControllerNode, type ControllerSession } from './controller/index.js';
 import { cloudEntries, type Ledger } from './ledger.js';
@@ -227,7 +228,7 @@ export async function provisionVms(ctx: RunContext, env: Environment, s: Service
   });
   ctx.teardown.cleanup('closing the test clients', async () => p.closeClients());
   results.cloud = { ...env.cloud, computeMicroversion: p.computeMicroversion };
-  results.host = { name: p.host, ip: p.hostIp };
+  results.host = { name: p.host, ip: p.hostIp, fault: faultLabel(ctx.config.fault) };
   return p;
 }
 
@@ -250,7 +251,7 @@ export async function armMonitor(ctx: RunContext, env: Environment, s: Services,
   const inspector = builtIn?.inspector;
 
   const compute = await env.compute({ name: p.host, ip: p.hostIp });
-  ctx.results.host = { name: compute.name, ip: compute.ip };
+  ctx.results.host = { name: compute.name, ip: compute.ip, fault: faultLabel(ctx.config.fault) };
   // The environment's guard refuses an address it must not probe: before any probe, and so before any SSH to it.
   const monitor = new Monitor({
     hosts: [{ name: compute.name, ip: compute.ip }], transport: await ctx.edges.openIcmp(), ...(config.profile === 'fast' ? FAST_PROFILE : DOCTOR_PROFILE),
@@ -350,16 +351,16 @@ export async function injectFault(ctx: RunContext, armed: Armed, p: Provisioned)
   const { compute } = armed;
   ctx.signal.throwIfAborted();
   ctx.ledger.add({ kind: 'forced-down', host: p.host }); // the inspector will force it down: doctor cleanup must undo that
-  ctx.progress(`injecting a ${config.faultDurationS} s link-down on ${compute.name} (${compute.ip})`);
+  ctx.progress(`injecting a ${config.faultDurationS} s ${faultLabel(config.fault)} on ${compute.name} (${compute.ip})`);
   await ctx.energy?.step('inject');
-  const request: LinkDownRequest = { target: compute.ssh.target, computeIp: compute.ip, durationS: config.faultDurationS, ...(compute.remoteDir ? { remoteDir: compute.remoteDir } : {}) };
-  const plan = planLinkDown(request);
+  const request: FaultRequest = { target: compute.ssh.target, computeIp: compute.ip, fault: config.fault, durationS: config.faultDurationS, ...(compute.remoteDir ? { remoteDir: compute.remoteDir } : {}) };
+  const plan = planFault(request);
   const restore = compute.restore;
   if (restore) {
     teardown.measure('reading the fault log', async () => {
       const { raw: _raw, ...rest } = parseFaultLog(restore.readLog(plan));
       results.faultLog = { ...rest, ...(seen.linkRestoredAt !== undefined ? { restoredAt: round(seen.linkRestoredAt) } : {}) };
-      if (rest.downAt === undefined) seen.hostDownMissing = rest.error ? `the fault script failed: ${rest.error}` : 'the fault script had not taken the link down when the run ended';
+      if (rest.downAt === undefined) seen.hostDownMissing = rest.error ? `the fault script failed: ${rest.error}` : `the fault script had not made its ${faultLabel(config.fault)} when the run ended`;
     });
     // Put the link back as soon as the run is done with it (registered before the injection, so a failure
     // or an interruption halfway through it is undone too).

@@ -36,14 +36,15 @@ export interface RunResults {
     /** Per controller: the files the set-up changed (and what it added), the services it restarted, the files put back; how long each took. */
     controllerSetup?: Array<{ node: string; changed: Array<{ path: string; what: string }>; restarted: string[]; restored: string[]; setupMs?: number; restoreMs?: number }>;
   };
-  host?: { name: string; ip: string };
+  /** The failed host, and the fault it was given (as --fault names it). */
+  host?: { name: string; ip: string; fault?: string };
   detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number; report?: { ok: boolean; attempts: number; status?: number; error?: string } };
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number; perVm: VmResult[] };
   inspector?: HostHandling;
   /** `--inspector-command`: the user's own inspector the run started instead (its checkpoints 2–4 are its own). */
   inspectorCommand?: { command: string; url: string; pid: number; exit?: { code: number | null; signal: string | null } };
   verification?: { hostStatus: Record<string, string | undefined>; vmStatus: Record<string, string> };
-  /** What the fault script logged; `restoredAt` (harness clock): when the lab put the link back, before the script's timer. */
+  /** What the fault script logged; `restoredAt` (harness clock): when the lab put the host back, before the script's timer. */
   faultLog?: Omit<FaultLog, 'raw'> & { restoredAt?: number };
   /** The eleven checkpoints of every affected VM, and where the time went. */
   profile?: Profile;

@@ -11,7 +11,7 @@ export interface HtmlInput {
   thresholdMs: number;
   startedAt: string;
   wallMs?: number;
-  host?: { name: string; ip: string };
+  host?: { name: string; ip: string; fault?: string };
   detection?: { detectionMs?: number };
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number };
   profile?: { timelines: Timeline[]; slowest?: string; fastest?: string; clocks: Array<{ clock: string; offsetMs: number; uncertaintyMs: number; method: string }> };
@@ -85,7 +85,7 @@ export function renderHtml(r: HtmlInput): string {
   const summary = [
     ['verdict', `<span class="verdict ${esc(r.verdict)}">${esc(r.verdict)}</span>${r.reason ? ` — ${esc(r.reason)}` : ''}`],
     ['run', `${esc(r.runId)} (${esc(r.testCase)}), ${esc(r.startedAt)}${r.wallMs !== undefined ? `, ${(r.wallMs / 1000).toFixed(1)} s` : ''}`],
-    ...(r.host ? [['failed host', `${esc(r.host.name)} (${esc(r.host.ip)})${r.detection?.detectionMs !== undefined ? `, detected in ${ms(r.detection.detectionMs)}` : ''}`]] : []),
+    ...(r.host ? [['failed host', `${esc(r.host.name)} (${esc(r.host.ip)}), ${esc(r.host.fault ?? 'link-down')}${r.detection?.detectionMs !== undefined ? `, detected in ${ms(r.detection.detectionMs)}` : ''}`]] : []),
     ...(n ? [['notification time', `first ${ms(n.firstMs)}, last ${ms(n.lastMs)}; ${n.received}/${n.expected} VMs; pass under ${r.thresholdMs} ms`]] : []),
     ...(p?.clocks ?? []).map((c) => ['clock ' + esc(c.clock), `offset ${c.offsetMs.toFixed(1)} ms ± ${c.uncertaintyMs.toFixed(1)} (${esc(c.method)})`]),
     ...(r.osprofiler ? [['OSProfiler trace', `${esc(r.osprofiler.traceId)}${r.osprofiler.resetsTraced !== undefined ? ` (${r.osprofiler.resetsTraced} reset-state call(s) traced)` : ''}`]] : []),

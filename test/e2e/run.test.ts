@@ -1,6 +1,7 @@
 /** Whole fault-management runs on the embedded lab: real namespaces, sshd, ICMP. Needs root. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,9 +80,11 @@ describe('doctor run on the embedded lab', () => {
     expect(r.notifications!.firstMs).toBe(Math.min(...times));
     expect(r.notifications!.lastMs).toBe(Math.max(...times));
     expect(r.detection!.linkDownAt!).toBeLessThan(r.detection!.detectedAt);
-    // The lab put the link back once the run was done with it (stopping the script before its 30 s timer).
+    // The lab put the link back once the run was done with it: it stopped the script (SIGTERM), which
+    // brought the link up itself and logged it, long before its 30 s timer.
     expect(r.faultLog!.restoredAt!).toBeGreaterThan(r.detection!.detectedAt);
-    expect(r.faultLog!.upAt).toBeUndefined();
+    expect(r.faultLog!.upAt!).toBeGreaterThan(r.detection!.detectedAt);
+    expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000);
     expect(r.detection!.report).toEqual({ ok: true, attempts: 1, status: 200 });
     expect(Object.values(r.verification!.hostStatus)).toEqual(['DOWN', 'DOWN', 'DOWN']);
     expect(Object.values(r.verification!.vmStatus)).toEqual(['ERROR', 'ERROR', 'ERROR']);
@@ -156,6 +159,47 @@ describe('doctor run on the embedded lab', () => {
     const { results: r, cloud } = await run({ vmCount: 1, inspectorCommand: 'echo "no such inspector on {port}" >&2; exit 3' });
     expect(r.verdict).toBe('ERROR');
     expect(r.reason).toMatch(/^--inspector-command exited \(status 3\) before listening on 127\.0\.0\.1:\d+; it printed: no such inspector on \d+$/);
+    expectNothingLeft(r, cloud);
+  });
+
+  it('--fault icmp-blackhole, a gray failure: detected and notified while the host\'s link and SSH stay up; the host counted the drops', async () => {
+    let during: { link: string; filter: string; banner: Promise<string> } | undefined;
+    const { results: r, cloud } = await run({ vmCount: 2, fault: 'icmp-blackhole' }, {
+      onLine: (l) => {
+        if (!/ down, detected;/.test(l) || during) return;
+        // The run's lab is the one lab folder under the results (earlier runs' went with their cleanup).
+        const labs = readdirSync(join(work, 'results')).map((d) => join(work, 'results', d, 'lab', 'lab.json')).filter(existsSync);
+        expect(labs).toHaveLength(1);
+        const host = (JSON.parse(readFileSync(labs[0]!, 'utf8')) as { hosts: Array<{ name: string; namespace: string; vethHost: string; hostIp: string }> }).hosts.find((h) => l.startsWith(`${h.name} `))!;
+        const ipt = (...args: string[]) => execFileSync('ip', ['netns', 'exec', host.namespace, 'iptables', '-w', ...args], { encoding: 'utf8' });
+        const chain = /^-N (DOCTOR-\w+)$/m.exec(ipt('-S'))?.[1] ?? 'none';
+        during = {
+          link: execFileSync('ip', ['-n', host.namespace, '-o', 'link', 'show', 'dev', host.vethHost], { encoding: 'utf8' }),
+          filter: chain === 'none' ? 'no DOCTOR- chain' : ipt('-L', chain, '-v', '-n', '-x'),
+          // sshd's greeting over TCP: everything but ICMP still reaches the host.
+          banner: new Promise((resolve, reject) => {
+            const socket = connect(22, host.hostIp);
+            socket.setTimeout(5_000, () => socket.destroy(new Error('no SSH greeting within 5 s')));
+            socket.once('data', (d) => {
+              resolve(String(d));
+              socket.destroy();
+            });
+            socket.once('error', reject);
+          }),
+        };
+      },
+    });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.notifications!.received).toBe(2);
+    expect(r.host!.fault).toBe('icmp-blackhole');
+    expect(during!.link).toMatch(/[<,]UP[,>]/);
+    const [drops] = during!.filter.split('\n').filter((x) => /DROP +(icmp|1) /.test(x)).map((x) => Number(x.trim().split(/\s+/)[0]));
+    expect(drops, during!.filter).toBeGreaterThan(0);
+    expect(await during!.banner).toMatch(/^SSH-2\.0-/);
+    expect(r.faultLog).toMatchObject({ fault: 'icmp-blackhole' });
+    expect(r.faultLog!.dropped!).toBeGreaterThanOrEqual(drops!);
+    expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000); // the lab put it back, not the script's timer
+    expect(summary(r).join('\n')).toMatch(/host compute-\d \(198\.18\.\d+\.\d+\) icmp-blackhole → detected in [\d.]+ ms/);
     expectNothingLeft(r, cloud);
   });
 

@@ -1,14 +1,17 @@
 /** Fault injection over SSH on the embedded lab, seen by the real ICMP monitor. Needs root. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../../src/shared/index.js';
-import { rotateHostKey, type LabState, type LabHostState } from '../../src/lab/index.js';
-import { fetchFaultLog, HostKeyError, injectLinkDown, type SshAuth } from '../../src/orchestrator/index.js';
+import { restoreHostLink, rotateHostKey, type LabState, type LabHostState } from '../../src/lab/index.js';
+import { fetchFaultLog, HostKeyError, injectFault, parseFaultLog, SshSession, type SshAuth } from '../../src/orchestrator/index.js';
 import { eventually } from '../helpers/lab.js';
 import type { Received } from '../helpers/http.js';
 import { labWithInspector, watchLab } from '../helpers/monitor.js';
 
+/** The packet-filter chains a fault made inside the host (iptables -S, from outside its sshd). */
+const faultChains = (h: LabHostState) =>
+  execFileSync('ip', ['netns', 'exec', h.namespace, 'iptables', '-w', '-S'], { encoding: 'utf8' }).split('\n').filter((l) => /DOCTOR-/.test(l));
 const linkUp = (h: LabHostState) => /[<,]UP[,>]/.test(execFileSync('ip', ['-n', h.namespace, '-o', 'link', 'show', 'dev', h.vethHost], { encoding: 'utf8' }));
 
 describe('link-down fault over SSH on the embedded lab', () => {
@@ -35,7 +38,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
     try {
       await monitor.ready();
       const target = { host: host.hostIp };
-      const fault = await injectLinkDown({ target, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, auth);
+      const fault = await injectFault({ target, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, auth);
       await eventually(() => received[0], 10_000, 'the inspector report');
       expect(received[0]!.method).toBe('PUT');
       expect(received[0]!.url).toBe('/events');
@@ -60,10 +63,74 @@ describe('link-down fault over SSH on the embedded lab', () => {
     }
   });
 
+  it('an ICMP blackhole: the monitor reports the host down while its link and SSH stay up; the host counts the drops and removes its filter', async () => {
+    const host = state.hosts[0]!;
+    const { monitor, downs, ups } = await watchLab(state, inspectorUrl);
+    try {
+      await monitor.ready();
+      const target = { host: host.hostIp };
+      const fault = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'icmp-blackhole' }, durationS: 2, remoteDir: host.dir }, auth);
+      await eventually(() => downs.find((d) => d.host === host.name), 10_000, 'the monitor to see the host down');
+      // A gray failure: the host is cut off from ICMP only.
+      expect(linkUp(host)).toBe(true);
+      expect(faultChains(host).some((l) => /^-A INPUT -d 198\.18\.\d+\.\d+\/32 -j DOCTOR-/.test(l))).toBe(true);
+      const ssh = await SshSession.connect(target, auth);
+      try {
+        expect((await ssh.exec('echo still here')).stdout.trim()).toBe('still here');
+      } finally {
+        ssh.close();
+      }
+      await eventually(() => ups.find((u) => u.host === host.name && u.from === 'down'), 10_000, 'the host to answer ICMP again');
+      const log = await fetchFaultLog(fault, target, auth, Date.now() + 15_000);
+      expect(log.error).toBeUndefined();
+      expect(log.fault).toBe('icmp-blackhole');
+      expect(log.dropped!).toBeGreaterThan(0);
+      expect(log.upAt! - log.downAt!).toBeGreaterThanOrEqual(2_000);
+      expect(log.downAt!).toBeLessThan(downs.find((d) => d.host === host.name)!.detectedAt);
+      expect(faultChains(host)).toEqual([]);
+      expect(readdirSync(host.dir).filter((f) => f.startsWith('doctor-fault-'))).toEqual([]);
+    } finally {
+      monitor.stop();
+    }
+  });
+
+  it('the lab puts a packet-filter fault back at once: its script undoes it on SIGTERM, and the filter of a killed script goes too', async () => {
+    const host = state.hosts[0]!;
+    const target = { host: host.hostIp };
+    // Stopped by the lab: the script puts the fault back itself and says so in its log.
+    const loss = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'icmp-loss', percent: 100 }, durationS: 30, remoteDir: host.dir }, auth);
+    await eventually(() => faultChains(host).length > 0 || undefined, 10_000, 'the filter to be made');
+    expect(faultChains(host).join('\n')).toContain('-m statistic --mode random --probability 1.00000000000 -j DROP');
+    const { stopped } = await restoreHostLink(host, { stopping: loss.scriptPath });
+    expect(stopped).toContain(loss.pid);
+    expect(faultChains(host)).toEqual([]);
+    const log = parseFaultLog(readFileSync(loss.logPath, 'utf8'));
+    expect(log).toMatchObject({ fault: 'icmp-loss:100', dev: host.vethHost });
+    expect(log.upAt! - log.downAt!).toBeLessThan(30_000);
+    expect(log.dropped).toBeGreaterThanOrEqual(0);
+    // A script killed outright leaves its filter behind: the lab's restore removes it all the same.
+    const blackhole = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'icmp-blackhole' }, durationS: 30, remoteDir: host.dir }, auth);
+    await eventually(() => faultChains(host).length > 0 || undefined, 10_000, 'the filter to be made');
+    process.kill(-blackhole.pid!, 'SIGKILL');
+    const dead = () => {
+      try {
+        return readFileSync(`/proc/${blackhole.pid}/stat`, 'utf8').includes(') Z ') || undefined;
+      } catch {
+        return true; // reaped
+      }
+    };
+    await eventually(dead, 5_000, 'the killed script to be gone');
+    expect(faultChains(host).length).toBeGreaterThan(0);
+    await restoreHostLink(host, { stopping: blackhole.scriptPath });
+    expect(faultChains(host)).toEqual([]);
+    expect(parseFaultLog(readFileSync(blackhole.logPath, 'utf8')).upAt).toBeUndefined(); // it never got to say so
+    for (const f of [loss.scriptPath, loss.logPath, blackhole.scriptPath, blackhole.logPath]) execFileSync('rm', ['-f', f]);
+  });
+
   it('refuses a host whose SSH key changed, and leaves its link alone', async () => {
     const host = state.hosts[1]!;
     await rotateHostKey(state, host.name);
-    const err = await injectLinkDown({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, auth).catch((e: unknown) => e);
+    const err = await injectFault({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, auth).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostKeyError);
     expect((err as Error).message).toContain(`the SSH host key of ${host.hostIp} does not match ${state.knownHosts}`);
     expect((err as Error).message).toContain(`ssh-keygen -R '${host.hostIp}' -f ${state.knownHosts}`);
@@ -74,7 +141,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
   it('connects anyway only with the explicit opt-out', async () => {
     const host = state.hosts[1]!; // its key was changed by the previous test
     const insecure = { privateKeyPath: state.harnessKey, insecureSkipHostKeyCheck: true };
-    const fault = await injectLinkDown({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, insecure);
+    const fault = await injectFault({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 1, remoteDir: host.dir }, insecure);
     const log = await fetchFaultLog(fault, { host: host.hostIp }, insecure, Date.now() + 15_000);
     expect(log.upAt).toBeDefined();
     expect(linkUp(host)).toBe(true);
@@ -82,7 +149,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
 
   it('rejects a fault shorter than a second, naming the option', async () => {
     const host = state.hosts[0]!;
-    await expect(injectLinkDown({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 0.5 }, auth)).rejects.toThrow(ConfigError);
-    await expect(injectLinkDown({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 0.5 }, auth)).rejects.toThrow(/^--duration: 0\.5 s is out of range/);
+    await expect(injectFault({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 0.5 }, auth)).rejects.toThrow(ConfigError);
+    await expect(injectFault({ target: { host: host.hostIp }, computeIp: host.hostIp, durationS: 0.5 }, auth)).rejects.toThrow(/^--duration: 0\.5 s is out of range/);
   });
 });

@@ -312,7 +312,7 @@ describe('the run in-process (simulated cloud, fake network and injector)', () =
       expect(r.environment).toMatchObject({ name: 'apex', controllers: [{ name: 'overcloud-controller-0', ip: '192.0.2.10' }], tunnels: [{ node: 'overcloud-controller-0', reconnects: 0 }] });
       // Nova names compute-N at its internal_api address; the node is reached on ctlplane.
       const node = OVERCLOUD.find((n) => n.Networks.internal_api?.includes(HOSTS.find((h) => h.name === r.host!.name)!.ip))!;
-      expect(r.host).toEqual({ name: expect.stringMatching(/^compute-\d$/), ip: node.Networks.ctlplane[0] });
+      expect(r.host).toEqual({ name: expect.stringMatching(/^compute-\d$/), ip: node.Networks.ctlplane[0], fault: 'link-down' });
       expect([...f.net.probed]).toEqual([node.Networks.ctlplane[0]]);
       expect(seen).toEqual([{ user: 'heat-admin', key: expect.stringMatching(/\/doctor-nodes-\w+\/overcloud-key$/), keyText: expect.stringContaining('not a real key'), knownHosts: expect.stringMatching(/^192\.0\.2\.10 ssh-ed25519 /) }]);
       expect(existsSync(seen[0]!.key)).toBe(false); // the fetched key went with the run

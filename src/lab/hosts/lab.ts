@@ -186,10 +186,12 @@ export async function rotateHostKey(state: LabState, name: string, run: Runner =
 }
 
 /**
- * Puts a lab host's link back at once: first stops the processes in its namespace
- * whose command line holds `stopping` (a fault script, and the sleep it waits in:
- * the script runs in a session of its own), so a script that has not yet taken the
- * link down cannot do it after this returns; then sets the link up.
+ * Puts a lab host back at once: first stops the processes in its namespace whose command line
+ * holds `stopping` (a fault script, and the sleep it waits in: the script runs in a session of its
+ * own) with SIGTERM, on which a script puts its fault back itself and logs it, SIGKILL after 2 s;
+ * so a script that has not made its fault yet cannot make it after this returns. Then, whatever
+ * became of the script: the link is set up and any packet-filter chain a fault left (DOCTOR-…) is
+ * removed with the rules that jump to it.
  */
 export async function restoreHostLink(host: LabHostState, opts: { stopping?: string; run?: Runner } = {}): Promise<{ stopped: number[] }> {
   const run = opts.run ?? runProcess;
@@ -199,11 +201,30 @@ export async function restoreHostLink(host: LabHostState, opts: { stopping?: str
       if (cmdlineOf(pid).includes(opts.stopping)) stopped.push(pid);
     }
     // Each script leads its own session (setsid): its group holds the sleep it waits in.
-    for (const pid of stopped) signal(-pid, 'SIGKILL');
-    await stopPids(stopped);
+    for (const pid of stopped) signal(-pid, 'SIGTERM');
+    const deadline = Date.now() + 2_000;
+    while (stopped.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const left = stopped.filter(running);
+    for (const pid of left) signal(-pid, 'SIGKILL');
+    await stopPids(left);
   }
   await must(run, 'ip', ['-n', host.namespace, 'link', 'set', 'dev', host.vethHost, 'up']);
+  await clearFaultFilters(run, host.namespace);
   return { stopped };
+}
+
+/** Removes the packet-filter chains faults make in a lab host (DOCTOR-…) and the rules that jump to them; none: nothing to do. */
+async function clearFaultFilters(run: Runner, namespace: string): Promise<void> {
+  const listed = await run('ip', ['netns', 'exec', namespace, 'iptables', '-w', '-S']);
+  if (listed.exitCode !== 0) return; // no iptables here: no fault could have used it
+  const lines = listed.stdout.split('\n');
+  for (const rule of lines.filter((l) => /^-A \S+ .*-j DOCTOR-\w+$/.test(l))) {
+    await must(run, 'ip', ['netns', 'exec', namespace, 'iptables', '-w', '-D', ...rule.slice(3).split(' ')]);
+  }
+  for (const chain of lines.flatMap((l) => /^-N (DOCTOR-\w+)$/.exec(l)?.[1] ?? [])) {
+    await must(run, 'ip', ['netns', 'exec', namespace, 'iptables', '-w', '-F', chain]);
+    await must(run, 'ip', ['netns', 'exec', namespace, 'iptables', '-w', '-X', chain]);
+  }
 }
 
 function cmdlineOf(pid: number): string {
@@ -295,11 +316,27 @@ async function stopPid(pid: number | undefined, dir: string): Promise<void> {
 
 /** SIGTERM, then SIGKILL whatever is still there after 2 s. */
 async function stopPids(pids: number[]): Promise<void> {
+  if (!pids.length) return;
   for (const p of pids) signal(p, 'SIGTERM');
   const deadline = Date.now() + 2_000;
-  while (pids.some(pidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  for (const p of pids.filter(pidAlive)) signal(p, 'SIGKILL');
-  while (pids.some(pidAlive) && Date.now() < deadline + 2_000) await new Promise((r) => setTimeout(r, 20));
+  while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  for (const p of pids.filter(running)) signal(p, 'SIGKILL');
+  while (pids.some(running) && Date.now() < deadline + 2_000) await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
+ * Alive and not a zombie. A fault script or sshd session that ended is reparented to PID 1, which
+ * may reap it only seconds later: waiting for the PID to vanish made every lab restore wait about
+ * 2 s for a process that had already exited.
+ */
+function running(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

@@ -1,49 +1,90 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, FaultInjectionError, preciseNow } from '../../shared/index.js';
 import { HostKeyError, SshSession, type SshAuth, type SshTarget } from './ssh.js';
+import type { FaultSpec } from './kinds.js';
 
 export const MIN_FAULT_SECONDS = 1;
 export const DEFAULT_FAULT_SECONDS = 30;
 
+const LINK_DOWN: FaultSpec = { kind: 'link-down' };
+
 /**
- * Runs on the compute host: finds the interface holding the compute IP, waits
- * for the SSH session that started it to end (bounded, so it never hangs),
- * takes the link down, logs the instant, restores it after the duration and
- * logs that. It is started with setsid/nohup, so the link comes back even if
- * the harness dies or its SSH session (which used that link) is cut.
+ * Runs on the compute host: finds the interface holding the compute IP, waits for the SSH session
+ * that started it to end (bounded, so it never hangs), makes the fault, logs the instant, puts it
+ * back after the duration and logs that. It is started with setsid/nohup, so the fault is undone
+ * even if the harness dies or its SSH session (which a link-down cuts) is gone. SIGTERM undoes it
+ * at once (the lab's restore sends it). Packet filters live in a chain of their own, named by the
+ * run (`-N`, so a second fault on the host never shares it), and their drop count is logged before
+ * the chain goes. `undo` as the first argument only puts a fault back (idempotent).
  */
-export const LINK_DOWN_SCRIPT = `#!/bin/bash
-# doctor-harness link-down fault: $1 compute IP, $2 seconds down, $3 PID of the SSH session to outwait
+export const FAULT_SCRIPT = `#!/bin/bash
+# doctor-harness fault: $1 compute IP, $2 seconds, $3 PID of the SSH session to outwait, $4 fault, $5 its parameter, $6 filter chain
+#   or: undo <compute IP> <fault> <parameter> <filter chain>
 set -u
-ip_addr=$1; duration=$2; session=$3
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+ipt() { $SUDO iptables -w "$@"; }
+dev_of() { ip -o -4 addr show | awk -v a="$1" '{split($4, p, "/"); if (p[1] == a) {print $2; exit}}'; }
+apply() { # ip fault parameter chain dev
+  case "$2" in
+    link-down) $SUDO ip link set dev "$5" down ;;
+    icmp-blackhole) ipt -N "$4" && ipt -A "$4" -p icmp -j DROP && ipt -I INPUT 1 -d "$1" -j "$4" && ipt -I OUTPUT 1 -s "$1" -j "$4" ;;
+    icmp-loss) ipt -N "$4" && ipt -A "$4" -p icmp -m statistic --mode random --probability "$(awk -v p="$3" 'BEGIN {printf "%.4f", p / 100}')" -j DROP && ipt -I INPUT 1 -d "$1" -j "$4" ;;
+    *) return 1 ;;
+  esac
+}
+undo() { # ip fault parameter chain dev
+  case "$2" in
+    link-down) [ -n "$5" ] && $SUDO ip link set dev "$5" up ;;
+    icmp-*)
+      ipt -L "$4" -n >/dev/null 2>&1 || return 0
+      echo "dropped $(ipt -L "$4" -v -n -x | awk 'NR > 2 {s += $1} END {print s + 0}')"
+      while ipt -D INPUT -d "$1" -j "$4" 2>/dev/null; do :; done
+      while ipt -D OUTPUT -s "$1" -j "$4" 2>/dev/null; do :; done
+      ipt -F "$4" && ipt -X "$4" ;;
+  esac
+}
+if [ "\${1:-}" = undo ]; then undo "$2" "$3" "$4" "$5" "$(dev_of "$2")"; exit $?; fi
+ip_addr=$1; duration=$2; session=$3; fault=\${4:-link-down}; param=\${5:-}; chain=\${6:-}
+[ "$param" = - ] && param=""
 echo "start $(date +%s.%N)"
-dev=$(ip -o -4 addr show | awk -v a="$ip_addr" '{split($4, p, "/"); if (p[1] == a) {print $2; exit}}')
+echo "fault $fault\${param:+:$param}"
+dev=$(dev_of "$ip_addr")
 if [ -z "$dev" ]; then echo "error no interface holds $ip_addr"; exit 3; fi
 echo "dev $dev"
+case "$fault" in icmp-*) command -v iptables >/dev/null 2>&1 || { echo "error iptables is not installed on this host"; exit 6; } ;; esac
+restore() {
+  trap '' TERM INT
+  undo "$ip_addr" "$fault" "$param" "$chain" "$dev" || { echo "error putting $fault back failed"; exit 5; }
+  echo "up $(date +%s.%N)"
+  exit 0
+}
+trap restore TERM INT
 for _ in $(seq 500); do kill -0 "$session" 2>/dev/null || break; sleep 0.01; done
-$SUDO ip link set dev "$dev" down || { echo "error ip link set dev $dev down failed"; exit 4; }
+apply "$ip_addr" "$fault" "$param" "$chain" "$dev" || { echo "error making $fault failed"; undo "$ip_addr" "$fault" "$param" "$chain" "$dev"; exit 4; }
 echo "down $(date +%s.%N)"
-sleep "$duration"
-$SUDO ip link set dev "$dev" up || { echo "error ip link set dev $dev up failed"; exit 5; }
-echo "up $(date +%s.%N)"
+sleep "$duration" & wait $!
+restore
 `;
 
-export interface LinkDownRequest {
+export interface FaultRequest {
   /** Where to SSH (often the compute IP itself). */
   target: SshTarget;
-  /** The compute IP whose interface goes down. */
+  /** The compute IP the fault is about (its interface, its packets). */
   computeIp: string;
+  /** What happens to the host (default link-down). */
+  fault?: FaultSpec;
   durationS?: number;
   /** Where the script and its log go on the host (default /tmp). */
   remoteDir?: string;
 }
 
-/** Where a fault's script and log go on the host, known before anything is sent (so cleanup can find them). */
 export interface FaultPlan {
   host: string;
   computeIp: string;
+  fault: FaultSpec;
   durationS: number;
+  /** The iptables chain a packet-filter fault's rules live in (the run's own name). */
+  chain: string;
   scriptPath: string;
   logPath: string;
 }
@@ -56,7 +97,11 @@ export interface InjectedFault extends FaultPlan {
 }
 
 export interface FaultLog {
+  /** The fault the script made, as `--fault` names it. */
+  fault?: string;
   dev?: string;
+  /** Packets a packet-filter fault dropped (its chain's counters, read before it was removed). */
+  dropped?: number;
   /** Epoch ms on the compute host's clock: the link was down from here... */
   downAt?: number;
   /** ...to here. */
@@ -73,25 +118,27 @@ export function validateDuration(durationS: number | undefined): number {
   return d;
 }
 
-/** Validates a request and names the script and log files it will use. */
-export function planLinkDown(req: LinkDownRequest): FaultPlan {
+/** Validates a request and names the script, log and filter chain it will use. */
+export function planFault(req: FaultRequest): FaultPlan {
   const durationS = validateDuration(req.durationS);
   if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(req.computeIp)) throw new ConfigError('computeIp', `"${req.computeIp}" is not an IPv4 address`);
   const id = `${Date.now()}-${randomBytes(3).toString('hex')}`;
   const dir = (req.remoteDir ?? '/tmp').replace(/\/+$/, '');
   if (!/^\/[\w./-]*$/.test(dir)) throw new ConfigError('remoteDir', `"${req.remoteDir}" must be an absolute path of letters, digits, _ . / -`);
-  return { host: req.target.host, computeIp: req.computeIp, durationS, scriptPath: `${dir}/doctor-fault-${id}.sh`, logPath: `${dir}/doctor-fault-${id}.log` };
+  const chain = `DOCTOR-${id.slice(-6).toUpperCase()}`;
+  return { host: req.target.host, computeIp: req.computeIp, fault: req.fault ?? LINK_DOWN, durationS, chain, scriptPath: `${dir}/doctor-fault-${id}.sh`, logPath: `${dir}/doctor-fault-${id}.log` };
 }
 
-/** Uploads the script over SFTP and starts it detached; returns once it runs (before the link goes down). */
-export async function injectLinkDown(req: LinkDownRequest, auth: SshAuth, plan: FaultPlan = planLinkDown(req)): Promise<InjectedFault> {
+/** Uploads the script over SFTP and starts it detached; returns once it runs (before the fault is made). */
+export async function injectFault(req: FaultRequest, auth: SshAuth, plan: FaultPlan = planFault(req)): Promise<InjectedFault> {
   const { scriptPath, logPath, durationS } = plan;
   const ssh = await SshSession.connect(req.target, auth);
   try {
-    await ssh.writeFile(scriptPath, LINK_DOWN_SCRIPT, 0o700);
+    await ssh.writeFile(scriptPath, FAULT_SCRIPT, 0o700);
     // $PPID of this shell is the sshd session process: the script waits for it to end.
     const startedAt = preciseNow();
-    const r = await ssh.exec(`setsid nohup /bin/bash ${scriptPath} ${plan.computeIp} ${durationS} $PPID > ${logPath} 2>&1 < /dev/null & echo "started $!"`);
+    const param = plan.fault.kind === 'icmp-loss' ? String(plan.fault.percent) : '-';
+    const r = await ssh.exec(`setsid nohup /bin/bash ${scriptPath} ${plan.computeIp} ${durationS} $PPID ${plan.fault.kind} ${param} ${plan.chain} > ${logPath} 2>&1 < /dev/null & echo "started $!"`);
     const started = /started (\d+)/.exec(r.stdout);
     if (r.code !== 0 || !started) {
       throw new FaultInjectionError(`could not start the fault script on ${req.target.host} (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
@@ -108,6 +155,8 @@ export function parseFaultLog(text: string): FaultLog {
     const [word, ...rest] = line.trim().split(' ');
     const value = rest.join(' ');
     if (word === 'dev') log.dev = value;
+    else if (word === 'fault') log.fault = value;
+    else if (word === 'dropped' && /^\d+$/.test(value)) log.dropped = Number(value);
     else if (word === 'down') log.downAt = Number(value) * 1000;
     else if (word === 'up') log.upAt = Number(value) * 1000;
     else if (word === 'error') log.error = value;
@@ -130,7 +179,7 @@ export async function fetchFaultLog(fault: FaultPlan, target: SshTarget, auth: S
         await ssh.exec(`rm -f ${fault.scriptPath} ${fault.logPath}`);
         return log;
       }
-      lastError = new FaultInjectionError(`the fault on ${fault.host} has not restored the link yet`);
+      lastError = new FaultInjectionError(`the ${fault.fault.kind} fault on ${fault.host} has not been put back yet`);
     } catch (err) {
       if (err instanceof HostKeyError) throw err;
       lastError = err;

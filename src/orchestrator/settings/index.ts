@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { booleanSetting } from '../../shared/index.js';
+import { FAULTS } from '../fault/kinds.js';
 
 interface Spec {
   /** Long flag of `doctor run` without the dashes. */
@@ -42,9 +43,13 @@ const SPECS = {
   placement: { flag: 'placement', value: 'how', schema: z.enum(['one-host', 'spread']), default: 'one-host', help: '`one-host` (all on the failing host) or `spread`' },
   thresholdMs: { flag: 'threshold-ms', value: 'ms', schema: z.coerce.number().positive(), default: 1000, help: 'PASS when the last notification is under this' },
   profile: { flag: 'profile', value: 'name', schema: z.enum(['doctor', 'fast']), default: 'doctor', help: 'monitor: `doctor` (100 ms, 100 ms, k=1) or `fast` (5 ms, 15 ms, k=4)' },
+  fault: {
+    flag: 'fault', value: 'name[:param]', schema: z.string().min(1), default: 'link-down',
+    help: `what happens to the compute host: ${FAULTS.map((f) => `\`${f.param ? `${f.kind}:${f.param}` : f.kind}\`: ${f.help}`).join('; ')}`,
+  },
   faultDurationS: {
     flag: 'fault-duration', value: 's', schema: z.coerce.number().min(1).max(3600), default: 30,
-    help: 'seconds a host\'s link stays down; a lab host\'s link (embedded or all-in-one lab) is restored as soon as the run is done with it',
+    help: 'seconds the fault lasts; on a lab host (embedded or all-in-one lab) it is put back as soon as the run is done with it',
   },
   activeTimeoutS: { flag: 'active-timeout', value: 's', schema: z.coerce.number().positive(), default: 300, help: 'deadline for the VMs to be ACTIVE' },
   notifyTimeoutS: { flag: 'notify-timeout', value: 's', schema: z.coerce.number().positive(), default: 60, help: 'deadline for the alarms after detection' },

@@ -1,0 +1,53 @@
+/** The faults a run can make, as `--fault` takes them. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/shared/index.js';
+import { FAULTS, faultLabel, loadConfig, parseFault, runOptions } from '../../src/orchestrator/index.js';
+
+describe('--fault', () => {
+  it('takes each fault by its name, with its parameter where it has one', () => {
+    expect(parseFault('link-down')).toEqual({ kind: 'link-down' });
+    expect(parseFault('icmp-blackhole')).toEqual({ kind: 'icmp-blackhole' });
+    expect(parseFault('icmp-loss:30')).toEqual({ kind: 'icmp-loss', percent: 30 });
+    expect(parseFault(' icmp-loss:0.5 ')).toEqual({ kind: 'icmp-loss', percent: 0.5 });
+    expect(parseFault('icmp-loss:100')).toEqual({ kind: 'icmp-loss', percent: 100 });
+    for (const text of ['link-down', 'icmp-blackhole', 'icmp-loss:30', 'icmp-loss:0.5']) expect(faultLabel(parseFault(text))).toBe(text);
+  });
+
+  it('refuses anything else, naming the flag, the value and what it takes', () => {
+    const refused: Array<[string, RegExp]> = [
+      ['', /^--fault: "" is not a fault; the faults are link-down, icmp-blackhole, icmp-loss:P$/],
+      ['power-off', /"power-off" is not a fault/],
+      ['LINK-DOWN', /"LINK-DOWN" is not a fault/],
+      ['icmp-blackhole:1', /icmp-blackhole takes no parameter/],
+      ['icmp-loss', /icmp-loss takes the share of ICMP packets to drop/],
+      ['icmp-loss:0', /more than 0 and at most 100/],
+      ['icmp-loss:101', /more than 0 and at most 100/],
+      ['icmp-loss:-5', /more than 0 and at most 100/],
+      ['icmp-loss:1e1', /more than 0 and at most 100/],
+      ['icmp-loss:30:1', /icmp-loss takes one parameter \(icmp-loss:P\)/],
+    ];
+    for (const [text, why] of refused) {
+      const err = (() => {
+        try {
+          parseFault(text);
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(err, text).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).field, text).toBe('--fault');
+      expect((err as Error).message, text).toMatch(why);
+    }
+  });
+
+  it('defaults to link-down, and doctor run --help lists every fault', () => {
+    const config = loadConfig({ env: {}, flags: {}, readFile: () => undefined, cwd: '/tmp' });
+    expect(config.fault).toEqual({ kind: 'link-down' });
+    expect(loadConfig({ env: {}, flags: { fault: 'icmp-loss:25' }, readFile: () => undefined, cwd: '/tmp' }).fault).toEqual({ kind: 'icmp-loss', percent: 25 });
+    const [flags, help] = runOptions().find(([f]) => f.startsWith('--fault '))!;
+    expect(flags).toBe('--fault <name[:param]>');
+    for (const f of FAULTS) expect(help).toContain(f.param ? `${f.kind}:${f.param}:` : `${f.kind}:`);
+    expect(help).toContain('(default link-down)');
+  });
+});
