@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { HarnessError } from '../shared/index.js';
 import { DEFAULT_PORTS, RESTARTABLE_SERVICES } from '../lab/catalog/index.js';
-import { runOptions } from '../orchestrator/settings/index.js';
-import { FAULTS } from '../orchestrator/fault/kinds.js';
+import { FAULT_CHOICES, runOptions } from '../orchestrator/settings/index.js';
 import { REPORT_FORMATS, type LabHostFlags } from './common.js';
 import type { LabCloudFlags } from './lab-cloud.js';
 import type { MonitorFlags } from './monitor.js';
@@ -22,7 +21,6 @@ const labHosts = () => import('./lab-hosts.js');
 const labOpenStack = () => import('./lab-openstack.js');
 const services = () => import('./services.js');
 
-const FAULT_NAMES = FAULTS.map((f) => (f.param ? `${f.kind}:${f.param}` : f.kind)).join(', ');
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 let stdoutClosed = false;
@@ -164,7 +162,7 @@ export function buildProgram(): Command {
     .command('inject')
     .description('make a fault on a compute host over SSH (its link down, by default); the host puts it back by itself after --duration')
     .requiredOption('--host <name=ip>', 'the compute host and the IP the fault is about')
-    .option('--fault <name[:param]>', `the fault: ${FAULT_NAMES}`, 'link-down')
+    .option('--fault <name[:param]>', `the fault: ${FAULT_CHOICES} (as doctor run --fault)`, 'link-down')
     .option('--duration <s>', 'seconds the fault lasts (1-3600)', '30')
     .option('--user <name>', 'SSH user (root, or one with passwordless sudo for ip and iptables)', 'root')
     .option('--port <n>', 'SSH port', '22')

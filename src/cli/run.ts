@@ -143,7 +143,7 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
       if (host) {
         try {
           await restoreHostLink(host, { stopping: e.scriptPath });
-          for (const f of [e.scriptPath, e.logPath]) rmSync(f, { force: true });
+          for (const f of [e.scriptPath, e.logPath, `${e.scriptPath}.frozen`]) rmSync(f, { force: true });
         } catch (err) {
           errors.push(`restoring the link of ${e.host} (${e.ip}): ${(err as Error).message}`);
         }

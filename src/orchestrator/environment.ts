@@ -211,7 +211,7 @@ function labCompute(state: LabState, host: { name: string; ip: string }, ssh: Co
         try {
           return readFileSync(plan.logPath, 'utf8');
         } finally {
-          for (const f of [plan.scriptPath, plan.logPath]) rmSync(f, { force: true }); // read once (or never started): no trace left on the host
+          for (const f of [plan.scriptPath, plan.logPath, `${plan.scriptPath}.frozen`]) rmSync(f, { force: true }); // read once (or never started): no trace left on the host
         }
       },
       ledger: { labStateDir: state.stateDir },

@@ -29,7 +29,7 @@ describe('doctor run with bad input', () => {
     ['a variable with a wrong value', ['run'], { VM_COUNT: 'many' }, /^doctor: VM_COUNT: must be a number \(from the environment\)/m],
     ['a config file with a word that is not yes or no', ['run', '--config', 'bad.yaml'], {}, /^doctor: insecureSkipHostKeyCheck: must be true\/false, yes\/no, 1\/0 or on\/off \(got "nope"\)/m],
     ['an unknown installer', ['run', '--installer', 'openshift'], {}, /^doctor: --installer: /m],
-    ['a fault that does not exist', ['run', '--fault', 'meteor'], {}, /^doctor: --fault: "meteor" is not a fault; the faults are link-down, icmp-blackhole, icmp-loss:P$/m],
+    ['a fault that does not exist', ['run', '--fault', 'meteor'], {}, /^doctor: --fault: "meteor" is not a fault; the faults are link-down, icmp-blackhole, icmp-loss:P, freeze, flap:NxD$/m],
     ['an ICMP loss above 100 %', ['run', '--fault', 'icmp-loss:150'], {}, /^doctor: --fault: "icmp-loss:150": icmp-loss takes the share of ICMP packets to drop in %, more than 0 and at most 100/m],
     ['a fault parameter where none is taken', ['run', '--fault', 'link-down:5'], {}, /^doctor: --fault: "link-down:5": link-down takes no parameter$/m],
     ['an ICMP loss without its share (inject)', ['inject', '--host', 'c1=198.18.0.2', '--fault', 'icmp-loss'], {}, /^doctor: --fault: "icmp-loss": icmp-loss takes the share/m],

@@ -203,6 +203,26 @@ describe('doctor run on the embedded lab', () => {
     expectNothingLeft(r, cloud);
   });
 
+  it('--fault freeze, a hung host: its sshd stopped (seen from outside) while its link stays up; detected, notified, continued', async () => {
+    let sshdAtDetection: { pid: number; state: string } | undefined;
+    const { results: r, cloud } = await run({ vmCount: 1, fault: 'freeze' }, {
+      onLine: (l) => {
+        if (!/ down, detected;/.test(l) || sshdAtDetection) return;
+        const labs = readdirSync(join(work, 'results')).map((d) => join(work, 'results', d, 'lab', 'lab.json')).filter(existsSync);
+        const host = (JSON.parse(readFileSync(labs[0]!, 'utf8')) as { hosts: Array<{ name: string; sshdPid: number }> }).hosts.find((h) => l.startsWith(`${h.name} `))!;
+        const stat = readFileSync(`/proc/${host.sshdPid}/stat`, 'utf8');
+        sshdAtDetection = { pid: host.sshdPid, state: stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) };
+      },
+    });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.host!.fault).toBe('freeze');
+    expect(sshdAtDetection!.state).toBe('T');
+    expect(r.faultLog).toMatchObject({ fault: 'freeze' });
+    expect(r.faultLog!.frozen!).toBeGreaterThanOrEqual(1);
+    expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000); // the lab continued it, not the script's timer
+    expectNothingLeft(r, cloud); // the lab's sshd (continued) was stopped with the lab
+  });
+
   it('fails with a clear reason when the alarm never comes, and still cleans up', async () => {
     const { results: r, cloud } = await run({ vmCount: 1, labDropWebhooks: true, notifyTimeoutS: 2 });
     expect(r.verdict).toBe('FAIL');

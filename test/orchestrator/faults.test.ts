@@ -10,12 +10,14 @@ describe('--fault', () => {
     expect(parseFault('icmp-loss:30')).toEqual({ kind: 'icmp-loss', percent: 30 });
     expect(parseFault(' icmp-loss:0.5 ')).toEqual({ kind: 'icmp-loss', percent: 0.5 });
     expect(parseFault('icmp-loss:100')).toEqual({ kind: 'icmp-loss', percent: 100 });
-    for (const text of ['link-down', 'icmp-blackhole', 'icmp-loss:30', 'icmp-loss:0.5']) expect(faultLabel(parseFault(text))).toBe(text);
+    expect(parseFault('freeze')).toEqual({ kind: 'freeze' });
+    expect(parseFault('flap:5x150')).toEqual({ kind: 'flap', count: 5, outageMs: 150 });
+    for (const text of ['link-down', 'icmp-blackhole', 'icmp-loss:30', 'icmp-loss:0.5', 'freeze', 'flap:5x150']) expect(faultLabel(parseFault(text))).toBe(text);
   });
 
   it('refuses anything else, naming the flag, the value and what it takes', () => {
     const refused: Array<[string, RegExp]> = [
-      ['', /^--fault: "" is not a fault; the faults are link-down, icmp-blackhole, icmp-loss:P$/],
+      ['', /^--fault: "" is not a fault; the faults are link-down, icmp-blackhole, icmp-loss:P, freeze, flap:NxD$/],
       ['power-off', /"power-off" is not a fault/],
       ['LINK-DOWN', /"LINK-DOWN" is not a fault/],
       ['icmp-blackhole:1', /icmp-blackhole takes no parameter/],
@@ -25,6 +27,13 @@ describe('--fault', () => {
       ['icmp-loss:-5', /more than 0 and at most 100/],
       ['icmp-loss:1e1', /more than 0 and at most 100/],
       ['icmp-loss:30:1', /icmp-loss takes one parameter \(icmp-loss:P\)/],
+      ['freeze:10', /freeze takes no parameter/],
+      ['flap', /flap takes how many outages and how long each is in ms, NxD/],
+      ['flap:5', /NxD with N from 1 to 100 and D from 10 to 60000/],
+      ['flap:0x100', /N from 1 to 100/],
+      ['flap:101x100', /N from 1 to 100/],
+      ['flap:5x5', /D from 10 to 60000/],
+      ['flap:5x60001', /D from 10 to 60000/],
     ];
     for (const [text, why] of refused) {
       const err = (() => {

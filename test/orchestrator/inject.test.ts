@@ -12,6 +12,11 @@ import { labWithInspector, watchLab } from '../helpers/monitor.js';
 /** The packet-filter chains a fault made inside the host (iptables -S, from outside its sshd). */
 const faultChains = (h: LabHostState) =>
   execFileSync('ip', ['netns', 'exec', h.namespace, 'iptables', '-w', '-S'], { encoding: 'utf8' }).split('\n').filter((l) => /DOCTOR-/.test(l));
+/** A process's state letter (/proc/PID/stat): T when stopped. */
+const stateOf = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+};
 const linkUp = (h: LabHostState) => /[<,]UP[,>]/.test(execFileSync('ip', ['-n', h.namespace, '-o', 'link', 'show', 'dev', h.vethHost], { encoding: 'utf8' }));
 
 describe('link-down fault over SSH on the embedded lab', () => {
@@ -31,6 +36,16 @@ describe('link-down fault over SSH on the embedded lab', () => {
   afterAll(async () => {
     await lab?.remove();
   });
+  /** Runs `fn` while the ICMP monitor watches the lab's hosts (ready first, stopped after). */
+  const watching = async (fn: (seen: Pick<Awaited<ReturnType<typeof watchLab>>, 'downs' | 'ups'>) => Promise<void>) => {
+    const { monitor, downs, ups } = await watchLab(state, inspectorUrl);
+    try {
+      await monitor.ready();
+      await fn({ downs, ups });
+    } finally {
+      monitor.stop();
+    }
+  };
 
   it('takes the link down over SSH; the monitor reports the Doctor event; the link comes back by itself', async () => {
     const host = state.hosts[0]!;
@@ -65,9 +80,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
 
   it('an ICMP blackhole: the monitor reports the host down while its link and SSH stay up; the host counts the drops and removes its filter', async () => {
     const host = state.hosts[0]!;
-    const { monitor, downs, ups } = await watchLab(state, inspectorUrl);
-    try {
-      await monitor.ready();
+    await watching(async ({ downs, ups }) => {
       const target = { host: host.hostIp };
       const fault = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'icmp-blackhole' }, durationS: 2, remoteDir: host.dir }, auth);
       await eventually(() => downs.find((d) => d.host === host.name), 10_000, 'the monitor to see the host down');
@@ -89,9 +102,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
       expect(log.downAt!).toBeLessThan(downs.find((d) => d.host === host.name)!.detectedAt);
       expect(faultChains(host)).toEqual([]);
       expect(readdirSync(host.dir).filter((f) => f.startsWith('doctor-fault-'))).toEqual([]);
-    } finally {
-      monitor.stop();
-    }
+    });
   });
 
   it('the lab puts a packet-filter fault back at once: its script undoes it on SIGTERM, and the filter of a killed script goes too', async () => {
@@ -125,6 +136,47 @@ describe('link-down fault over SSH on the embedded lab', () => {
     expect(faultChains(host)).toEqual([]);
     expect(parseFaultLog(readFileSync(blackhole.logPath, 'utf8')).upAt).toBeUndefined(); // it never got to say so
     for (const f of [loss.scriptPath, loss.logPath, blackhole.scriptPath, blackhole.logPath]) execFileSync('rm', ['-f', f]);
+  });
+
+  it('a freeze: the host\'s processes stopped and its traffic dropped, its link up; the monitor sees it down; all continued after', async () => {
+    const host = state.hosts[0]!;
+    await watching(async ({ downs, ups }) => {
+      const target = { host: host.hostIp };
+      const fault = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'freeze' }, durationS: 2, remoteDir: host.dir }, auth);
+      const down = await eventually(() => downs.find((d) => d.host === host.name), 10_000, 'the monitor to see the host down');
+      expect(stateOf(host.sshdPid!)).toBe('T'); // its sshd, from outside
+      expect(linkUp(host)).toBe(true);
+      await expect(SshSession.connect(target, { ...auth, connectTimeoutMs: 500 })).rejects.toThrow();
+      await eventually(() => ups.find((u) => u.host === host.name && u.from === 'down'), 10_000, 'the host to answer again');
+      const log = await fetchFaultLog(fault, target, auth, Date.now() + 15_000);
+      expect(log).toMatchObject({ fault: 'freeze', dev: host.vethHost });
+      expect(log.frozen!).toBeGreaterThanOrEqual(1);
+      expect(log.dropped!).toBeGreaterThan(0);
+      expect(log.downAt!).toBeLessThan(down.detectedAt);
+      expect(log.upAt! - log.downAt!).toBeGreaterThanOrEqual(2_000);
+      expect(stateOf(host.sshdPid!)).not.toBe('T');
+      expect(faultChains(host)).toEqual([]);
+      expect(readdirSync(host.dir).filter((f) => f.startsWith('doctor-fault-'))).toEqual([]); // the list of frozen processes too
+    });
+  });
+
+  it('a flap of 3 outages of 300 ms: the monitor sees each, the script logs each, then the host stays up', async () => {
+    const host = state.hosts[0]!;
+    await watching(async ({ downs, ups }) => {
+      const target = { host: host.hostIp };
+      const fault = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'flap', count: 3, outageMs: 300 }, durationS: 30, remoteDir: host.dir }, auth);
+      const log = await fetchFaultLog(fault, target, auth, Date.now() + 15_000);
+      expect(log).toMatchObject({ fault: 'flap:3x300', dev: host.vethHost });
+      expect(log.outages).toHaveLength(3);
+      for (const o of log.outages!) expect(o.upAt! - o.downAt).toBeGreaterThanOrEqual(300);
+      expect(log.downAt).toBe(log.outages![0]!.downAt);
+      expect(log.upAt).toBe(log.outages![2]!.upAt);
+      expect(log.dropped!).toBeGreaterThan(0);
+      await eventually(() => ups.filter((u) => u.host === host.name && u.from === 'down').length === 3 || undefined, 5_000, 'the host back up after each outage');
+      expect(downs.filter((d) => d.host === host.name)).toHaveLength(3);
+      expect(faultChains(host)).toEqual([]);
+      expect(linkUp(host)).toBe(true);
+    });
   });
 
   it('refuses a host whose SSH key changed, and leaves its link alone', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { HarnessError, type Runner, runProcess, waitForPort } from '../../shared/index.js';
 import { ALIASES_PER_SLOT, controllerAddressing, hostAddressing, MAX_HOSTS, MAX_SLOTS, slotPrefix, LAB_ID } from './addressing.js';
 import { isOurSshd, SSHD, sshdConfig, startSshd } from './sshd.js';
-import { acquireLock, claimSlot, pidAlive, readState, releaseSlot, statePath, writeState, type LabHostState, type LabState } from './state.js';
+import { acquireLock, claimSlot, readState, releaseSlot, statePath, writeState, type LabHostState, type LabState } from './state.js';
 
 export interface LabOptions {
   stateDir: string;
@@ -191,7 +191,7 @@ export async function rotateHostKey(state: LabState, name: string, run: Runner =
  * own) with SIGTERM, on which a script puts its fault back itself and logs it, SIGKILL after 2 s;
  * so a script that has not made its fault yet cannot make it after this returns. Then, whatever
  * became of the script: the link is set up and any packet-filter chain a fault left (DOCTOR-…) is
- * removed with the rules that jump to it.
+ * removed with the rules that jump to it, and any process a freeze stopped is continued.
  */
 export async function restoreHostLink(host: LabHostState, opts: { stopping?: string; run?: Runner } = {}): Promise<{ stopped: number[] }> {
   const run = opts.run ?? runProcess;
@@ -210,6 +210,8 @@ export async function restoreHostLink(host: LabHostState, opts: { stopping?: str
   }
   await must(run, 'ip', ['-n', host.namespace, 'link', 'set', 'dev', host.vethHost, 'up']);
   await clearFaultFilters(run, host.namespace);
+  // A freeze whose script did not continue them: every process of a lab host is the lab's own.
+  for (const pid of await namespacePids(run, host.namespace)) if (processState(pid) === 'T') signal(pid, 'SIGCONT');
   return { stopped };
 }
 
@@ -330,12 +332,17 @@ async function stopPids(pids: number[]): Promise<void> {
  * 2 s for a process that had already exited.
  */
 function running(pid: number): boolean {
-  if (!pidAlive(pid)) return false;
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z';
+}
+
+/** The state letter of /proc/PID/stat (R, S, T, Z, …); undefined once it is gone. */
+function processState(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    return false;
+    return undefined;
   }
 }
 

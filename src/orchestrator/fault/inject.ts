@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, FaultInjectionError, preciseNow } from '../../shared/index.js';
 import { HostKeyError, SshSession, type SshAuth, type SshTarget } from './ssh.js';
-import type { FaultSpec } from './kinds.js';
+import { faultParam, type FaultSpec } from './kinds.js';
 
 export const MIN_FAULT_SECONDS = 1;
 export const DEFAULT_FAULT_SECONDS = 30;
@@ -15,32 +15,62 @@ const LINK_DOWN: FaultSpec = { kind: 'link-down' };
  * even if the harness dies or its SSH session (which a link-down cuts) is gone. SIGTERM undoes it
  * at once (the lab's restore sends it). Packet filters live in a chain of their own, named by the
  * run (`-N`, so a second fault on the host never shares it), and their drop count is logged before
- * the chain goes. `undo` as the first argument only puts a fault back (idempotent).
+ * the chain goes. A freeze stops (SIGSTOP) every process of the host's network namespace but PID 1,
+ * kernel threads and the script's own group, lists them next to the script and continues them
+ * after. A flap makes its outages itself (each one logged) and then ends. `undo` as the first
+ * argument only puts a fault back (idempotent).
  */
 export const FAULT_SCRIPT = `#!/bin/bash
 # doctor-harness fault: $1 compute IP, $2 seconds, $3 PID of the SSH session to outwait, $4 fault, $5 its parameter, $6 filter chain
 #   or: undo <compute IP> <fault> <parameter> <filter chain>
 set -u
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+frozen_list="$0.frozen"
 ipt() { $SUDO iptables -w "$@"; }
 dev_of() { ip -o -4 addr show | awk -v a="$1" '{split($4, p, "/"); if (p[1] == a) {print $2; exit}}'; }
-apply() { # ip fault parameter chain dev
+jump() { ipt "$1" INPUT -d "$2" -j "$3" && ipt "$1" OUTPUT -s "$2" -j "$3"; }
+chain_with() { local chain=$1; shift; ipt -N "$chain" && ipt -A "$chain" "$@"; }
+unfilter() { # chain ip
+  ipt -L "$1" -n >/dev/null 2>&1 || return 0
+  echo "dropped $(ipt -L "$1" -v -n -x | awk 'NR > 2 {s += $1} END {print s + 0}')"
+  while ipt -D INPUT -d "$2" -j "$1" 2>/dev/null; do :; done
+  while ipt -D OUTPUT -s "$2" -j "$1" 2>/dev/null; do :; done
+  ipt -F "$1" && ipt -X "$1"
+}
+freeze_host() {
+  local net mine d pid
+  net=$(readlink /proc/self/ns/net); mine=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f3)
+  : > "$frozen_list"
+  for d in /proc/[0-9]*; do
+    pid=\${d#/proc/}
+    [ "$pid" = 1 ] || [ "$pid" = 2 ] && continue
+    [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$net" ] || continue
+    set -- $(sed 's/.*) //' "$d/stat" 2>/dev/null) # state ppid pgrp
+    [ "\${2:-2}" = 2 ] || [ "\${3:-}" = "$mine" ] && continue
+    $SUDO kill -STOP "$pid" 2>/dev/null && echo "$pid" >> "$frozen_list"
+  done
+  echo "frozen $(wc -l < "$frozen_list")"
+}
+thaw_host() {
+  [ -f "$frozen_list" ] || return 0
+  while read -r pid; do $SUDO kill -CONT "$pid" 2>/dev/null; done < "$frozen_list"
+  rm -f "$frozen_list"
+}
+went_down() { echo "down $(date +%s.%N)"; }
+apply() { # ip fault parameter chain dev; logs "down" the moment the host is cut off
   case "$2" in
-    link-down) $SUDO ip link set dev "$5" down ;;
-    icmp-blackhole) ipt -N "$4" && ipt -A "$4" -p icmp -j DROP && ipt -I INPUT 1 -d "$1" -j "$4" && ipt -I OUTPUT 1 -s "$1" -j "$4" ;;
-    icmp-loss) ipt -N "$4" && ipt -A "$4" -p icmp -m statistic --mode random --probability "$(awk -v p="$3" 'BEGIN {printf "%.4f", p / 100}')" -j DROP && ipt -I INPUT 1 -d "$1" -j "$4" ;;
+    link-down) $SUDO ip link set dev "$5" down && went_down ;;
+    icmp-blackhole) chain_with "$4" -p icmp -j DROP && jump -I "$1" "$4" && went_down ;;
+    icmp-loss) chain_with "$4" -p icmp -m statistic --mode random --probability "$(awk -v p="$3" 'BEGIN {printf "%.4f", p / 100}')" -j DROP && ipt -I INPUT -d "$1" -j "$4" && went_down ;;
+    freeze) chain_with "$4" -j DROP && jump -I "$1" "$4" && went_down && freeze_host ;;
     *) return 1 ;;
   esac
 }
 undo() { # ip fault parameter chain dev
   case "$2" in
     link-down) [ -n "$5" ] && $SUDO ip link set dev "$5" up ;;
-    icmp-*)
-      ipt -L "$4" -n >/dev/null 2>&1 || return 0
-      echo "dropped $(ipt -L "$4" -v -n -x | awk 'NR > 2 {s += $1} END {print s + 0}')"
-      while ipt -D INPUT -d "$1" -j "$4" 2>/dev/null; do :; done
-      while ipt -D OUTPUT -s "$1" -j "$4" 2>/dev/null; do :; done
-      ipt -F "$4" && ipt -X "$4" ;;
+    freeze) thaw_host; unfilter "$4" "$1" ;;
+    icmp-*|flap) unfilter "$4" "$1" ;;
   esac
 }
 if [ "\${1:-}" = undo ]; then undo "$2" "$3" "$4" "$5" "$(dev_of "$2")"; exit $?; fi
@@ -51,17 +81,33 @@ echo "fault $fault\${param:+:$param}"
 dev=$(dev_of "$ip_addr")
 if [ -z "$dev" ]; then echo "error no interface holds $ip_addr"; exit 3; fi
 echo "dev $dev"
-case "$fault" in icmp-*) command -v iptables >/dev/null 2>&1 || { echo "error iptables is not installed on this host"; exit 6; } ;; esac
+case "$fault" in link-down) ;; *) command -v iptables >/dev/null 2>&1 || { echo "error iptables is not installed on this host"; exit 6; } ;; esac
 restore() {
   trap '' TERM INT
   undo "$ip_addr" "$fault" "$param" "$chain" "$dev" || { echo "error putting $fault back failed"; exit 5; }
   echo "up $(date +%s.%N)"
+  echo "end $(date +%s.%N)"
   exit 0
 }
 trap restore TERM INT
 for _ in $(seq 500); do kill -0 "$session" 2>/dev/null || break; sleep 0.01; done
+if [ "$fault" = flap ]; then
+  count=\${param%x*}; pause=$(awk -v m="\${param#*x}" 'BEGIN {printf "%.3f", m / 1000}')
+  chain_with "$chain" -j DROP || { echo "error making $fault failed"; undo "$ip_addr" "$fault" "$param" "$chain" "$dev"; exit 4; }
+  for i in $(seq "$count"); do
+    jump -I "$ip_addr" "$chain" || { echo "error making $fault failed"; undo "$ip_addr" "$fault" "$param" "$chain" "$dev"; exit 4; }
+    went_down
+    sleep "$pause" & wait $!
+    jump -D "$ip_addr" "$chain"
+    echo "up $(date +%s.%N)"
+    [ "$i" = "$count" ] || { sleep "$pause" & wait $!; }
+  done
+  trap '' TERM INT
+  undo "$ip_addr" "$fault" "$param" "$chain" "$dev"
+  echo "end $(date +%s.%N)"
+  exit 0
+fi
 apply "$ip_addr" "$fault" "$param" "$chain" "$dev" || { echo "error making $fault failed"; undo "$ip_addr" "$fault" "$param" "$chain" "$dev"; exit 4; }
-echo "down $(date +%s.%N)"
 sleep "$duration" & wait $!
 restore
 `;
@@ -102,10 +148,16 @@ export interface FaultLog {
   dev?: string;
   /** Packets a packet-filter fault dropped (its chain's counters, read before it was removed). */
   dropped?: number;
-  /** Epoch ms on the compute host's clock: the link was down from here... */
+  /** Processes a freeze stopped. */
+  frozen?: number;
+  /** Each outage of a flap, host clock (only when there were several). */
+  outages?: Array<{ downAt: number; upAt?: number }>;
+  /** Epoch ms on the compute host's clock: the fault was made here (a flap: its first outage)... */
   downAt?: number;
-  /** ...to here. */
+  /** ...and put back here (a flap: its last outage's end). */
   upAt?: number;
+  /** The script was done (after its last "up"): the log is complete. */
+  endedAt?: number;
   error?: string;
   raw: string;
 }
@@ -137,8 +189,7 @@ export async function injectFault(req: FaultRequest, auth: SshAuth, plan: FaultP
     await ssh.writeFile(scriptPath, FAULT_SCRIPT, 0o700);
     // $PPID of this shell is the sshd session process: the script waits for it to end.
     const startedAt = preciseNow();
-    const param = plan.fault.kind === 'icmp-loss' ? String(plan.fault.percent) : '-';
-    const r = await ssh.exec(`setsid nohup /bin/bash ${scriptPath} ${plan.computeIp} ${durationS} $PPID ${plan.fault.kind} ${param} ${plan.chain} > ${logPath} 2>&1 < /dev/null & echo "started $!"`);
+    const r = await ssh.exec(`setsid nohup /bin/bash ${scriptPath} ${plan.computeIp} ${durationS} $PPID ${plan.fault.kind} ${faultParam(plan.fault)} ${plan.chain} > ${logPath} 2>&1 < /dev/null & echo "started $!"`);
     const started = /started (\d+)/.exec(r.stdout);
     if (r.code !== 0 || !started) {
       throw new FaultInjectionError(`could not start the fault script on ${req.target.host} (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
@@ -151,16 +202,25 @@ export async function injectFault(req: FaultRequest, auth: SshAuth, plan: FaultP
 
 export function parseFaultLog(text: string): FaultLog {
   const log: FaultLog = { raw: text };
+  const outages: NonNullable<FaultLog['outages']> = [];
   for (const line of text.split('\n')) {
     const [word, ...rest] = line.trim().split(' ');
     const value = rest.join(' ');
     if (word === 'dev') log.dev = value;
     else if (word === 'fault') log.fault = value;
     else if (word === 'dropped' && /^\d+$/.test(value)) log.dropped = Number(value);
-    else if (word === 'down') log.downAt = Number(value) * 1000;
-    else if (word === 'up') log.upAt = Number(value) * 1000;
+    else if (word === 'frozen' && /^\d+$/.test(value)) log.frozen = Number(value);
+    else if (word === 'down') outages.push({ downAt: Number(value) * 1000 });
+    else if (word === 'up') {
+      const open = outages.at(-1);
+      if (open && open.upAt === undefined) open.upAt = Number(value) * 1000;
+      log.upAt = Number(value) * 1000;
+    } else if (word === 'end') log.endedAt = Number(value) * 1000;
     else if (word === 'error') log.error = value;
   }
+  // The fault began with the first outage (checkpoint 0) and was over with the last "up".
+  if (outages.length) log.downAt = outages[0]!.downAt;
+  if (outages.length > 1) log.outages = outages;
   return log;
 }
 
@@ -175,8 +235,8 @@ export async function fetchFaultLog(fault: FaultPlan, target: SshTarget, auth: S
     try {
       ssh = await SshSession.connect(target, { ...auth, connectTimeoutMs: Math.max(1_000, Math.min(5_000, deadline - Date.now())) });
       const log = parseFaultLog(await ssh.readFile(fault.logPath));
-      if (log.upAt !== undefined || log.error) {
-        await ssh.exec(`rm -f ${fault.scriptPath} ${fault.logPath}`);
+      if (log.endedAt !== undefined || log.error) {
+        await ssh.exec(`rm -f ${fault.scriptPath} ${fault.logPath} ${fault.scriptPath}.frozen`);
         return log;
       }
       lastError = new FaultInjectionError(`the ${fault.fault.kind} fault on ${fault.host} has not been put back yet`);

@@ -4,7 +4,12 @@ import { ConfigError } from '../../shared/index.js';
  * The faults a run can inject, by their effect on the host. Each is made on the host by one script
  * (FAULT_SCRIPT), started detached over SSH, that puts it back by itself after the duration.
  */
-export type FaultSpec = { kind: 'link-down' } | { kind: 'icmp-blackhole' } | { kind: 'icmp-loss'; percent: number };
+export type FaultSpec =
+  | { kind: 'link-down' }
+  | { kind: 'icmp-blackhole' }
+  | { kind: 'icmp-loss'; percent: number }
+  | { kind: 'freeze' }
+  | { kind: 'flap'; count: number; outageMs: number };
 export type FaultKind = FaultSpec['kind'];
 
 /** Each fault: its name as `--fault` takes it, its parameter (if any) and what it does; `--fault`'s help comes from here. */
@@ -12,14 +17,18 @@ export const FAULTS: ReadonlyArray<{ kind: FaultKind; param?: string; help: stri
   { kind: 'link-down', help: 'the interface holding the compute IP goes down (ip link), then up: the host is cut off' },
   { kind: 'icmp-blackhole', help: 'every ICMP packet to or from the compute IP is dropped (iptables) while everything else works: a gray failure only an ICMP detector sees' },
   { kind: 'icmp-loss', param: 'P', help: 'P % of the ICMP packets to the compute IP are dropped at random (iptables statistic), 0 < P ≤ 100' },
+  { kind: 'freeze', help: 'every process of the host stopped (SIGSTOP) and all its traffic dropped, then continued: a hung host' },
+  { kind: 'flap', param: 'NxD', help: 'N outages of D ms (all traffic dropped), D ms apart, then the host stays up (the fault duration does not apply); N up to 100, D from 10 to 60000' },
 ];
+
+/** The faults as `--fault` takes them: `link-down, icmp-blackhole, icmp-loss:P, …`. */
+export const FAULT_CHOICES = FAULTS.map((f) => (f.param ? `${f.kind}:${f.param}` : f.kind)).join(', ');
 
 /** `link-down`, `icmp-blackhole`, `icmp-loss:30`: a fault as `--fault` takes it; a ConfigError naming `flag` otherwise. */
 export function parseFault(text: string, flag = '--fault'): FaultSpec {
   const [name = '', param, ...extra] = text.trim().split(':');
   const known = FAULTS.find((f) => f.kind === name);
-  const list = FAULTS.map((f) => (f.param ? `${f.kind}:${f.param}` : f.kind)).join(', ');
-  if (!known) throw new ConfigError(flag, `"${text}" is not a fault; the faults are ${list}`);
+  if (!known) throw new ConfigError(flag, `"${text}" is not a fault; the faults are ${FAULT_CHOICES}`);
   if (extra.length || (param !== undefined && !known.param)) throw new ConfigError(flag, `"${text}": ${name} takes ${known.param ? `one parameter (${name}:${known.param})` : 'no parameter'}`);
   if (known.kind === 'icmp-loss') {
     const percent = Number(param);
@@ -28,10 +37,26 @@ export function parseFault(text: string, flag = '--fault'): FaultSpec {
     }
     return { kind: 'icmp-loss', percent };
   }
+  if (known.kind === 'flap') {
+    const m = /^(\d{1,3})x(\d{1,5})$/.exec(param ?? '');
+    const count = Number(m?.[1]);
+    const outageMs = Number(m?.[2]);
+    if (!m || count < 1 || count > 100 || outageMs < 10 || outageMs > 60_000) {
+      throw new ConfigError(flag, `"${text}": flap takes how many outages and how long each is in ms, NxD with N from 1 to 100 and D from 10 to 60000 (e.g. flap:5x150)`);
+    }
+    return { kind: 'flap', count, outageMs };
+  }
   return { kind: known.kind } as FaultSpec;
 }
 
 /** The fault as `--fault` takes it (and as reports name it). */
 export function faultLabel(f: FaultSpec): string {
-  return f.kind === 'icmp-loss' ? `${f.kind}:${f.percent}` : f.kind;
+  if (f.kind === 'icmp-loss') return `${f.kind}:${f.percent}`;
+  if (f.kind === 'flap') return `${f.kind}:${f.count}x${f.outageMs}`;
+  return f.kind;
+}
+
+/** The script's parameter for the fault ("-": none). */
+export function faultParam(f: FaultSpec): string {
+  return faultLabel(f).split(':')[1] ?? '-';
 }

@@ -8,6 +8,9 @@ import { z } from 'zod';
 import { booleanSetting } from '../../shared/index.js';
 import { FAULTS } from '../fault/kinds.js';
 
+// doctor inject's --fault help (the CLI's light way in).
+export { FAULT_CHOICES } from '../fault/kinds.js';
+
 interface Spec {
   /** Long flag of `doctor run` without the dashes. */
   flag?: string;
