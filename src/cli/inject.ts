@@ -27,6 +27,9 @@ export async function runInject(flags: InjectFlags, env: NodeJS.ProcessEnv, out:
   let key = flags.key ?? env['SSH_KEY'];
   let knownHosts = flags.knownHosts;
   let remoteDir: string | undefined;
+  if (fault.kind === 'power-off' && !isLabAddress(host!.ip)) {
+    throw new ConfigError('--fault', `power-off is made on lab hosts only so far; ${host!.ip} is not a lab address (a real host needs a power driver, which doctor-harness does not have yet)`);
+  }
   if (isLabAddress(host!.ip)) {
     const state = readState(labStateDir(flags, env));
     if (!state) throw new ConfigError('--host', `${host!.ip} is a lab address but no lab "${flags.labId}" is up; run doctor lab up first`);

@@ -53,6 +53,12 @@ export async function runScenario(flags: RunFlags, env: NodeJS.ProcessEnv, out: 
     const status = live ? (text: string) => process.stdout.write(`\r\x1b[2K${text ? `        ${text}` : ''}`) : undefined;
     results = await runFaultManagement(config, { signal: ac.signal, progress: (l) => out(`[${stamp()}] ${l}`), ledgerDir: ledgerDir(env), ...(status ? { status } : {}) });
   } finally {
+    // The run and its cleanup are over: a signal from here on waits for the results to be printed
+    // and kept in the history (synchronous code it cannot cut), then ends the process with the
+    // run's exit code. Without a handler it killed the process and that code was lost.
+    const late = () => process.exit(process.exitCode ?? 130);
+    process.once('SIGINT', late);
+    process.once('SIGTERM', late);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('uncaughtException', onInternal);

@@ -133,13 +133,17 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
   const installerNode = ({ apex: 'the undercloud\'s address: the run lists the overcloud there as stack', fuel: 'the salt master\'s address: the run reads the nodes\' addresses there as ubuntu' } as Record<string, string>)[installerType === 'mcp' ? 'fuel' : installerType];
   if (installerNode && !c.installerIp) throw new ConfigError(`${flagOf('installerIp')} / INSTALLER_IP`, `the ${installerType} installer needs ${installerNode}`);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
+  const fault = parseFault(c.fault, flagOf('fault'));
+  if (fault.kind === 'power-off' && cloud.mode !== 'lab' && !c.labStateDir) {
+    throw new ConfigError(flagOf('fault'), 'power-off is made on lab hosts only so far (the embedded lab, or a cloud whose computes are lab hosts: --lab-state-dir); a real host needs a power driver (an ipmitool command line, say), which doctor-harness does not have yet');
+  }
   const config: RunConfig = {
     runId,
     testCase: 'fault_management',
     vmCount: c.vmCount,
     placement: c.placement,
     thresholdMs: c.thresholdMs,
-    fault: parseFault(c.fault, flagOf('fault')),
+    fault,
     faultDurationS: c.faultDurationS,
     activeTimeoutS: c.activeTimeoutS,
     notifyTimeoutS: c.notifyTimeoutS,

@@ -162,65 +162,125 @@ describe('doctor run on the embedded lab', () => {
     expectNothingLeft(r, cloud);
   });
 
+  /**
+   * The failing host seen from outside when the run says it was detected: its link, its sshd's
+   * process state, the packets its fault's filter dropped so far, and (started then) sshd's greeting
+   * over TCP. The run's lab is the one lab folder under the results (earlier runs' went with them).
+   */
+  const observing = () => {
+    let seen: { link: 'UP' | 'DOWN'; sshdStopped: Promise<boolean>; dropped?: number; greeting: Promise<string> } | undefined;
+    const onLine = (l: string) => {
+      if (!/ down, detected;/.test(l) || seen) return;
+      const labs = readdirSync(join(work, 'results')).map((d) => join(work, 'results', d, 'lab', 'lab.json')).filter(existsSync);
+      expect(labs).toHaveLength(1);
+      const host = (JSON.parse(readFileSync(labs[0]!, 'utf8')) as { hosts: Array<{ name: string; namespace: string; vethHost: string; hostIp: string; sshdPid: number }> })
+        .hosts.find((h) => l.startsWith(`${h.name} `))!;
+      const ipt = (...args: string[]) => execFileSync('ip', ['netns', 'exec', host.namespace, 'iptables', '-w', ...args], { encoding: 'utf8' });
+      const chain = /^-N (DOCTOR-\w+)$/m.exec(ipt('-S'))?.[1];
+      const drops = chain ? ipt('-L', chain, '-v', '-n', '-x').split('\n').filter((x) => / DROP /.test(x)).map((x) => Number(x.trim().split(/\s+/)[0])) : [];
+      const sshdState = () => {
+        try {
+          const stat = readFileSync(`/proc/${host.sshdPid}/stat`, 'utf8');
+          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        } catch {
+          return 'gone';
+        }
+      };
+      seen = {
+        link: /[<,]UP[,>]/.test(execFileSync('ip', ['-n', host.namespace, '-o', 'link', 'show', 'dev', host.vethHost], { encoding: 'utf8' })) ? 'UP' : 'DOWN',
+        // A freeze cuts the traffic first (that is the instant logged), then stops the processes one by one.
+        sshdStopped: new Promise((resolve) => {
+          const deadline = Date.now() + 1_500;
+          const poll = setInterval(() => {
+            const state = sshdState();
+            if (state === 'T' || state === 'gone' || Date.now() > deadline) {
+              clearInterval(poll);
+              resolve(state === 'T');
+            }
+          }, 1);
+        }),
+        ...(chain ? { dropped: drops.reduce((x, y) => x + y, 0) } : {}),
+        greeting: new Promise((resolve) => {
+          const socket = connect(22, host.hostIp);
+          socket.setTimeout(1_000, () => socket.destroy(new Error('no SSH greeting within 1 s')));
+          socket.once('data', (d) => {
+            resolve(String(d).trim());
+            socket.destroy();
+          });
+          socket.once('error', (err) => resolve(`no greeting: ${err.message}`));
+        }),
+      };
+    };
+    return { onLine, seen: () => seen! };
+  };
+
   it('--fault icmp-blackhole, a gray failure: detected and notified while the host\'s link and SSH stay up; the host counted the drops', async () => {
-    let during: { link: string; filter: string; banner: Promise<string> } | undefined;
-    const { results: r, cloud } = await run({ vmCount: 2, fault: 'icmp-blackhole' }, {
-      onLine: (l) => {
-        if (!/ down, detected;/.test(l) || during) return;
-        // The run's lab is the one lab folder under the results (earlier runs' went with their cleanup).
-        const labs = readdirSync(join(work, 'results')).map((d) => join(work, 'results', d, 'lab', 'lab.json')).filter(existsSync);
-        expect(labs).toHaveLength(1);
-        const host = (JSON.parse(readFileSync(labs[0]!, 'utf8')) as { hosts: Array<{ name: string; namespace: string; vethHost: string; hostIp: string }> }).hosts.find((h) => l.startsWith(`${h.name} `))!;
-        const ipt = (...args: string[]) => execFileSync('ip', ['netns', 'exec', host.namespace, 'iptables', '-w', ...args], { encoding: 'utf8' });
-        const chain = /^-N (DOCTOR-\w+)$/m.exec(ipt('-S'))?.[1] ?? 'none';
-        during = {
-          link: execFileSync('ip', ['-n', host.namespace, '-o', 'link', 'show', 'dev', host.vethHost], { encoding: 'utf8' }),
-          filter: chain === 'none' ? 'no DOCTOR- chain' : ipt('-L', chain, '-v', '-n', '-x'),
-          // sshd's greeting over TCP: everything but ICMP still reaches the host.
-          banner: new Promise((resolve, reject) => {
-            const socket = connect(22, host.hostIp);
-            socket.setTimeout(5_000, () => socket.destroy(new Error('no SSH greeting within 5 s')));
-            socket.once('data', (d) => {
-              resolve(String(d));
-              socket.destroy();
-            });
-            socket.once('error', reject);
-          }),
-        };
-      },
-    });
+    const host = observing();
+    const { results: r, cloud } = await run({ vmCount: 2, fault: 'icmp-blackhole' }, { onLine: host.onLine });
     expect(r.verdict, r.reason).toBe('PASS');
     expect(r.notifications!.received).toBe(2);
     expect(r.host!.fault).toBe('icmp-blackhole');
-    expect(during!.link).toMatch(/[<,]UP[,>]/);
-    const [drops] = during!.filter.split('\n').filter((x) => /DROP +(icmp|1) /.test(x)).map((x) => Number(x.trim().split(/\s+/)[0]));
-    expect(drops, during!.filter).toBeGreaterThan(0);
-    expect(await during!.banner).toMatch(/^SSH-2\.0-/);
+    expect(host.seen()).toMatchObject({ link: 'UP' });
+    expect(await host.seen().sshdStopped).toBe(false);
+    expect(host.seen().dropped!).toBeGreaterThan(0);
+    expect(await host.seen().greeting).toMatch(/^SSH-2\.0-/); // everything but ICMP still reaches the host
     expect(r.faultLog).toMatchObject({ fault: 'icmp-blackhole' });
-    expect(r.faultLog!.dropped!).toBeGreaterThanOrEqual(drops!);
+    expect(r.faultLog!.dropped!).toBeGreaterThanOrEqual(host.seen().dropped!);
     expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000); // the lab put it back, not the script's timer
     expect(summary(r).join('\n')).toMatch(/host compute-\d \(198\.18\.\d+\.\d+\) icmp-blackhole → detected in [\d.]+ ms/);
     expectNothingLeft(r, cloud);
   });
 
-  it('--fault freeze, a hung host: its sshd stopped (seen from outside) while its link stays up; detected, notified, continued', async () => {
-    let sshdAtDetection: { pid: number; state: string } | undefined;
-    const { results: r, cloud } = await run({ vmCount: 1, fault: 'freeze' }, {
-      onLine: (l) => {
-        if (!/ down, detected;/.test(l) || sshdAtDetection) return;
-        const labs = readdirSync(join(work, 'results')).map((d) => join(work, 'results', d, 'lab', 'lab.json')).filter(existsSync);
-        const host = (JSON.parse(readFileSync(labs[0]!, 'utf8')) as { hosts: Array<{ name: string; sshdPid: number }> }).hosts.find((h) => l.startsWith(`${h.name} `))!;
-        const stat = readFileSync(`/proc/${host.sshdPid}/stat`, 'utf8');
-        sshdAtDetection = { pid: host.sshdPid, state: stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) };
-      },
-    });
+  it('--fault icmp-loss:100: every probe lost while the link and SSH stay up; detected and notified', async () => {
+    const host = observing();
+    const { results: r, cloud } = await run({ vmCount: 1, fault: 'icmp-loss:100' }, { onLine: host.onLine });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.host!.fault).toBe('icmp-loss:100');
+    expect(host.seen()).toMatchObject({ link: 'UP' });
+    expect(host.seen().dropped!).toBeGreaterThan(0);
+    expect(await host.seen().greeting).toMatch(/^SSH-2\.0-/);
+    expect(r.faultLog).toMatchObject({ fault: 'icmp-loss:100' });
+    expectNothingLeft(r, cloud);
+  });
+
+  it('--fault freeze, a hung host: its sshd stopped and its traffic dropped (seen from outside) while its link stays up; detected, notified', async () => {
+    const host = observing();
+    const { results: r, cloud } = await run({ vmCount: 1, fault: 'freeze' }, { onLine: host.onLine });
     expect(r.verdict, r.reason).toBe('PASS');
     expect(r.host!.fault).toBe('freeze');
-    expect(sshdAtDetection!.state).toBe('T');
+    expect(host.seen()).toMatchObject({ link: 'UP' });
+    expect(await host.seen().sshdStopped).toBe(true);
+    expect(host.seen().dropped!).toBeGreaterThan(0);
+    expect(await host.seen().greeting).toMatch(/^no greeting/);
     expect(r.faultLog).toMatchObject({ fault: 'freeze' });
     expect(r.faultLog!.frozen!).toBeGreaterThanOrEqual(1);
     expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000); // the lab continued it, not the script's timer
-    expectNothingLeft(r, cloud); // the lab's sshd (continued) was stopped with the lab
+    expectNothingLeft(r, cloud);
+  });
+
+  it('--fault power-off on a lab host: its link down and its sshd stopped (seen from outside); detected, notified', async () => {
+    const host = observing();
+    const { results: r, cloud } = await run({ vmCount: 1, fault: 'power-off' }, { onLine: host.onLine });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.host!.fault).toBe('power-off');
+    expect(host.seen()).toMatchObject({ link: 'DOWN' });
+    expect(await host.seen().sshdStopped).toBe(true);
+    expect(host.seen().dropped).toBeUndefined(); // no packet filter: the link itself is down
+    expect(r.faultLog).toMatchObject({ fault: 'power-off' });
+    expect(r.faultLog!.frozen!).toBeGreaterThanOrEqual(1);
+    expectNothingLeft(r, cloud);
+  });
+
+  it('--fault flap:3x400: the first outage is detected and notified; the lab then puts the host back, cutting the flap short', async () => {
+    const host = observing();
+    const { results: r, cloud } = await run({ vmCount: 1, fault: 'flap:3x400' }, { onLine: host.onLine });
+    expect(r.verdict, r.reason).toBe('PASS');
+    expect(r.host!.fault).toBe('flap:3x400');
+    expect(host.seen()).toMatchObject({ link: 'UP' });
+    expect(host.seen().dropped!).toBeGreaterThan(0);
+    expect(r.faultLog).toMatchObject({ fault: 'flap:3x400' });
+    expect(r.detection!.detectedAt).toBeGreaterThan(r.faultLog!.downAt!);
+    expectNothingLeft(r, cloud);
   });
 
   it('fails with a clear reason when the alarm never comes, and still cleans up', async () => {

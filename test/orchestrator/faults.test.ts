@@ -11,14 +11,15 @@ describe('--fault', () => {
     expect(parseFault(' icmp-loss:0.5 ')).toEqual({ kind: 'icmp-loss', percent: 0.5 });
     expect(parseFault('icmp-loss:100')).toEqual({ kind: 'icmp-loss', percent: 100 });
     expect(parseFault('freeze')).toEqual({ kind: 'freeze' });
+    expect(parseFault('power-off')).toEqual({ kind: 'power-off' });
     expect(parseFault('flap:5x150')).toEqual({ kind: 'flap', count: 5, outageMs: 150 });
-    for (const text of ['link-down', 'icmp-blackhole', 'icmp-loss:30', 'icmp-loss:0.5', 'freeze', 'flap:5x150']) expect(faultLabel(parseFault(text))).toBe(text);
+    for (const text of ['link-down', 'icmp-blackhole', 'icmp-loss:30', 'icmp-loss:0.5', 'freeze', 'power-off', 'flap:5x150']) expect(faultLabel(parseFault(text))).toBe(text);
   });
 
   it('refuses anything else, naming the flag, the value and what it takes', () => {
     const refused: Array<[string, RegExp]> = [
-      ['', /^--fault: "" is not a fault; the faults are link-down, icmp-blackhole, icmp-loss:P, freeze, flap:NxD$/],
-      ['power-off', /"power-off" is not a fault/],
+      ['', /^--fault: "" is not a fault; the faults are link-down, icmp-blackhole, icmp-loss:P, freeze, power-off, flap:NxD$/],
+      ['reboot', /"reboot" is not a fault/],
       ['LINK-DOWN', /"LINK-DOWN" is not a fault/],
       ['icmp-blackhole:1', /icmp-blackhole takes no parameter/],
       ['icmp-loss', /icmp-loss takes the share of ICMP packets to drop/],
@@ -58,5 +59,12 @@ describe('--fault', () => {
     expect(flags).toBe('--fault <name[:param]>');
     for (const f of FAULTS) expect(help).toContain(f.param ? `${f.kind}:${f.param}:` : `${f.kind}:`);
     expect(help).toContain('(default link-down)');
+  });
+
+  it('power-off only where the hosts are lab hosts: a configured cloud without --lab-state-dir is refused before anything starts', () => {
+    const cloud = { OS_AUTH_URL: 'http://127.0.0.1:5000/v3', OS_USERNAME: 'admin', OS_PASSWORD: 'secret', OS_PROJECT_NAME: 'admin' };
+    expect(() => loadConfig({ env: cloud, flags: { fault: 'power-off' }, readFile: () => undefined, cwd: '/tmp' })).toThrow(/^--fault: power-off is made on lab hosts only so far .* a real host needs a power driver/);
+    expect(loadConfig({ env: cloud, flags: { fault: 'power-off', labStateDir: '/tmp/lab', sshKey: '/tmp/lab/id', knownHosts: '/tmp/lab/known_hosts' }, readFile: () => undefined, cwd: '/tmp' }).fault).toEqual({ kind: 'power-off' });
+    expect(loadConfig({ env: {}, flags: { fault: 'power-off' }, readFile: () => undefined, cwd: '/tmp' }).fault).toEqual({ kind: 'power-off' });
   });
 });

@@ -144,7 +144,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
       const target = { host: host.hostIp };
       const fault = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'freeze' }, durationS: 2, remoteDir: host.dir }, auth);
       const down = await eventually(() => downs.find((d) => d.host === host.name), 10_000, 'the monitor to see the host down');
-      expect(stateOf(host.sshdPid!)).toBe('T'); // its sshd, from outside
+      await eventually(() => stateOf(host.sshdPid!) === 'T' || undefined, 2_000, 'its sshd stopped (seen from outside)');
       expect(linkUp(host)).toBe(true);
       await expect(SshSession.connect(target, { ...auth, connectTimeoutMs: 500 })).rejects.toThrow();
       await eventually(() => ups.find((u) => u.host === host.name && u.from === 'down'), 10_000, 'the host to answer again');
@@ -158,6 +158,19 @@ describe('link-down fault over SSH on the embedded lab', () => {
       expect(faultChains(host)).toEqual([]);
       expect(readdirSync(host.dir).filter((f) => f.startsWith('doctor-fault-'))).toEqual([]); // the list of frozen processes too
     });
+  });
+
+  it('a power-off of a lab host: its link down and its processes stopped, then on again', async () => {
+    const host = state.hosts[1]!;
+    const target = { host: host.hostIp };
+    const fault = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'power-off' }, durationS: 1, remoteDir: host.dir }, auth);
+    await eventually(() => (!linkUp(host) && stateOf(host.sshdPid!) === 'T') || undefined, 10_000, 'the host to be off: link down, sshd stopped');
+    const log = await fetchFaultLog(fault, target, auth, Date.now() + 15_000);
+    expect(log).toMatchObject({ fault: 'power-off', dev: host.vethHost });
+    expect(log.frozen!).toBeGreaterThanOrEqual(1);
+    expect(log.upAt! - log.downAt!).toBeGreaterThanOrEqual(1_000);
+    expect(linkUp(host)).toBe(true);
+    expect(stateOf(host.sshdPid!)).not.toBe('T');
   });
 
   it('a flap of 3 outages of 300 ms: the monitor sees each, the script logs each, then the host stays up', async () => {

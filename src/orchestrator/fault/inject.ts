@@ -17,7 +17,7 @@ const LINK_DOWN: FaultSpec = { kind: 'link-down' };
  * run (`-N`, so a second fault on the host never shares it), and their drop count is logged before
  * the chain goes. A freeze stops (SIGSTOP) every process of the host's network namespace but PID 1,
  * kernel threads and the script's own group, lists them next to the script and continues them
- * after. A flap makes its outages itself (each one logged) and then ends. `undo` as the first
+ * after; a lab host's power-off is that with its link down. A flap makes its outages itself (each one logged) and then ends. `undo` as the first
  * argument only puts a fault back (idempotent).
  */
 export const FAULT_SCRIPT = `#!/bin/bash
@@ -37,22 +37,23 @@ unfilter() { # chain ip
   while ipt -D OUTPUT -s "$2" -j "$1" 2>/dev/null; do :; done
   ipt -F "$1" && ipt -X "$1"
 }
-freeze_host() {
-  local net mine d pid
-  net=$(readlink /proc/self/ns/net); mine=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f3)
+freeze_host() { # builtins only (test -ef, read): a fork per process of the machine took most of a second
+  local line mine d pid
+  read -r line < /proc/$$/stat; set -- \${line##*) }; mine=$3
   : > "$frozen_list"
   for d in /proc/[0-9]*; do
     pid=\${d#/proc/}
     [ "$pid" = 1 ] || [ "$pid" = 2 ] && continue
-    [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$net" ] || continue
-    set -- $(sed 's/.*) //' "$d/stat" 2>/dev/null) # state ppid pgrp
-    [ "\${2:-2}" = 2 ] || [ "\${3:-}" = "$mine" ] && continue
+    [ "$d/ns/net" -ef /proc/$$/ns/net ] || continue
+    read -r line 2>/dev/null < "$d/stat" || continue
+    set -- \${line##*) } # state ppid pgrp
+    [ "$2" = 2 ] || [ "$3" = "$mine" ] && continue
     $SUDO kill -STOP "$pid" 2>/dev/null && echo "$pid" >> "$frozen_list"
   done
-  echo "frozen $(wc -l < "$frozen_list")"
 }
-thaw_host() {
+thaw_host() { # logs how many were stopped (here, so a freeze cut short by SIGTERM says it too)
   [ -f "$frozen_list" ] || return 0
+  echo "frozen $(wc -l < "$frozen_list")"
   while read -r pid; do $SUDO kill -CONT "$pid" 2>/dev/null; done < "$frozen_list"
   rm -f "$frozen_list"
 }
@@ -63,6 +64,7 @@ apply() { # ip fault parameter chain dev; logs "down" the moment the host is cut
     icmp-blackhole) chain_with "$4" -p icmp -j DROP && jump -I "$1" "$4" && went_down ;;
     icmp-loss) chain_with "$4" -p icmp -m statistic --mode random --probability "$(awk -v p="$3" 'BEGIN {printf "%.4f", p / 100}')" -j DROP && ipt -I INPUT -d "$1" -j "$4" && went_down ;;
     freeze) chain_with "$4" -j DROP && jump -I "$1" "$4" && went_down && freeze_host ;;
+    power-off) $SUDO ip link set dev "$5" down && went_down && freeze_host ;;
     *) return 1 ;;
   esac
 }
@@ -70,6 +72,7 @@ undo() { # ip fault parameter chain dev
   case "$2" in
     link-down) [ -n "$5" ] && $SUDO ip link set dev "$5" up ;;
     freeze) thaw_host; unfilter "$4" "$1" ;;
+    power-off) thaw_host; [ -n "$5" ] && $SUDO ip link set dev "$5" up ;;
     icmp-*|flap) unfilter "$4" "$1" ;;
   esac
 }
@@ -81,7 +84,7 @@ echo "fault $fault\${param:+:$param}"
 dev=$(dev_of "$ip_addr")
 if [ -z "$dev" ]; then echo "error no interface holds $ip_addr"; exit 3; fi
 echo "dev $dev"
-case "$fault" in link-down) ;; *) command -v iptables >/dev/null 2>&1 || { echo "error iptables is not installed on this host"; exit 6; } ;; esac
+case "$fault" in link-down|power-off) ;; *) command -v iptables >/dev/null 2>&1 || { echo "error iptables is not installed on this host"; exit 6; } ;; esac
 restore() {
   trap '' TERM INT
   undo "$ip_addr" "$fault" "$param" "$chain" "$dev" || { echo "error putting $fault back failed"; exit 5; }
