@@ -28,7 +28,7 @@ export async function runInject(flags: InjectFlags, env: NodeJS.ProcessEnv, out:
   let knownHosts = flags.knownHosts;
   let remoteDir: string | undefined;
   if (fault.kind === 'power-off' && !isLabAddress(host!.ip)) {
-    throw new ConfigError('--fault', `power-off is made on lab hosts only so far; ${host!.ip} is not a lab address (a real host needs a power driver, which doctor-harness does not have yet)`);
+    throw new ConfigError('--fault', `doctor inject powers off lab hosts only; ${host!.ip} is not a lab address: a real host is powered off by doctor run through a power driver (--power-off-command, --power-on-command)`);
   }
   if (isLabAddress(host!.ip)) {
     const state = readState(labStateDir(flags, env));

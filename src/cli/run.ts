@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
 import { HarnessError, InternalError, processStart } from '../shared/index.js';
 import { labDown, readState, restoreHostLink } from '../lab/index.js';
-import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, restoreControllersFromLedger, runFaultManagement, SETTINGS, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
+import { cloudEntries, flagProperty, Ledger, loadConfig, removeResources, restoreControllersFromLedger, runFaultManagement, runPower, SETTINGS, stopPowerOnTimer, type LedgerEntry, type RunResults } from '../orchestrator/index.js';
 import { renderCloudProfiles, renderProfile, shortcutLine } from '../profiler/index.js';
 import { historyFile, recordRun } from './history.js';
 import { readText, stateHome } from './common.js';
@@ -155,6 +155,18 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
         }
       } else if (Date.parse(e.until) > Date.now()) {
         out(`run ${run.runId}: ${e.host} (${e.ip}) gets its link back by its own timer by ${e.until}`);
+      }
+    }
+    // A host the power driver powered off: its timer (if still that process) stops, and the host is powered on now.
+    for (const e of run.entries) {
+      if (e.kind !== 'power-off') continue;
+      if (e.timerPid !== undefined) stopPowerOnTimer({ pid: e.timerPid, processStart: e.timerStart });
+      try {
+        const on = await runPower({ off: '', on: e.on }, 'on', { host: e.host, ip: e.ip });
+        if (on.exitCode !== 0) errors.push(`powering ${e.host} on: the command failed (exit ${on.exitCode})${on.output ? `: ${on.output}` : ''}`);
+        else out(`run ${run.runId}: powered ${e.host} (${e.ip}) on`);
+      } catch (err) {
+        errors.push(`powering ${e.host} on: ${(err as Error).message}`);
       }
     }
     // Controller files the run changed go back from their backups on the nodes; then the keys it fetched to reach them go.

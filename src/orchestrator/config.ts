@@ -9,6 +9,7 @@ import { parseTransportUrl, shownTransportUrl } from '../inspector/index.js';
 import { flagOf, parseTraceResets, settingName, settingsSchema, SETTING_DEFAULTS, SETTINGS, type ResolvedSettings, type SettingKey, type SettingValues } from './settings/index.js';
 import type { ProfiledService } from '../profiler/index.js';
 import { parseFault, type FaultSpec } from './fault/kinds.js';
+import type { PowerDriver } from './fault/power.js';
 
 /** Everything a run needs, merged from defaults, a config file, Doctor's variables and flags; frozen. */
 export interface RunConfig {
@@ -19,6 +20,8 @@ export interface RunConfig {
   thresholdMs: number;
   /** What happens to the compute host (--fault). */
   fault: FaultSpec;
+  /** The power driver (--power-off-command, --power-on-command): how a power-off is made. */
+  power?: PowerDriver;
   faultDurationS: number;
   activeTimeoutS: number;
   notifyTimeoutS: number;
@@ -134,8 +137,13 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
   if (installerNode && !c.installerIp) throw new ConfigError(`${flagOf('installerIp')} / INSTALLER_IP`, `the ${installerType} installer needs ${installerNode}`);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`;
   const fault = parseFault(c.fault, flagOf('fault'));
-  if (fault.kind === 'power-off' && cloud.mode !== 'lab' && !c.labStateDir) {
-    throw new ConfigError(flagOf('fault'), 'power-off is made on lab hosts only so far (the embedded lab, or a cloud whose computes are lab hosts: --lab-state-dir); a real host needs a power driver (an ipmitool command line, say), which doctor-harness does not have yet');
+  if (Boolean(c.powerOffCommand) !== Boolean(c.powerOnCommand)) {
+    throw new ConfigError(flagOf(c.powerOffCommand ? 'powerOnCommand' : 'powerOffCommand'), 'a power driver needs both command lines: --power-off-command and --power-on-command');
+  }
+  const power = c.powerOffCommand && c.powerOnCommand ? { off: c.powerOffCommand, on: c.powerOnCommand } : undefined;
+  if (power && fault.kind !== 'power-off') throw new ConfigError(flagOf('powerOffCommand'), `the power driver makes --fault power-off, not ${c.fault}: leave it out or choose power-off`);
+  if (fault.kind === 'power-off' && !power && cloud.mode !== 'lab' && !c.labStateDir) {
+    throw new ConfigError(flagOf('fault'), 'power-off of a host that is not a lab host needs a power driver: --power-off-command and --power-on-command (an ipmitool command line, say); lab hosts (the embedded lab, --lab-state-dir) are powered off by the fault script');
   }
   const config: RunConfig = {
     runId,
@@ -144,6 +152,7 @@ export function loadConfig(src: ConfigSources): Readonly<RunConfig> {
     placement: c.placement,
     thresholdMs: c.thresholdMs,
     fault,
+    ...(power ? { power } : {}),
     faultDurationS: c.faultDurationS,
     activeTimeoutS: c.activeTimeoutS,
     notifyTimeoutS: c.notifyTimeoutS,

@@ -12,6 +12,7 @@ export {
   type FaultRequest, type FaultPlan, type InjectedFault, type FaultLog,
 } from './fault/inject.js';
 export { FAULTS, faultLabel, parseFault, type FaultKind, type FaultSpec } from './fault/kinds.js';
+export { powerCommand, runPower, startPowerOnTimer, stopPowerOnTimer, type PowerCall, type PowerDriver } from './fault/power.js';
 export { SshSession, HostKeyError, openClient, type SshAuth, type SshTarget, type ExecResult } from './fault/ssh.js';
 export { verifyHostKey, parseKnownHosts, hostToken, type HostKeyVerdict } from './fault/known-hosts.js';
 export { openEnvironment, type ComputeAccess, type Environment, type EnvironmentContext } from './environment.js';

@@ -17,6 +17,8 @@ export type LedgerEntry =
   | { kind: 'ended'; at: string }
   /** A fault was started on a host: doctor cleanup puts a lab host's link back at once (a real host's comes back by its own timer, `until`). */
   | { kind: 'fault'; host: string; ip: string; scriptPath: string; logPath: string; until: string; labStateDir?: string }
+  /** A host the power driver powered off: doctor cleanup stops the timer (if it is still that process) and runs the on command. */
+  | { kind: 'power-off'; host: string; ip: string; on: string; timerPid?: number; timerStart?: string }
   /** A private folder of this machine holding what an installer adapter fetched (the nodes' key): removed with the run. */
   | { kind: 'private-dir'; path: string }
   /** A controller file the run changed: its backup on the node, how to reach it (key paths, never keys) and what to restart. */

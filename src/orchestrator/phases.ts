@@ -19,6 +19,7 @@ import type { RunConfig } from './config.js';
 import type { ComputeAccess, Environment, TeardownRegistry } from './environment.js';
 import { parseFaultLog, planFault, type FaultRequest } from './fault/inject.js';
 import { faultLabel } from './fault/kinds.js';
+import { powerCommand, runPower, startPowerOnTimer, stopPowerOnTimer, type PowerCall, type PowerDriver } from './fault/power.js';
 import type { ClockOffset } from './fault/clock.js';
 import { asRoot, restoreController, setUpController, type ControllerFileChange, type ControllerNode, type ControllerSession } from './controller/index.js';
 import { cloudEntries, type Ledger } from './ledger.js';
@@ -253,8 +254,10 @@ export async function armMonitor(ctx: RunContext, env: Environment, s: Services,
   const compute = await env.compute({ name: p.host, ip: p.hostIp });
   ctx.results.host = { name: compute.name, ip: compute.ip, fault: faultLabel(ctx.config.fault) };
   // The environment's guard refuses an address it must not probe: before any probe, and so before any SSH to it.
+  const transport = await ctx.edges.openIcmp();
+  ctx.results.monitor = { profile: config.profile, transport: transport.kind ?? 'injected (a test\'s)' };
   const monitor = new Monitor({
-    hosts: [{ name: compute.name, ip: compute.ip }], transport: await ctx.edges.openIcmp(), ...(config.profile === 'fast' ? FAST_PROFILE : DOCTOR_PROFILE),
+    hosts: [{ name: compute.name, ip: compute.ip }], transport, ...(config.profile === 'fast' ? FAST_PROFILE : DOCTOR_PROFILE),
     logger: logs.get('monitor'), guard: async (ips) => {
       for (const ip of ips) await env.guard(ip);
     },
@@ -351,8 +354,9 @@ export async function injectFault(ctx: RunContext, armed: Armed, p: Provisioned)
   const { compute } = armed;
   ctx.signal.throwIfAborted();
   ctx.ledger.add({ kind: 'forced-down', host: p.host }); // the inspector will force it down: doctor cleanup must undo that
-  ctx.progress(`injecting a ${config.faultDurationS} s ${faultLabel(config.fault)} on ${compute.name} (${compute.ip})`);
+  ctx.progress(`injecting a ${config.faultDurationS} s ${faultLabel(config.fault)} on ${compute.name} (${compute.ip})${config.power ? ' through the power driver' : ''}`);
   await ctx.energy?.step('inject');
+  if (config.fault.kind === 'power-off' && config.power) return powerOff(ctx, armed, config.power);
   const request: FaultRequest = { target: compute.ssh.target, computeIp: compute.ip, fault: config.fault, durationS: config.faultDurationS, ...(compute.remoteDir ? { remoteDir: compute.remoteDir } : {}) };
   const plan = planFault(request);
   const restore = compute.restore;
@@ -384,6 +388,44 @@ export async function injectFault(ctx: RunContext, armed: Armed, p: Provisioned)
     });
   }
   const down = await within(armed.detected, Math.min(config.faultDurationS, 30) * 1000, `the monitor did not see ${compute.name} go down`, ctx.signal);
+  results.detection = { detectedAt: down.detectedAt };
+  void ctx.energy?.step('notify');
+  return down;
+}
+
+/**
+ * 5, through a power driver: the host powered off by the user's own command, on this machine. The
+ * host cannot put itself back, so the run powers it on as soon as it is done with it; should the
+ * run die, a timer of its own does after the fault's duration, and doctor cleanup does (the ledger).
+ * The power went off while the off command ran: checkpoint 0 is its midpoint, ± half its time.
+ */
+async function powerOff(ctx: RunContext, armed: Armed, driver: PowerDriver): Promise<HostDownEvent> {
+  const { config, results, teardown, seen } = ctx;
+  const target = { host: armed.compute.name, ip: armed.compute.ip };
+  powerCommand(driver.off, target); // a name the command line cannot take is refused before anything runs
+  const calls: PowerCall[] = [];
+  const log: NonNullable<RunResults['faultLog']> = { fault: 'power-off', clock: 'harness', power: calls };
+  results.faultLog = log;
+  const timer = startPowerOnTimer(driver, target, config.faultDurationS);
+  ctx.ledger.add({ kind: 'power-off', host: target.host, ip: target.ip, on: driver.on, timerPid: timer.pid, ...(timer.processStart ? { timerStart: timer.processStart } : {}) });
+  teardown.cleanup(`powering ${target.host} on`, async () => {
+    stopPowerOnTimer(timer);
+    const on = await runPower(driver, 'on', target, ctx.edges.runProcess);
+    calls.push(on);
+    if (on.exitCode !== 0) throw new HarnessError(`the power-on command for ${target.host} failed (exit ${on.exitCode})${on.output ? `: ${on.output}` : ''}`);
+    log.upAt = round((on.startedAt + on.endedAt) / 2);
+    log.restoredAt = round(on.endedAt);
+  });
+  void ctx.energy?.step('detect'); // not awaited: the detection must not wait on the recorder
+  const off = await runPower(driver, 'off', target, ctx.edges.runProcess);
+  calls.push(off);
+  if (off.exitCode !== 0) {
+    seen.hostDownMissing = `the power-off command failed (exit ${off.exitCode})`;
+    throw new FaultInjectionError(`the power-off command for ${target.host} failed (exit ${off.exitCode})${off.output ? `: ${off.output}` : ''}`);
+  }
+  log.downAt = round((off.startedAt + off.endedAt) / 2);
+  log.downUncertaintyMs = round((off.endedAt - off.startedAt) / 2);
+  const down = await within(armed.detected, Math.min(config.faultDurationS, 30) * 1000, `the monitor did not see ${armed.compute.name} go down`, ctx.signal);
   results.detection = { detectedAt: down.detectedAt };
   void ctx.energy?.step('notify');
   return down;
@@ -522,7 +564,7 @@ export async function verify(ctx: RunContext, s: Services, p: Provisioned, missi
 export function measure(ctx: RunContext): void {
   const { results, seen, config } = ctx;
   if (results.detection && results.faultLog?.downAt !== undefined) {
-    results.detection.linkDownAt = round(results.faultLog.downAt - (seen.hostClock?.offsetMs ?? 0));
+    results.detection.linkDownAt = round(results.faultLog.downAt - (results.faultLog.clock === 'harness' ? 0 : seen.hostClock?.offsetMs ?? 0));
     results.detection.detectionMs = round(results.detection.detectedAt - results.detection.linkDownAt);
   }
   if (results.notifications && config.profilerType === 'poc') results.profile = profileOf(results, seen);
@@ -540,7 +582,11 @@ function profileOf(results: RunResults, seen: Observations): Profile {
   const got = new Map(results.notifications?.perVm.map((v) => [v.vmId, v]));
   return buildProfile({
     ...(results.faultLog?.downAt !== undefined && results.host
-      ? { hostDown: { at: results.detection?.linkDownAt ?? results.faultLog.downAt, source: `fault script on ${results.host.name}`, clock: results.host.name, ...(seen.hostClock ? { uncertaintyMs: seen.hostClock.uncertaintyMs } : {}) } }
+      ? {
+        hostDown: results.faultLog.clock === 'harness'
+          ? { at: results.detection?.linkDownAt ?? results.faultLog.downAt, source: 'power driver (off command, its midpoint)', clock: 'harness', uncertaintyMs: results.faultLog.downUncertaintyMs ?? 0 }
+          : { at: results.detection?.linkDownAt ?? results.faultLog.downAt, source: `fault script on ${results.host.name}`, clock: results.host.name, ...(seen.hostClock ? { uncertaintyMs: seen.hostClock.uncertaintyMs } : {}) },
+      }
       : {}),
     ...(seen.hostDownMissing ? { hostDownMissing: seen.hostDownMissing } : {}),
     ...(results.detection ? { detectedAt: results.detection.detectedAt } : {}),

@@ -4,6 +4,7 @@ import type { LabCloud } from '../lab/index.js';
 import type { HostHandling } from '../inspector/index.js';
 import type { RunEdges } from './edges.js';
 import type { FaultLog } from './fault/inject.js';
+import type { PowerCall } from './fault/power.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'ERROR' | 'INTERRUPTED';
 
@@ -36,6 +37,8 @@ export interface RunResults {
     /** Per controller: the files the set-up changed (and what it added), the services it restarted, the files put back; how long each took. */
     controllerSetup?: Array<{ node: string; changed: Array<{ path: string; what: string }>; restarted: string[]; restored: string[]; setupMs?: number; restoreMs?: number }>;
   };
+  /** The run's ICMP monitor: its profile and the socket it probed through (batch: ours; raw-socket: the fallback). */
+  monitor?: { profile: string; transport: string };
   /** The failed host, and the fault it was given (as --fault names it). */
   host?: { name: string; ip: string; fault?: string };
   detection?: { linkDownAt?: number; detectedAt: number; detectionMs?: number; report?: { ok: boolean; attempts: number; status?: number; error?: string } };
@@ -45,7 +48,8 @@ export interface RunResults {
   inspectorCommand?: { command: string; url: string; pid: number; exit?: { code: number | null; signal: string | null } };
   verification?: { hostStatus: Record<string, string | undefined>; vmStatus: Record<string, string> };
   /** What the fault script logged; `restoredAt` (harness clock): when the lab put the host back, before the script's timer. */
-  faultLog?: Omit<FaultLog, 'raw'> & { restoredAt?: number };
+  /** clock `harness`: the instants are this machine's (a power driver's), not the host's; downUncertaintyMs: ± of downAt; power: the driver's calls. */
+  faultLog?: Omit<FaultLog, 'raw'> & { restoredAt?: number; clock?: 'harness'; downUncertaintyMs?: number; power?: PowerCall[] };
   /** The eleven checkpoints of every affected VM, and where the time went. */
   profile?: Profile;
   /**

@@ -32,7 +32,7 @@ describe('doctor run with bad input', () => {
     ['a fault that does not exist', ['run', '--fault', 'meteor'], {}, /^doctor: --fault: "meteor" is not a fault; the faults are link-down, icmp-blackhole, icmp-loss:P, freeze, power-off, flap:NxD$/m],
     ['an ICMP loss above 100 %', ['run', '--fault', 'icmp-loss:150'], {}, /^doctor: --fault: "icmp-loss:150": icmp-loss takes the share of ICMP packets to drop in %, more than 0 and at most 100/m],
     ['a fault parameter where none is taken', ['run', '--fault', 'link-down:5'], {}, /^doctor: --fault: "link-down:5": link-down takes no parameter$/m],
-    ['a power-off of a host that is not a lab host (inject)', ['inject', '--host', 'c1=127.0.0.1', '--fault', 'power-off'], {}, /^doctor: --fault: power-off is made on lab hosts only so far; 127\.0\.0\.1 is not a lab address/m],
+    ['a power-off of a host that is not a lab host (inject)', ['inject', '--host', 'c1=127.0.0.1', '--fault', 'power-off'], {}, /^doctor: --fault: doctor inject powers off lab hosts only; 127\.0\.0\.1 is not a lab address: a real host is powered off by doctor run through a power driver/m],
     ['an ICMP loss without its share (inject)', ['inject', '--host', 'c1=198.18.0.2', '--fault', 'icmp-loss'], {}, /^doctor: --fault: "icmp-loss": icmp-loss takes the share/m],
     ['hosts from Nova and from a flag at once', ['monitor', '--hosts-from-nova', '--host', 'c1=198.18.0.2', '--inspector', 'http://127.0.0.1:1'], {}, /^doctor: --hosts-from-nova: takes the hosts from Nova: leave out --host and --hosts-file/m],
     ['a --trace-resets that is neither a number nor all (run)', ['run', '--trace-resets', 'some'], {}, /^doctor: --trace-resets: must be all or a whole number \(0 traces none\) \(from the command line\)/m],

@@ -86,6 +86,7 @@ describe('doctor run on the embedded lab', () => {
     expect(r.faultLog!.upAt!).toBeGreaterThan(r.detection!.detectedAt);
     expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000);
     expect(r.detection!.report).toEqual({ ok: true, attempts: 1, status: 200 });
+    expect(r.monitor).toEqual({ profile: 'doctor', transport: 'batch' }); // the monitor's own socket, built at npm install
     expect(Object.values(r.verification!.hostStatus)).toEqual(['DOWN', 'DOWN', 'DOWN']);
     expect(Object.values(r.verification!.vmStatus)).toEqual(['ERROR', 'ERROR', 'ERROR']);
     expect(r.inspector!.vms).toHaveLength(3);
@@ -214,72 +215,51 @@ describe('doctor run on the embedded lab', () => {
     return { onLine, seen: () => seen! };
   };
 
-  it('--fault icmp-blackhole, a gray failure: detected and notified while the host\'s link and SSH stay up; the host counted the drops', async () => {
-    const host = observing();
-    const { results: r, cloud } = await run({ vmCount: 2, fault: 'icmp-blackhole' }, { onLine: host.onLine });
-    expect(r.verdict, r.reason).toBe('PASS');
-    expect(r.notifications!.received).toBe(2);
-    expect(r.host!.fault).toBe('icmp-blackhole');
-    expect(host.seen()).toMatchObject({ link: 'UP' });
-    expect(await host.seen().sshdStopped).toBe(false);
-    expect(host.seen().dropped!).toBeGreaterThan(0);
-    expect(await host.seen().greeting).toMatch(/^SSH-2\.0-/); // everything but ICMP still reaches the host
-    expect(r.faultLog).toMatchObject({ fault: 'icmp-blackhole' });
-    expect(r.faultLog!.dropped!).toBeGreaterThanOrEqual(host.seen().dropped!);
-    expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000); // the lab put it back, not the script's timer
-    expect(summary(r).join('\n')).toMatch(/host compute-\d \(198\.18\.\d+\.\d+\) icmp-blackhole → detected in [\d.]+ ms/);
-    expectNothingLeft(r, cloud);
-  });
+  /** Each fault as the host looks from outside at detection: its link, whether its sshd gets stopped, a packet filter, sshd's greeting over TCP. */
+  const FAULT_RUNS: Array<{ fault: string; what: string; vms: number; link: 'UP' | 'DOWN'; sshdStopped: boolean; filter: boolean; greets?: boolean }> = [
+    { fault: 'icmp-blackhole', what: 'a gray failure: only ICMP is cut', vms: 2, link: 'UP', sshdStopped: false, filter: true, greets: true },
+    { fault: 'icmp-loss:100', what: 'every probe lost, all else through', vms: 1, link: 'UP', sshdStopped: false, filter: true, greets: true },
+    { fault: 'freeze', what: 'a hung host: its processes stopped, its traffic dropped, its link up', vms: 1, link: 'UP', sshdStopped: true, filter: true, greets: false },
+    { fault: 'power-off', what: 'a lab host powered off: its link down, its processes stopped', vms: 1, link: 'DOWN', sshdStopped: true, filter: false, greets: false },
+    // The lab puts the host back once the alarm came, so the flap is cut short after its first outage.
+    { fault: 'flap:3x400', what: 'the first of three outages', vms: 1, link: 'UP', sshdStopped: false, filter: true },
+  ];
+  for (const f of FAULT_RUNS) {
+    it(`--fault ${f.fault}, ${f.what}: the host seen so from outside at detection; detected, notified, put back`, async () => {
+      const host = observing();
+      const { results: r, cloud } = await run({ vmCount: f.vms, fault: f.fault }, { onLine: host.onLine });
+      expect(r.verdict, r.reason).toBe('PASS');
+      expect(r.notifications!.received).toBe(f.vms);
+      expect(r.host!.fault).toBe(f.fault);
+      expect(host.seen().link).toBe(f.link);
+      expect(await host.seen().sshdStopped).toBe(f.sshdStopped);
+      if (f.filter) expect(host.seen().dropped!).toBeGreaterThan(0);
+      else expect(host.seen().dropped).toBeUndefined();
+      if (f.greets !== undefined) expect(await host.seen().greeting).toMatch(f.greets ? /^SSH-2\.0-/ : /^no greeting/);
+      expect(r.faultLog).toMatchObject({ fault: f.fault });
+      if (f.filter) expect(r.faultLog!.dropped!).toBeGreaterThanOrEqual(host.seen().dropped!);
+      if (f.sshdStopped) expect(r.faultLog!.frozen!).toBeGreaterThanOrEqual(1);
+      expect(r.detection!.detectedAt).toBeGreaterThan(r.faultLog!.downAt!);
+      expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000); // the lab put it back, not the script's timer
+      expect(summary(r).join('\n')).toMatch(new RegExp(`host compute-\\d \\(198\\.18\\.\\d+\\.\\d+\\) ${f.fault} → detected in [\\d.]+ ms`));
+      expectNothingLeft(r, cloud);
+    });
+  }
 
-  it('--fault icmp-loss:100: every probe lost while the link and SSH stay up; detected and notified', async () => {
+  it('--fault power-off through a power driver: its off command with the host and its address, its on command once the run is done; checkpoint 0 on this machine\'s clock', async () => {
+    const calls = join(work, 'power-calls-inprocess');
+    const fake = join(ROOT, 'test/helpers/fake-power.sh');
     const host = observing();
-    const { results: r, cloud } = await run({ vmCount: 1, fault: 'icmp-loss:100' }, { onLine: host.onLine });
+    const { results: r, cloud } = await run({ vmCount: 1, fault: 'power-off', powerOffCommand: `${fake} ${calls} off {host} {ip}`, powerOnCommand: `${fake} ${calls} on {host} {ip}` }, { onLine: host.onLine });
     expect(r.verdict, r.reason).toBe('PASS');
-    expect(r.host!.fault).toBe('icmp-loss:100');
-    expect(host.seen()).toMatchObject({ link: 'UP' });
-    expect(host.seen().dropped!).toBeGreaterThan(0);
-    expect(await host.seen().greeting).toMatch(/^SSH-2\.0-/);
-    expect(r.faultLog).toMatchObject({ fault: 'icmp-loss:100' });
-    expectNothingLeft(r, cloud);
-  });
-
-  it('--fault freeze, a hung host: its sshd stopped and its traffic dropped (seen from outside) while its link stays up; detected, notified', async () => {
-    const host = observing();
-    const { results: r, cloud } = await run({ vmCount: 1, fault: 'freeze' }, { onLine: host.onLine });
-    expect(r.verdict, r.reason).toBe('PASS');
-    expect(r.host!.fault).toBe('freeze');
-    expect(host.seen()).toMatchObject({ link: 'UP' });
-    expect(await host.seen().sshdStopped).toBe(true);
-    expect(host.seen().dropped!).toBeGreaterThan(0);
-    expect(await host.seen().greeting).toMatch(/^no greeting/);
-    expect(r.faultLog).toMatchObject({ fault: 'freeze' });
-    expect(r.faultLog!.frozen!).toBeGreaterThanOrEqual(1);
-    expect(r.faultLog!.upAt! - r.faultLog!.downAt!).toBeLessThan(30_000); // the lab continued it, not the script's timer
-    expectNothingLeft(r, cloud);
-  });
-
-  it('--fault power-off on a lab host: its link down and its sshd stopped (seen from outside); detected, notified', async () => {
-    const host = observing();
-    const { results: r, cloud } = await run({ vmCount: 1, fault: 'power-off' }, { onLine: host.onLine });
-    expect(r.verdict, r.reason).toBe('PASS');
-    expect(r.host!.fault).toBe('power-off');
-    expect(host.seen()).toMatchObject({ link: 'DOWN' });
-    expect(await host.seen().sshdStopped).toBe(true);
-    expect(host.seen().dropped).toBeUndefined(); // no packet filter: the link itself is down
-    expect(r.faultLog).toMatchObject({ fault: 'power-off' });
-    expect(r.faultLog!.frozen!).toBeGreaterThanOrEqual(1);
-    expectNothingLeft(r, cloud);
-  });
-
-  it('--fault flap:3x400: the first outage is detected and notified; the lab then puts the host back, cutting the flap short', async () => {
-    const host = observing();
-    const { results: r, cloud } = await run({ vmCount: 1, fault: 'flap:3x400' }, { onLine: host.onLine });
-    expect(r.verdict, r.reason).toBe('PASS');
-    expect(r.host!.fault).toBe('flap:3x400');
-    expect(host.seen()).toMatchObject({ link: 'UP' });
-    expect(host.seen().dropped!).toBeGreaterThan(0);
-    expect(r.faultLog).toMatchObject({ fault: 'flap:3x400' });
-    expect(r.detection!.detectedAt).toBeGreaterThan(r.faultLog!.downAt!);
+    expect(host.seen().link).toBe('DOWN'); // what this fake driver does to a lab host
+    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual([`off ${r.host!.name} ${r.host!.ip}`, `on ${r.host!.name} ${r.host!.ip}`]);
+    expect(r.faultLog).toMatchObject({ fault: 'power-off', clock: 'harness', power: [{ command: 'off', exitCode: 0 }, { command: 'on', exitCode: 0 }] });
+    expect(r.faultLog!.downAt!).toBeLessThan(r.detection!.detectedAt);
+    expect(r.faultLog!.upAt!).toBeGreaterThan(r.detection!.detectedAt);
+    const zero = r.profile!.timelines[0]!.checkpoints[0]!;
+    expect(zero).toMatchObject({ source: 'power driver (off command, its midpoint)', clock: 'harness', at: r.faultLog!.downAt });
+    expect(zero.uncertaintyMs!).toBeGreaterThan(0);
     expectNothingLeft(r, cloud);
   });
 
@@ -360,6 +340,28 @@ describe('doctor run and doctor cleanup as processes', () => {
       expect(existsSync(join(cliLedgers(), `${runId}.jsonl`))).toBe(false);
     }
   }, 180_000);
+
+  it('a power driver\'s host after a SIGKILL of the run: its own timer powers it on after --fault-duration, and doctor cleanup does too', async () => {
+    const calls = join(work, 'power-calls-killed');
+    const fake = join(ROOT, 'test/helpers/fake-power.sh');
+    const run = start(['--fault', 'power-off', '--fault-duration', '2', '--lab-drop-webhooks', '--notify-timeout', '60',
+      '--power-off-command', `${fake} ${calls} off {host} {ip}`, '--power-on-command', `${fake} ${calls} on {host} {ip}`]);
+    await eventually(() => (/waiting for 1 alarm/.test(run.out()) ? true : undefined), 30_000, () => `the run to wait for alarms; it printed: ${run.out()}`);
+    run.p.kill('SIGKILL');
+    await run.exit;
+    const [off] = readFileSync(calls, 'utf8').trim().split('\n');
+    expect(off).toMatch(/^off compute-\d 198\.18\.\d+\.\d+$/);
+    // Nobody but the timer: the host is powered on after the fault's 2 s.
+    await eventually(() => (readFileSync(calls, 'utf8').includes('\non ') ? true : undefined), 10_000, 'the timer to power the host on');
+    const cleanup = spawn(process.execPath, [join(ROOT, 'bin/doctor.js'), 'cleanup'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    cleanup.stdout!.on('data', (d) => (out += d));
+    expect(await new Promise((r) => cleanup.once('exit', r))).toBe(0);
+    expect(out).toMatch(/powered compute-\d \(198\.18\.\d+\.\d+\) on/);
+    const on = off!.replace(/^off/, 'on');
+    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual([off, on, on]);
+    expect(existsSync(join(cliLedgers(), `${runIdOf(run.out())}.jsonl`))).toBe(false);
+  });
 
   it('doctor cleanup removes what a killed run left', async () => {
     const run = start(['--lab-drop-webhooks', '--notify-timeout', '60']);

@@ -161,14 +161,17 @@ describe('the OpenStack all-in-one lab', () => {
   });
 
   /** A doctor run through OS_CLOUD and the lab's doctor.yaml: checks what every run must show; its results and progress lines. */
-  async function passingRun(vmCount: number, opts: { shortcut?: boolean; profileCloud?: boolean } = {}) {
+  async function passingRun(vmCount: number, opts: { shortcut?: boolean; profileCloud?: boolean; fault?: string; onLine?: (line: string) => void } = {}) {
     // The 10-VM run also loses its tunnel while it provisions: the tunnel's sshd session on the controller is killed.
     const tunnelKill = vmCount === 10 ? { done: false } : undefined;
     const config = loadConfig({
       env: env(), configFile: state.runConfig, readFile: read, cwd: work,
       // thresholdMs: this checks the chain end to end, not how fast this machine's Nova is (reset-state took
       // 150-230 ms a call here on some days, 30-40 ms on others): timings are npm run bench:openstack's.
-      flags: { vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), ...(opts.shortcut ? { shortcut: true } : {}), ...(opts.profileCloud ? { profileCloud: 'nova-api,nova-conductor,nova-compute' } : {}) },
+      flags: {
+        vmCount, thresholdMs: 60_000, inspectorPort: 0, consumerPort: 0, resultsDir: join(work, 'results'), ...(opts.shortcut ? { shortcut: true } : {}),
+        ...(opts.profileCloud ? { profileCloud: 'nova-api,nova-conductor,nova-compute' } : {}), ...(opts.fault ? { fault: opts.fault } : {}),
+      },
     });
     expect(config.cloud.mode).toBe('cloud');
     let tunnelPort = 0;
@@ -177,6 +180,7 @@ describe('the OpenStack all-in-one lab', () => {
       signal: new AbortController().signal, ledgerDir: join(work, 'ledgers'),
       progress: (line) => {
         lines.push(line);
+        opts.onLine?.(line);
         const opened = /^opening a reverse tunnel from controller .* to the consumer \(127\.0\.0\.1:(\d+)\)/.exec(line);
         if (opened) tunnelPort = Number(opened[1]);
         if (tunnelKill && !tunnelKill.done && line.startsWith('provisioning ')) {
@@ -532,6 +536,45 @@ describe('the OpenStack all-in-one lab', () => {
         await simHook.close();
       }
     }, 300_000);
+
+    // Last of this block: they stop the compute's own nova-compute for a moment.
+    for (const fault of ['freeze', 'power-off'] as const) {
+      it(`passes doctor run --fault ${fault} with 2 VMs: the failed compute's nova-compute stopped (seen from outside) while Nova still answers, continued after`, async () => {
+        const hosts = readState(state.hostsDir)!;
+        /** The nova-compute processes of a compute host (its network namespace's). */
+        const novaComputes = (namespace: string) => execFileSync('ip', ['netns', 'pids', namespace], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+          .filter((pid) => existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('nova-compute'));
+        const stateOf = (pid: number) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+            return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+          } catch {
+            return 'gone';
+          }
+        };
+        let failed: { namespace: string; pids: number[]; stopped: Promise<boolean> } | undefined;
+        const { r } = await passingRun(2, {
+          fault,
+          onLine: (l) => {
+            if (!/ down, detected;/.test(l) || failed) return;
+            const host = hosts.hosts.find((h) => l.startsWith(`${h.name} `))!;
+            const pids = novaComputes(host.namespace);
+            failed = {
+              namespace: host.namespace, pids,
+              // The fault cuts the host off first (the instant it logs), then stops its processes one by one.
+              stopped: eventually(() => (pids.length > 0 && pids.every((p) => stateOf(p) === 'T')) || undefined, 3_000, 'nova-compute stopped').then(() => true, () => false),
+            };
+          },
+        });
+        expect(r.host!.fault).toBe(fault);
+        expect(await failed!.stopped).toBe(true);
+        expect(r.faultLog).toMatchObject({ fault });
+        expect(r.faultLog!.frozen!).toBeGreaterThanOrEqual(2); // its sshd and its nova-compute at least
+        // Put back: the same nova-compute processes run on.
+        expect(novaComputes(failed!.namespace)).toEqual(failed!.pids);
+        for (const pid of failed!.pids) expect(stateOf(pid)).toMatch(/^[RSD]$/);
+      }, 300_000);
+    }
   });
 
 

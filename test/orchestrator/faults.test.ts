@@ -1,7 +1,7 @@
 /** The faults a run can make, as `--fault` takes them. */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/shared/index.js';
-import { FAULTS, faultLabel, loadConfig, parseFault, runOptions } from '../../src/orchestrator/index.js';
+import { FAULTS, faultLabel, loadConfig, parseFault, powerCommand, runOptions } from '../../src/orchestrator/index.js';
 
 describe('--fault', () => {
   it('takes each fault by its name, with its parameter where it has one', () => {
@@ -61,10 +61,18 @@ describe('--fault', () => {
     expect(help).toContain('(default link-down)');
   });
 
-  it('power-off only where the hosts are lab hosts: a configured cloud without --lab-state-dir is refused before anything starts', () => {
+  it('power-off: lab hosts through the fault script, any host through a power driver (both command lines); refused otherwise before anything starts', () => {
     const cloud = { OS_AUTH_URL: 'http://127.0.0.1:5000/v3', OS_USERNAME: 'admin', OS_PASSWORD: 'secret', OS_PROJECT_NAME: 'admin' };
-    expect(() => loadConfig({ env: cloud, flags: { fault: 'power-off' }, readFile: () => undefined, cwd: '/tmp' })).toThrow(/^--fault: power-off is made on lab hosts only so far .* a real host needs a power driver/);
-    expect(loadConfig({ env: cloud, flags: { fault: 'power-off', labStateDir: '/tmp/lab', sshKey: '/tmp/lab/id', knownHosts: '/tmp/lab/known_hosts' }, readFile: () => undefined, cwd: '/tmp' }).fault).toEqual({ kind: 'power-off' });
-    expect(loadConfig({ env: {}, flags: { fault: 'power-off' }, readFile: () => undefined, cwd: '/tmp' }).fault).toEqual({ kind: 'power-off' });
+    const ssh = { sshKey: '/tmp/lab/id', knownHosts: '/tmp/lab/known_hosts' };
+    const load = (env: Record<string, string>, flags: Record<string, string>) => loadConfig({ env, flags, readFile: () => undefined, cwd: '/tmp' });
+    expect(() => load(cloud, { fault: 'power-off', ...ssh })).toThrow(/^--fault: power-off of a host that is not a lab host needs a power driver: --power-off-command and --power-on-command/);
+    expect(load(cloud, { fault: 'power-off', labStateDir: '/tmp/lab', ...ssh }).fault).toEqual({ kind: 'power-off' });
+    expect(load({}, { fault: 'power-off' }).power).toBeUndefined();
+    const driver = { powerOffCommand: 'ipmitool -H bmc-{host} -f /etc/pass chassis power off', powerOnCommand: 'ipmitool -H bmc-{host} -f /etc/pass chassis power on' };
+    expect(load(cloud, { fault: 'power-off', ...ssh, ...driver }).power).toEqual({ off: driver.powerOffCommand, on: driver.powerOnCommand });
+    expect(() => load({}, { fault: 'power-off', powerOffCommand: driver.powerOffCommand })).toThrow(/^--power-on-command: a power driver needs both command lines/);
+    expect(() => load({}, { fault: 'freeze', ...driver })).toThrow(/^--power-off-command: the power driver makes --fault power-off, not freeze/);
+    expect(powerCommand(driver.powerOffCommand, { host: 'compute-1', ip: '192.0.2.7' })).toBe('ipmitool -H bmc-compute-1 -f /etc/pass chassis power off');
+    expect(() => powerCommand(driver.powerOffCommand, { host: 'c1; rm -rf /', ip: '192.0.2.7' })).toThrow(/the host "c1; rm -rf \/" has characters the power command line cannot take safely/);
   });
 });

@@ -19,7 +19,7 @@ export const FAULTS: ReadonlyArray<{ kind: FaultKind; param?: string; help: stri
   { kind: 'icmp-blackhole', help: 'every ICMP packet to or from the compute IP is dropped (iptables) while everything else works: a gray failure only an ICMP detector sees' },
   { kind: 'icmp-loss', param: 'P', help: 'P % of the ICMP packets to the compute IP are dropped at random (iptables statistic), 0 < P ≤ 100' },
   { kind: 'freeze', help: 'every process of the host stopped (SIGSTOP) and all its traffic dropped, then continued: a hung host' },
-  { kind: 'power-off', help: 'a lab host powered off: its link down and every process of it stopped, then powered on (lab hosts only so far: a real host needs a power driver)' },
+  { kind: 'power-off', help: 'the host powered off, then on: a lab host by the fault script (its link down and every process of it stopped), any host through a power driver (--power-off-command, --power-on-command)' },
   { kind: 'flap', param: 'NxD', help: 'N outages of D ms (all traffic dropped), D ms apart, then the host stays up (the fault duration does not apply); N up to 100, D from 10 to 60000' },
 ];
 

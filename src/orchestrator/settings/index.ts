@@ -50,6 +50,14 @@ const SPECS = {
     flag: 'fault', value: 'name[:param]', schema: z.string().min(1), default: 'link-down',
     help: `what happens to the compute host: ${FAULTS.map((f) => `\`${f.param ? `${f.kind}:${f.param}` : f.kind}\`: ${f.help}`).join('; ')}`,
   },
+  powerOffCommand: {
+    flag: 'power-off-command', value: 'cmd', schema: z.string().min(1),
+    help: 'with `--fault power-off`: a shell command line, run on this machine, that powers the host off (a power driver; used for any host, lab hosts included), `{host}` replaced by Nova\'s name for it and `{ip}` by its address, e.g. `ipmitool -I lanplus -H bmc-{host} -U admin -f /etc/doctor/ipmi.pass chassis power off` (a password file: a password on the command line would show in the process list)',
+  },
+  powerOnCommand: {
+    flag: 'power-on-command', value: 'cmd', schema: z.string().min(1),
+    help: 'with `--power-off-command`: the command line that powers the host on again, run as soon as the run is done with the host; a timer of its own runs it after `--fault-duration` should the run die, and `doctor cleanup` runs it too',
+  },
   faultDurationS: {
     flag: 'fault-duration', value: 's', schema: z.coerce.number().min(1).max(3600), default: 30,
     help: 'seconds the fault lasts; on a lab host (embedded or all-in-one lab) it is put back as soon as the run is done with it',
