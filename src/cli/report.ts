@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, isRecord } from '../shared/index.js';
 import type { RunResults } from '../orchestrator/index.js';
-import { junitFor, renderHtml } from '../profiler/index.js';
+import { compareTimes, junitFor, renderHtml, type Comparison } from '../profiler/index.js';
 import { summary } from './run.js';
 import { historyFile, readHistory, resolveRun } from './history.js';
 import { REPORT_FORMATS } from './common.js';
@@ -68,7 +68,34 @@ export function renderCompare(a: RunResults, b: RunResults): string[] {
   const w0 = Math.max(...[...rows, ...compRows].map((r) => r[0].length)) + 2;
   const w1 = Math.max(...[...rows, ...compRows].map((r) => r[1].length)) + 2;
   const line = ([k, x, y]: [string, string, string]) => `  ${k.padEnd(w0)}${x.padEnd(w1)}${y}`;
-  return [line(['', 'A', 'B']), ...rows.map(line), '', '  where the slowest alarm\'s time went:', ...compRows.map(line)];
+  return [line(['', 'A', 'B']), ...rows.map(line), '', '  where the slowest alarm\'s time went:', ...compRows.map(line), '', ...perVmComparison(a, b)];
+}
+
+/**
+ * B against A over every VM's times: the notification time and each component, as medians and a
+ * rank test (Mann–Whitney, 95 %), faster or slower only when the difference is at least 2 ms and 10 %
+ * of A's median. The VMs of one run share its conditions: a small difference wants more runs.
+ */
+export function perVmComparison(a: RunResults, b: RunResults): string[] {
+  const notified = (r: RunResults) => (r.notifications?.perVm ?? []).flatMap((v) => (v.notificationMs === undefined ? [] : [v.notificationMs]));
+  const component = (r: RunResults, name: string) => (r.profile?.timelines ?? []).flatMap((t) => t.components.filter((c) => c.component === name).map((c) => c.ms));
+  const names = [...new Set([a, b].flatMap((r) => (r.profile?.timelines ?? []).flatMap((t) => t.components.map((c) => c.component))))];
+  const rows: Array<[string, Comparison, boolean]> = [['notification time', notified(a), notified(b)] as const, ...names.map((n) => [n, component(a, n), component(b, n)] as const)]
+    // A figure all VMs of a run share (the monitor's detection) is one value per run, whatever the VM count.
+    .map(([n, xs, ys]) => [n, compareTimes(xs, ys), [xs, ys].some((v) => v.length > 1 && new Set(v).size === 1)]);
+  const ms = (v: number) => (Number.isNaN(v) ? '—' : `${v.toFixed(1)} ms`);
+  const p = (v: number) => (v < 0.0001 ? 'p < 0.0001' : `p = ${v.toFixed(4)}`);
+  const said = (c: Comparison) => {
+    if (c.verdict === 'too few') return 'too few VMs to say (3 a run at least)';
+    if (c.verdict === 'no difference') return `no difference (${p(c.p)})`;
+    return `${c.verdict} by ${Math.abs(c.deltaMs).toFixed(1)} ms (${p(c.p)})`;
+  };
+  const w = Math.max(...rows.map(([n]) => n.length)) + 2;
+  return [
+    '  B against A, over every VM (medians; Mann–Whitney rank test at 95 %, a difference counts from 2 ms and 10 % of A\'s median):',
+    ...rows.map(([n, c, shared]) => `  ${n.padEnd(w)}${`A ${ms(c.medianA)} (${c.n[0]})`.padEnd(22)}${`B ${ms(c.medianB)} (${c.n[1]})`.padEnd(22)}${shared ? 'one value per run, shared by its VMs: compare runs, not VMs' : said(c)}`),
+    '  (the VMs of one run share its conditions: before trusting a small difference, compare more runs)',
+  ];
 }
 
 /** `doctor report`: one run again, the history, or two runs compared. */

@@ -9,3 +9,4 @@ export * from './service-logs.js';
 export * from './testapi.js';
 export * from './energy.js';
 export * from './cloud-profile.js';
+export * from './stats.js';

@@ -52,3 +52,36 @@ describe('doctor report over the run history', () => {
     await expect(doctor(['report', '--compare', ids[0]!])).rejects.toMatchObject({ stderr: expect.stringMatching(/--compare: takes exactly two runs \(got 1\)/) });
   });
 });
+
+describe('doctor report --compare over every VM', () => {
+  let work: string;
+  const ids: string[] = [];
+  const doctor = (args: string[]) => run('node', [BIN, ...args], { cwd: work, env: { ...process.env, XDG_STATE_HOME: join(work, 'state'), CI: 'true' } });
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'doctor-compare-'));
+    // The same 5 VMs twice, the second with 50 ms more in the simulated Aodh's evaluator.
+    for (const latency of [[], ['--lab-latency', 'evaluate=50']]) {
+      const { stdout } = await doctor(['run', '--vm-count', '5', '--fault-duration', '2', '--inspector-port', '0', '--consumer-port', '0', ...latency]);
+      ids.push(/doctor run (\S+):/.exec(stdout)![1]!);
+    }
+  }, 90_000);
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('names the evaluator slower (and the notification time), and refuses to test a figure the VMs of a run share', async () => {
+    const { stdout } = await doctor(['report', '--compare', ids[0]!, ids[1]!]);
+    expect(stdout).toContain('B against A, over every VM (medians; Mann–Whitney rank test at 95 %');
+    expect(stdout).toMatch(/\n {2}evaluator \(aodh\) +A [\d.]+ ms \(5\) +B [\d.]+ ms \(5\) +slower by [\d.]+ ms \(p (= 0\.0[0-4]\d\d|< 0\.0001)\)/);
+    expect(stdout).toMatch(/\n {2}notification time +A [\d.]+ ms \(5\) +B [\d.]+ ms \(5\) +slower by [\d.]+ ms/);
+    expect(stdout).toMatch(/\n {2}monitor +A [\d.]+ ms \(5\) +B [\d.]+ ms \(5\) +one value per run, shared by its VMs: compare runs, not VMs/);
+    const evaluator = /evaluator \(aodh\) .* slower by ([\d.]+) ms/.exec(stdout)!;
+    expect(Number(evaluator[1])).toBeGreaterThanOrEqual(45); // the 50 ms it was given, less what the first run's evaluator took
+  });
+
+  it('says a run compared with itself is no different in every row it can test', async () => {
+    const { stdout } = await doctor(['report', '--compare', ids[0]!, ids[0]!]);
+    const rows = stdout.split('B against A, over every VM')[1]!.split('\n').slice(1).filter((l) => /^ {2}\S/.test(l) && !l.includes('the VMs of one run'));
+    expect(rows.length).toBeGreaterThanOrEqual(6);
+    for (const row of rows) expect(row).toMatch(/no difference \(p = 1\.0000\)|one value per run/);
+  });
+});
