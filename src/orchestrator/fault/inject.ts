@@ -38,7 +38,7 @@ unfilter() { # chain ip
   ipt -F "$1" && ipt -X "$1"
 }
 freeze_host() { # builtins only (test -ef, read): a fork per process of the machine took most of a second
-  local line mine d pid
+  local line mine d pid comm
   read -r line < /proc/$$/stat; set -- \${line##*) }; mine=$3
   : > "$frozen_list"
   for d in /proc/[0-9]*; do
@@ -46,6 +46,9 @@ freeze_host() { # builtins only (test -ef, read): a fork per process of the mach
     [ "$pid" = 1 ] || [ "$pid" = 2 ] && continue
     [ "$d/ns/net" -ef /proc/$$/ns/net ] || continue
     read -r line 2>/dev/null < "$d/stat" || continue
+    comm=\${line#*(}; comm=\${comm%)*}
+    # Namespace tools only visiting the host (a lab's ip -n, ip netns exec iptables) are not the host's.
+    case "$comm" in ip|iptables*|ip6tables*|xtables*) continue ;; esac
     set -- \${line##*) } # state ppid pgrp
     [ "$2" = 2 ] || [ "$3" = "$mine" ] && continue
     $SUDO kill -STOP "$pid" 2>/dev/null && echo "$pid" >> "$frozen_list"
