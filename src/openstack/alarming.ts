@@ -114,6 +114,15 @@ export class AlarmingClient {
     return r.data.map(alarm);
   }
 
+  /** Sets an alarm's state by hand (Aodh records a state transition, "Manually set via API"); answers the state. */
+  async setState(id: string, state: 'ok' | 'alarm' | 'insufficient data'): Promise<string> {
+    return (await this.s.request<string>({ service: 'alarming', method: 'PUT', path: `/v2/alarms/${enc(id)}/state`, body: state })).data;
+  }
+
+  async state(id: string): Promise<string> {
+    return (await this.s.request<string>({ service: 'alarming', method: 'GET', path: `/v2/alarms/${enc(id)}/state` })).data;
+  }
+
   async delete(id: string): Promise<void> {
     await this.s.request({ service: 'alarming', method: 'DELETE', path: `/v2/alarms/${enc(id)}` });
   }

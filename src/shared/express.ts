@@ -24,7 +24,7 @@ export interface BodyError {
  * measured part of every request of the simulated cloud, and the first event the harness's inspector
  * received paid iconv-lite's loading (7 ms) inside the fault window.
  */
-export function jsonBody(limit: string | number = '1mb'): RequestHandler {
+export function jsonBody(limit: string | number = '1mb', opts: { anyTopLevel?: boolean } = {}): RequestHandler {
   const max = typeof limit === 'number' ? limit : byteSize(limit);
   return (req: Request, _res: Response, next: NextFunction) => {
     const declared = req.headers['content-length'];
@@ -65,7 +65,8 @@ export function jsonBody(limit: string | number = '1mb'): RequestHandler {
       // A byte-order mark goes, as decoding did it.
       const text = buf.toString('utf8').replace(/^\uFEFF/, '');
       const first = FIRST_CHAR.exec(text)?.[0];
-      if (first !== '{' && first !== '[') {
+      // Strict by default (an object or an array); an API whose body is a bare value (Aodh's alarm state: "ok") takes any.
+      if (!opts.anyTopLevel && first !== '{' && first !== '[') {
         return finish(bodyError(400, 'entity.parse.failed', first === undefined ? 'Unexpected end of JSON input' : `Unexpected token '${first}': a JSON body must be an object or an array`));
       }
       try {

@@ -135,6 +135,41 @@ describe('lab cloud contracts', () => {
     expect(quiet.body.state).toBe('insufficient data');
   });
 
+  it('sets an alarm\'s state by hand as Aodh does (a bare JSON string, a state transition in its history); back to ok, it fires again', async () => {
+    await start();
+    const { admin, doctor, ids } = await provision(lab, 1);
+    const created = (await doctor.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url))).body;
+    const path = `/alarming/v2/alarms/${created.alarm_id}/state`;
+    const set = await doctor.call('PUT', path, 'alarm');
+    expect(set.status).toBe(200);
+    expect(set.text).toBe('"alarm"');
+    expect((await doctor.call('GET', path)).body).toBe('alarm');
+    const after = (await doctor.call('GET', `/alarming/v2/alarms/${created.alarm_id}`)).body;
+    expect(after).toMatchObject({ state: 'alarm', state_reason: 'Manually set via API' });
+    expect(after.state_timestamp > created.state_timestamp).toBe(true);
+    const [latest] = (await doctor.call('GET', `/alarming/v2/alarms/${created.alarm_id}/history`)).body as Array<Record<string, unknown>>;
+    expect(latest).toMatchObject({ type: 'state transition', detail: '{"state": "alarm", "state_reason": "Manually set via API"}', on_behalf_of: created.project_id, project_id: created.project_id });
+    // Anything but the three states, a body that is not JSON, another project's alarm: refused as Aodh refuses them.
+    const broken = await doctor.call('PUT', path, 'broken');
+    expect(broken.status).toBe(400);
+    expect(broken.body.error_message).toEqual({ faultcode: 'Client', faultstring: 'state invalid', debuginfo: null });
+    for (const bad of [42, { state: 'ok' }]) expect((await doctor.call('PUT', path, bad)).status, JSON.stringify(bad)).toBe(400);
+    expect((await doctor.call('PUT', path, undefined, { 'Content-Type': 'application/json', 'Content-Length': '0' })).status).toBe(400);
+    const other = (await admin.call('POST', '/alarming/v2/alarms', alarmBody(ids[0]!, hook.url))).body;
+    expect((await doctor.call('PUT', `/alarming/v2/alarms/${other.alarm_id}/state`, 'ok')).status).toBe(404);
+    // The client, then a second failure of the VM: an alarm set back to ok fires again (repeat_actions is false).
+    const client = clientFor(lab);
+    try {
+      expect(await client.alarming.setState(created.alarm_id, 'ok')).toBe('ok');
+      expect(await client.alarming.state(created.alarm_id)).toBe('ok');
+    } finally {
+      client.close();
+    }
+    await admin.call('POST', `/compute/v2.1/servers/${ids[0]}/action`, { 'os-resetState': { state: 'error' } });
+    await eventually(() => hook.received.find((h) => h.body['alarm_id'] === created.alarm_id), 5000, 'the alarm to fire');
+    expect(hook.received.find((h) => h.body['alarm_id'] === created.alarm_id)!.body).toMatchObject({ previous: 'ok', current: 'alarm' });
+  });
+
   it('does not fire alarms of another project (Aodh evaluates the VM project only)', async () => {
     await start();
     const { admin, ids } = await provision(lab, 1);

@@ -6,6 +6,9 @@ import { auth, authMiddleware, errorHandler, isRecord, qsAll, sendError, MAX_REQ
 import type { AlarmRec } from './state.js';
 
 const SEVERITIES = ['moderate', 'low', 'critical'];
+/** Aodh's alarm states (state_kind) and the reason a state set through the API gets. */
+const STATES = ['ok', 'alarm', 'insufficient data'];
+const MANUAL_REASON = 'Manually set via API';
 const OPS = ['lt', 'le', 'eq', 'ne', 'ge', 'gt'];
 const ACTION_SCHEMES = ['http:', 'https:', 'log:', 'test:', 'trust+http:', 'trust+https:', 'zaqar:', 'trust+zaqar:'];
 /** The query fields Aodh's alarm list accepts (ALARM_QUERY_FIELDS_ALLOWED; all_projects is a switch, not a filter). */
@@ -50,8 +53,42 @@ export function aodhRouter(cloud: Cloud): Router {
   });
   const visible = (a: AlarmRec, res: Response) => auth(res).isAdmin || a.projectId === auth(res).projectId;
 
+  const find = (req: Request, res: Response) => {
+    const id = String(req.params['id']);
+    const a = s.alarms.get(id);
+    if (!a || !visible(a, res)) {
+      err(res, 404, `Alarm ${id} not found${auth(res).isAdmin ? '' : ` in project ${auth(res).projectId}`}`);
+      return undefined;
+    }
+    return a;
+  };
+
   const v2 = Router();
-  v2.use(authMiddleware(s, cloud.now), jsonBody(MAX_REQUEST_BODY));
+  v2.use(authMiddleware(s, cloud.now));
+  // The alarm's state: its body is a bare JSON string ("ok"), which the other routes' strict body reader refuses.
+  v2.put('/alarms/:id/state', jsonBody(MAX_REQUEST_BODY, { anyTopLevel: true }), (req, res) => {
+    const a = find(req, res);
+    if (!a) return;
+    // Aodh checks the value itself (WSME does not validate this body): anything but the three states is refused.
+    const state = req.body as unknown;
+    if (typeof state !== 'string' || !STATES.includes(state)) return err(res, 400, 'state invalid');
+    const now = isoMicros(cloud.now());
+    a.state = state;
+    a.stateTimestamp = now;
+    a.stateReason = MANUAL_REASON;
+    const history = s.alarmHistory.get(a.id) ?? [];
+    history.push({
+      eventId: uuid(), alarmId: a.id, type: 'state transition', detail: pyJsonDumps({ state, state_reason: MANUAL_REASON }),
+      projectId: auth(res).projectId, userId: auth(res).user.id, onBehalfOf: a.projectId, timestamp: now,
+    });
+    s.alarmHistory.set(a.id, history);
+    res.json(state);
+  });
+  v2.get('/alarms/:id/state', (req, res) => {
+    const a = find(req, res);
+    if (a) res.json(a.state);
+  });
+  v2.use(jsonBody(MAX_REQUEST_BODY));
   v2.post('/alarms', (req, res) => createAlarm(cloud, req, res, view));
   v2.get('/alarms', (req, res) => {
     const fields = qsAll(req, 'q.field');
@@ -77,15 +114,6 @@ export function aodhRouter(cloud: Cloud): Router {
     const list = [...s.alarms.values()].filter((a) => [...query].every(([f, v]) => LIST_FIELDS[f]!(a) === v));
     res.json(list.map((a) => view(a)));
   });
-  const find = (req: Request, res: Response) => {
-    const id = String(req.params['id']);
-    const a = s.alarms.get(id);
-    if (!a || !visible(a, res)) {
-      err(res, 404, `Alarm ${id} not found${auth(res).isAdmin ? '' : ` in project ${auth(res).projectId}`}`);
-      return undefined;
-    }
-    return a;
-  };
   v2.get('/alarms/:id', (req, res) => {
     const a = find(req, res);
     if (a) res.json(view(a));
