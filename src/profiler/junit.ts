@@ -11,6 +11,8 @@ export interface JUnitInput {
   startedAt: string;
   wallMs?: number;
   notifications?: { expected: number; received: number; firstMs?: number; lastMs?: number; perVm: Array<{ name: string; vmId: string; notificationMs?: number; duplicates: number }> };
+  /** The failed host and the fault it was given (a property, for CI dashboards that group runs by fault). */
+  host?: { name: string; ip: string; fault?: string };
   /** The console profile, kept as the suite's output. */
   text?: string;
 }
@@ -40,6 +42,7 @@ export function toJUnit(r: JUnitInput): string {
   const n = r.notifications;
   const props = [
     ['run_id', r.runId], ['verdict', r.verdict], ['threshold_ms', String(r.thresholdMs)],
+    ...(r.host ? [['host', r.host.name], ['fault', r.host.fault ?? 'link-down']] : []),
     ...(n ? [['notifications_expected', String(n.expected)], ['notifications_received', String(n.received)]] : []),
     ...(n?.firstMs !== undefined ? [['notification_first_ms', String(n.firstMs)]] : []),
     ...(n?.lastMs !== undefined ? [['notification_last_ms', String(n.lastMs)]] : []),

@@ -87,6 +87,8 @@ describe('the profile of an embedded-lab run', () => {
     expect(junit).toMatch(/<testsuites name="doctor-harness" tests="4" failures="0" errors="0" skipped="0"/);
     expect(junit.match(/<testcase /g)).toHaveLength(4);
     expect(junit).toContain(`<property name="notification_last_ms" value="${r.notifications!.lastMs}"/>`);
+    expect(junit).toContain(`<property name="host" value="${r.host!.name}"/>`);
+    expect(junit).toContain('<property name="fault" value="link-down"/>');
     expect(junit).toContain('10 handled alarm');
     const lines: string[] = [];
     expect(runReport(join(dir, 'results.json'), 'text', (l) => lines.push(l))).toBe(0);
