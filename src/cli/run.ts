@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
 import { HarnessError, InternalError, processStart } from '../shared/index.js';
@@ -174,6 +174,8 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
     errors.push(...restoring);
     // Kept while a controller still needs them (the next doctor cleanup tries again).
     if (!restoring.length) for (const e of run.entries) if (e.kind === 'private-dir') rmSync(e.path, { recursive: true, force: true });
+    // The embedded cloud's folder, named by the run beside its ledger, even if the run died before noting it.
+    for (const f of readdirSync(ledgerDir(env))) if (f.startsWith(`${run.runId}.cloud-`)) rmSync(join(ledgerDir(env), f), { recursive: true, force: true });
     if (cloud && !cloud.embedded) {
       try {
         const client = createOpenStackClient({ credentials: recordedCloud(cloud, env) });

@@ -7,7 +7,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, HarnessError, type Logger } from '../shared/index.js';
 import type { CloudCredentials } from '../openstack/index.js';
@@ -163,7 +163,9 @@ async function embeddedLab(ctx: EnvironmentContext, c: Extract<RunConfig['cloud'
     trace = async () => cloud.cloud.trace.slice();
   } else {
     // Otherwise in a process of its own, so that what the run measures of itself is the harness's cost alone.
-    const dir = mkdtempSync(join(tmpdir(), 'doctor-cloud-'));
+    // Beside the run's ledger (0700), named by the run, not in /tmp: a run killed before it could note the
+    // folder still leaves it where doctor cleanup looks for it, and a state folder that goes takes it along.
+    const dir = mkdtempSync(join(dirname(ledger.path), `${config.runId}.cloud-`));
     ledger.add({ kind: 'private-dir', path: dir });
     teardown.cleanup('removing the simulated cloud\'s folder', async () => rmSync(dir, { recursive: true, force: true }));
     const log = ctx.logger('lab-cloud');

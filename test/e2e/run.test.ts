@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabCloud } from '../../src/lab/index.js';
@@ -372,6 +372,11 @@ describe('doctor run and doctor cleanup as processes', () => {
     const before = runLeftovers(join(work, 'cli-results'), runId);
     expect(before.namespaces).toHaveLength(2);
     expect(existsSync(join(cliLedgers(), `${runId}.jsonl`))).toBe(true);
+    // The simulated cloud's folder (its clouds.yaml, its admin password): beside the ledger, private, named by the run.
+    const cloudDirs = () => readdirSync(cliLedgers()).filter((f) => f.startsWith(`${runId}.cloud-`));
+    expect(cloudDirs()).toHaveLength(1);
+    expect(statSync(join(cliLedgers(), cloudDirs()[0]!)).mode & 0o777).toBe(0o700);
+    expect(readdirSync(join(cliLedgers(), cloudDirs()[0]!)).sort()).toEqual(['admin-password', 'clouds.yaml']);
     const cleanup = spawn(process.execPath, [join(ROOT, 'bin/doctor.js'), 'cleanup'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     cleanup.stdout!.on('data', (d) => (out += d));
@@ -379,5 +384,6 @@ describe('doctor run and doctor cleanup as processes', () => {
     expect(out).toMatch(/cleaned/);
     expect(labLeftovers(/doctor-(\w+)-compute/.exec(before.namespaces[0]!)![1]!, join(work, 'cli-results', runId, 'lab'))).toEqual(NOTHING_LEFT);
     expect(existsSync(join(cliLedgers(), `${runId}.jsonl`))).toBe(false);
+    expect(cloudDirs()).toEqual([]);
   });
 });

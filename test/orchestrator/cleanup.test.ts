@@ -1,7 +1,7 @@
 /** doctor cleanup: the cloud a run recorded, never another; runs still going are left alone. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCloud, type LabCloud } from '../../src/lab/index.js';
@@ -105,6 +105,24 @@ describe('doctor cleanup', () => {
     reused.add({ kind: 'run', pid: process.pid, startedAt: '2026-12-01T00:00:00.000Z', processStart: '1' });
     expect(await runCleanup(env({}), () => {})).toBe(0);
     expect(existsSync(reused.path)).toBe(false);
+  });
+
+  it('removes the embedded cloud\'s folder of a dead run by its name, even one its ledger never noted; a live run\'s stays', async () => {
+    const dir = ledgerDir(env({}));
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const dead = new Ledger(dir, 'r7', { owner: false });
+    dead.add({ kind: 'run', pid: gone, startedAt: new Date().toISOString(), processStart: '1' });
+    const live = new Ledger(dir, 'r8', { owner: false });
+    live.add({ kind: 'run', pid: process.pid, startedAt: new Date().toISOString(), processStart: processStart(process.pid)! });
+    for (const name of ['r7.cloud-abc123', 'r8.cloud-def456']) {
+      mkdirSync(join(dir, name), { mode: 0o700 });
+      writeFileSync(join(dir, name, 'clouds.yaml'), 'clouds: {}\n', { mode: 0o600 });
+    }
+    expect(await runCleanup(env({}), () => {})).toBe(0);
+    expect(existsSync(join(dir, 'r7.cloud-abc123'))).toBe(false);
+    expect(existsSync(join(dir, 'r8.cloud-def456'))).toBe(true);
+    live.close();
+    rmSync(join(dir, 'r8.cloud-def456'), { recursive: true, force: true });
   });
 
   it('stops a process a dead run left (the embedded cloud), but not another process that now has its PID', async () => {
