@@ -1,4 +1,4 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createOpenStackClient, loadCredentials, type CloudCredentials } from '../openstack/index.js';
 import { HarnessError, InternalError, processStart } from '../shared/index.js';
@@ -115,6 +115,8 @@ export function summary(r: RunResults): string[] {
 /** `doctor cleanup`: removes what runs that died left (their ledgers); runs still going are left alone. */
 export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => void): Promise<number> {
   const runs = Ledger.readAll(ledgerDir(env));
+  // What lies beside the ledgers: each dead run's embedded-cloud folder is found here by its name.
+  const stateFiles = existsSync(ledgerDir(env)) ? readdirSync(ledgerDir(env)) : [];
   if (!runs.length) {
     out('nothing to clean up: no run left a ledger');
     return 0;
@@ -162,7 +164,7 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
       if (e.kind !== 'power-off') continue;
       if (e.timerPid !== undefined) stopPowerOnTimer({ pid: e.timerPid, processStart: e.timerStart });
       try {
-        const on = await runPower({ off: '', on: e.on }, 'on', { host: e.host, ip: e.ip });
+        const on = await runPower(e.on, 'on', { host: e.host, ip: e.ip });
         if (on.exitCode !== 0) errors.push(`powering ${e.host} on: the command failed (exit ${on.exitCode})${on.output ? `: ${on.output}` : ''}`);
         else out(`run ${run.runId}: powered ${e.host} (${e.ip}) on`);
       } catch (err) {
@@ -175,7 +177,7 @@ export async function runCleanup(env: NodeJS.ProcessEnv, out: (l: string) => voi
     // Kept while a controller still needs them (the next doctor cleanup tries again).
     if (!restoring.length) for (const e of run.entries) if (e.kind === 'private-dir') rmSync(e.path, { recursive: true, force: true });
     // The embedded cloud's folder, named by the run beside its ledger, even if the run died before noting it.
-    for (const f of readdirSync(ledgerDir(env))) if (f.startsWith(`${run.runId}.cloud-`)) rmSync(join(ledgerDir(env), f), { recursive: true, force: true });
+    for (const f of stateFiles) if (f.startsWith(`${run.runId}.cloud-`)) rmSync(join(ledgerDir(env), f), { recursive: true, force: true });
     if (cloud && !cloud.embedded) {
       try {
         const client = createOpenStackClient({ credentials: recordedCloud(cloud, env) });

@@ -410,14 +410,14 @@ async function powerOff(ctx: RunContext, armed: Armed, driver: PowerDriver): Pro
   ctx.ledger.add({ kind: 'power-off', host: target.host, ip: target.ip, on: driver.on, timerPid: timer.pid, ...(timer.processStart ? { timerStart: timer.processStart } : {}) });
   teardown.cleanup(`powering ${target.host} on`, async () => {
     stopPowerOnTimer(timer);
-    const on = await runPower(driver, 'on', target, ctx.edges.runProcess);
+    const on = await runPower(driver.on, 'on', target, ctx.edges.runProcess);
     calls.push(on);
     if (on.exitCode !== 0) throw new HarnessError(`the power-on command for ${target.host} failed (exit ${on.exitCode})${on.output ? `: ${on.output}` : ''}`);
     log.upAt = round((on.startedAt + on.endedAt) / 2);
     log.restoredAt = round(on.endedAt);
   });
   void ctx.energy?.step('detect'); // not awaited: the detection must not wait on the recorder
-  const off = await runPower(driver, 'off', target, ctx.edges.runProcess);
+  const off = await runPower(driver.off, 'off', target, ctx.edges.runProcess);
   calls.push(off);
   if (off.exitCode !== 0) {
     seen.hostDownMissing = `the power-off command failed (exit ${off.exitCode})`;

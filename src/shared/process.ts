@@ -58,10 +58,19 @@ export const runProcess: Runner = async (file, args, opts = {}) => {
  * /proc/PID/stat): with the PID it names one process for good, even after the PID is reused.
  */
 export function processStart(pid: number): string | undefined {
+  return statFields(pid)?.[19];
+}
+
+/** A process's state in /proc/PID/stat: R, S, D, T (stopped), Z (exited, not yet reaped)…; undefined once it is gone. */
+export function processState(pid: number): string | undefined {
+  return statFields(pid)?.[0];
+}
+
+/** /proc/PID/stat from field 3 (the state) on. The command name (field 2) is in parentheses and may hold spaces: count from after it. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }

@@ -12,30 +12,41 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const BIN = new URL('../../bin/doctor.js', import.meta.url).pathname;
 
-describe('doctor report over the run history', () => {
-  let work: string;
-  const ids: string[] = [];
-  const doctor = (args: string[]) => run('node', [BIN, ...args], { cwd: work, env: { ...process.env, XDG_STATE_HOME: join(work, 'state'), CI: 'true' } });
-
+/**
+ * A state home of its own with real runs of `doctor run` in it, one per list of extra flags, made
+ * before the block's tests and removed after; `doctor` runs the CLI against it.
+ */
+function withRuns(prefix: string, runs: string[][]) {
+  const h = {
+    work: '',
+    ids: [] as string[],
+    doctor: (args: string[]) => run('node', [BIN, ...args], { cwd: h.work, env: { ...process.env, XDG_STATE_HOME: join(h.work, 'state'), CI: 'true' } }),
+  };
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'doctor-history-'));
-    for (const vms of ['1', '3']) {
-      const { stdout } = await doctor(['run', '--vm-count', vms, '--fault-duration', '2', '--inspector-port', '0', '--consumer-port', '0']);
-      ids.push(/doctor run (\S+):/.exec(stdout)![1]!);
+    h.work = mkdtempSync(join(tmpdir(), prefix));
+    for (const extra of runs) {
+      const { stdout } = await h.doctor(['run', '--fault-duration', '2', '--inspector-port', '0', '--consumer-port', '0', ...extra]);
+      h.ids.push(/doctor run (\S+):/.exec(stdout)![1]!);
     }
   }, 90_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => rmSync(h.work, { recursive: true, force: true }));
+  return h;
+}
+
+describe('doctor report over the run history', () => {
+  const h = withRuns('doctor-history-', [['--vm-count', '1'], ['--vm-count', '3']]);
+  const { ids, doctor } = h;
 
   it('keeps every run and lists them', async () => {
     const { stdout } = await doctor(['report', '--list']);
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(new RegExp(`^${ids[0]} +PASS +lab +1 VM\\(s\\) +last [\\d.]+ ms +${work}/results/${ids[0]}/results\\.json$`));
+    expect(lines[0]).toMatch(new RegExp(`^${ids[0]} +PASS +lab +1 VM\\(s\\) +last [\\d.]+ ms +${h.work}/results/${ids[0]}/results\\.json$`));
     expect(lines[1]).toContain(`${ids[1]}  PASS`);
   });
 
   it('compares two runs side by side, headline numbers and the slowest alarm\'s components', async () => {
-    const { stdout } = await doctor(['report', '--compare', ids[0]!, join(work, 'results', ids[1]!, 'results.json')]);
+    const { stdout } = await doctor(['report', '--compare', ids[0]!, join(h.work, 'results', ids[1]!, 'results.json')]);
     expect(stdout).toMatch(new RegExp(`run +${ids[0]} +${ids[1]}`));
     expect(stdout).toMatch(/VMs +1 +3/);
     expect(stdout).toMatch(/notification last +[\d.]+ ms +[\d.]+ ms/);
@@ -54,19 +65,8 @@ describe('doctor report over the run history', () => {
 });
 
 describe('doctor report --compare over every VM', () => {
-  let work: string;
-  const ids: string[] = [];
-  const doctor = (args: string[]) => run('node', [BIN, ...args], { cwd: work, env: { ...process.env, XDG_STATE_HOME: join(work, 'state'), CI: 'true' } });
-
-  beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'doctor-compare-'));
-    // The same 5 VMs twice, the second with 50 ms more in the simulated Aodh's evaluator.
-    for (const latency of [[], ['--lab-latency', 'evaluate=50']]) {
-      const { stdout } = await doctor(['run', '--vm-count', '5', '--fault-duration', '2', '--inspector-port', '0', '--consumer-port', '0', ...latency]);
-      ids.push(/doctor run (\S+):/.exec(stdout)![1]!);
-    }
-  }, 90_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  // The same 5 VMs twice, the second with 50 ms more in the simulated Aodh's evaluator.
+  const { ids, doctor } = withRuns('doctor-compare-', [['--vm-count', '5'], ['--vm-count', '5', '--lab-latency', 'evaluate=50']]);
 
   it('names the evaluator slower (and the notification time), and refuses to test a figure the VMs of a run share', async () => {
     const { stdout } = await doctor(['report', '--compare', ids[0]!, ids[1]!]);

@@ -9,7 +9,7 @@ import type { LabCloud } from '../../src/lab/index.js';
 import { loadConfig, type RunResults } from '../../src/orchestrator/index.js';
 import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
 import { runCleanup, summary } from '../../src/cli/run.js';
-import { processStart } from '../../src/shared/index.js';
+import { processStart, processState } from '../../src/shared/index.js';
 import { eventually } from '../helpers/lab.js';
 import { labLeftovers, NOTHING_LEFT } from '../helpers/hosts.js';
 
@@ -179,22 +179,14 @@ describe('doctor run on the embedded lab', () => {
       const ipt = (...args: string[]) => execFileSync('ip', ['netns', 'exec', host.namespace, 'iptables', '-w', ...args], { encoding: 'utf8' });
       const chain = /^-N (DOCTOR-\w+)$/m.exec(ipt('-S'))?.[1];
       const drops = chain ? ipt('-L', chain, '-v', '-n', '-x').split('\n').filter((x) => / DROP /.test(x)).map((x) => Number(x.trim().split(/\s+/)[0])) : [];
-      const sshdState = () => {
-        try {
-          const stat = readFileSync(`/proc/${host.sshdPid}/stat`, 'utf8');
-          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-        } catch {
-          return 'gone';
-        }
-      };
       seen = {
         link: /[<,]UP[,>]/.test(execFileSync('ip', ['-n', host.namespace, '-o', 'link', 'show', 'dev', host.vethHost], { encoding: 'utf8' })) ? 'UP' : 'DOWN',
         // A freeze cuts the traffic first (that is the instant logged), then stops the processes one by one.
         sshdStopped: new Promise((resolve) => {
           const deadline = Date.now() + 1_500;
           const poll = setInterval(() => {
-            const state = sshdState();
-            if (state === 'T' || state === 'gone' || Date.now() > deadline) {
+            const state = processState(host.sshdPid);
+            if (state === 'T' || state === undefined || Date.now() > deadline) {
               clearInterval(poll);
               resolve(state === 'T');
             }

@@ -23,6 +23,7 @@ import {
   loadConfig, restoreController, ReverseTunnel, setUpController, SshSession, type ControllerFileChange, type ControllerLayout,
 } from '../../src/orchestrator/index.js';
 import { runCleanup } from '../../src/cli/run.js';
+import { processState } from '../../src/shared/index.js';
 import { eventually } from '../helpers/lab.js';
 import { apexUndercloud, mcpSaltMaster } from '../helpers/roleplay.js';
 import { abortRuns, trackedRun as runFaultManagement } from '../helpers/runs.js';
@@ -544,14 +545,6 @@ describe('the OpenStack all-in-one lab', () => {
         /** The nova-compute processes of a compute host (its network namespace's). */
         const novaComputes = (namespace: string) => execFileSync('ip', ['netns', 'pids', namespace], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
           .filter((pid) => existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('nova-compute'));
-        const stateOf = (pid: number) => {
-          try {
-            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-            return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-          } catch {
-            return 'gone';
-          }
-        };
         let failed: { namespace: string; pids: number[]; stopped: Promise<boolean> } | undefined;
         const { r } = await passingRun(2, {
           fault,
@@ -562,7 +555,7 @@ describe('the OpenStack all-in-one lab', () => {
             failed = {
               namespace: host.namespace, pids,
               // The fault cuts the host off first (the instant it logs), then stops its processes one by one.
-              stopped: eventually(() => (pids.length > 0 && pids.every((p) => stateOf(p) === 'T')) || undefined, 3_000, 'nova-compute stopped').then(() => true, () => false),
+              stopped: eventually(() => (pids.length > 0 && pids.every((p) => processState(p) === 'T')) || undefined, 3_000, 'nova-compute stopped').then(() => true, () => false),
             };
           },
         });
@@ -572,7 +565,7 @@ describe('the OpenStack all-in-one lab', () => {
         expect(r.faultLog!.frozen!).toBeGreaterThanOrEqual(2); // its sshd and its nova-compute at least
         // Put back: the same nova-compute processes run on.
         expect(novaComputes(failed!.namespace)).toEqual(failed!.pids);
-        for (const pid of failed!.pids) expect(stateOf(pid)).toMatch(/^[RSD]$/);
+        for (const pid of failed!.pids) expect(processState(pid)).toMatch(/^[RSD]$/);
       }, 300_000);
     }
   });

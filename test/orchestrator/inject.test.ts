@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { ConfigError } from '../../src/shared/index.js';
+import { ConfigError, processState } from '../../src/shared/index.js';
 import { restoreHostLink, rotateHostKey, type LabState, type LabHostState } from '../../src/lab/index.js';
 import { fetchFaultLog, HostKeyError, injectFault, parseFaultLog, SshSession, type SshAuth } from '../../src/orchestrator/index.js';
 import { eventually } from '../helpers/lab.js';
@@ -12,11 +12,6 @@ import { labWithInspector, watchLab } from '../helpers/monitor.js';
 /** The packet-filter chains a fault made inside the host (iptables -S, from outside its sshd). */
 const faultChains = (h: LabHostState) =>
   execFileSync('ip', ['netns', 'exec', h.namespace, 'iptables', '-w', '-S'], { encoding: 'utf8' }).split('\n').filter((l) => /DOCTOR-/.test(l));
-/** A process's state letter (/proc/PID/stat): T when stopped. */
-const stateOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-};
 const linkUp = (h: LabHostState) => /[<,]UP[,>]/.test(execFileSync('ip', ['-n', h.namespace, '-o', 'link', 'show', 'dev', h.vethHost], { encoding: 'utf8' }));
 
 describe('link-down fault over SSH on the embedded lab', () => {
@@ -123,14 +118,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
     const blackhole = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'icmp-blackhole' }, durationS: 30, remoteDir: host.dir }, auth);
     await eventually(() => faultChains(host).length > 0 || undefined, 10_000, 'the filter to be made');
     process.kill(-blackhole.pid!, 'SIGKILL');
-    const dead = () => {
-      try {
-        return readFileSync(`/proc/${blackhole.pid}/stat`, 'utf8').includes(') Z ') || undefined;
-      } catch {
-        return true; // reaped
-      }
-    };
-    await eventually(dead, 5_000, 'the killed script to be gone');
+    await eventually(() => ['Z', undefined].includes(processState(blackhole.pid!)) || undefined, 5_000, 'the killed script to be gone');
     expect(faultChains(host).length).toBeGreaterThan(0);
     await restoreHostLink(host, { stopping: blackhole.scriptPath });
     expect(faultChains(host)).toEqual([]);
@@ -144,7 +132,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
       const target = { host: host.hostIp };
       const fault = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'freeze' }, durationS: 2, remoteDir: host.dir }, auth);
       const down = await eventually(() => downs.find((d) => d.host === host.name), 10_000, 'the monitor to see the host down');
-      await eventually(() => stateOf(host.sshdPid!) === 'T' || undefined, 2_000, 'its sshd stopped (seen from outside)');
+      await eventually(() => processState(host.sshdPid!) === 'T' || undefined, 2_000, 'its sshd stopped (seen from outside)');
       expect(linkUp(host)).toBe(true);
       await expect(SshSession.connect(target, { ...auth, connectTimeoutMs: 500 })).rejects.toThrow();
       await eventually(() => ups.find((u) => u.host === host.name && u.from === 'down'), 10_000, 'the host to answer again');
@@ -154,7 +142,7 @@ describe('link-down fault over SSH on the embedded lab', () => {
       expect(log.dropped!).toBeGreaterThan(0);
       expect(log.downAt!).toBeLessThan(down.detectedAt);
       expect(log.upAt! - log.downAt!).toBeGreaterThanOrEqual(2_000);
-      expect(stateOf(host.sshdPid!)).not.toBe('T');
+      expect(processState(host.sshdPid!)).not.toBe('T');
       expect(faultChains(host)).toEqual([]);
       expect(readdirSync(host.dir).filter((f) => f.startsWith('doctor-fault-'))).toEqual([]); // the list of frozen processes too
     });
@@ -164,13 +152,13 @@ describe('link-down fault over SSH on the embedded lab', () => {
     const host = state.hosts[1]!;
     const target = { host: host.hostIp };
     const fault = await injectFault({ target, computeIp: host.hostIp, fault: { kind: 'power-off' }, durationS: 1, remoteDir: host.dir }, auth);
-    await eventually(() => (!linkUp(host) && stateOf(host.sshdPid!) === 'T') || undefined, 10_000, 'the host to be off: link down, sshd stopped');
+    await eventually(() => (!linkUp(host) && processState(host.sshdPid!) === 'T') || undefined, 10_000, 'the host to be off: link down, sshd stopped');
     const log = await fetchFaultLog(fault, target, auth, Date.now() + 15_000);
     expect(log).toMatchObject({ fault: 'power-off', dev: host.vethHost });
     expect(log.frozen!).toBeGreaterThanOrEqual(1);
     expect(log.upAt! - log.downAt!).toBeGreaterThanOrEqual(1_000);
     expect(linkUp(host)).toBe(true);
-    expect(stateOf(host.sshdPid!)).not.toBe('T');
+    expect(processState(host.sshdPid!)).not.toBe('T');
   });
 
   it('a flap of 3 outages of 300 ms: the monitor sees each, the script logs each, then the host stays up', async () => {

@@ -1,6 +1,6 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarnessError, type Runner, runProcess, waitForPort } from '../../shared/index.js';
+import { HarnessError, processState, type Runner, runProcess, waitForPort } from '../../shared/index.js';
 import { ALIASES_PER_SLOT, controllerAddressing, hostAddressing, MAX_HOSTS, MAX_SLOTS, slotPrefix, LAB_ID } from './addressing.js';
 import { isOurSshd, SSHD, sshdConfig, startSshd } from './sshd.js';
 import { acquireLock, claimSlot, readState, releaseSlot, statePath, writeState, type LabHostState, type LabState } from './state.js';
@@ -201,12 +201,7 @@ export async function restoreHostLink(host: LabHostState, opts: { stopping?: str
       if (cmdlineOf(pid).includes(opts.stopping)) stopped.push(pid);
     }
     // Each script leads its own session (setsid): its group holds the sleep it waits in.
-    for (const pid of stopped) signal(-pid, 'SIGTERM');
-    const deadline = Date.now() + 2_000;
-    while (stopped.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const left = stopped.filter(running);
-    for (const pid of left) signal(-pid, 'SIGKILL');
-    await stopPids(left);
+    await stopPids(stopped, { group: true });
   }
   await must(run, 'ip', ['-n', host.namespace, 'link', 'set', 'dev', host.vethHost, 'up']);
   await clearFaultFilters(run, host.namespace);
@@ -316,14 +311,15 @@ async function stopPid(pid: number | undefined, dir: string): Promise<void> {
   if (isOurSshd(pid, dir)) await stopPids([pid!]);
 }
 
-/** SIGTERM, then SIGKILL whatever is still there after 2 s. */
-async function stopPids(pids: number[]): Promise<void> {
+/** SIGTERM, then SIGKILL whatever is still there after 2 s; `group`: to each PID's process group. */
+async function stopPids(pids: number[], opts: { group?: boolean } = {}): Promise<void> {
   if (!pids.length) return;
-  for (const p of pids) signal(p, 'SIGTERM');
+  const send = (p: number, sig: NodeJS.Signals) => signal(opts.group ? -p : p, sig);
+  for (const p of pids) send(p, 'SIGTERM');
   const deadline = Date.now() + 2_000;
-  while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  for (const p of pids.filter(running)) signal(p, 'SIGKILL');
-  while (pids.some(running) && Date.now() < deadline + 2_000) await new Promise((r) => setTimeout(r, 20));
+  while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  for (const p of pids.filter(running)) send(p, 'SIGKILL');
+  while (pids.some(running) && Date.now() < deadline + 2_000) await new Promise((r) => setTimeout(r, 10));
 }
 
 /**
@@ -334,16 +330,6 @@ async function stopPids(pids: number[]): Promise<void> {
 function running(pid: number): boolean {
   const state = processState(pid);
   return state !== undefined && state !== 'Z';
-}
-
-/** The state letter of /proc/PID/stat (R, S, T, Z, …); undefined once it is gone. */
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

@@ -17,12 +17,12 @@ const LINK_DOWN: FaultSpec = { kind: 'link-down' };
  * run (`-N`, so a second fault on the host never shares it), and their drop count is logged before
  * the chain goes. A freeze stops (SIGSTOP) every process of the host's network namespace but PID 1,
  * kernel threads and the script's own group, lists them next to the script and continues them
- * after; a lab host's power-off is that with its link down. A flap makes its outages itself (each one logged) and then ends. `undo` as the first
- * argument only puts a fault back (idempotent).
+ * after; a lab host's power-off is that with its link down. A flap makes its outages itself (each
+ * one logged) and then ends. Putting a fault back is idempotent (the lab also clears what a killed
+ * script left: restoreHostLink).
  */
 export const FAULT_SCRIPT = `#!/bin/bash
 # doctor-harness fault: $1 compute IP, $2 seconds, $3 PID of the SSH session to outwait, $4 fault, $5 its parameter, $6 filter chain
-#   or: undo <compute IP> <fault> <parameter> <filter chain>
 set -u
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
 frozen_list="$0.frozen"
@@ -61,25 +61,27 @@ thaw_host() { # logs how many were stopped (here, so a freeze cut short by SIGTE
   rm -f "$frozen_list"
 }
 went_down() { echo "down $(date +%s.%N)"; }
-apply() { # ip fault parameter chain dev; logs "down" the moment the host is cut off
-  case "$2" in
-    link-down) $SUDO ip link set dev "$5" down && went_down ;;
-    icmp-blackhole) chain_with "$4" -p icmp -j DROP && jump -I "$1" "$4" && went_down ;;
-    icmp-loss) chain_with "$4" -p icmp -m statistic --mode random --probability "$(awk -v p="$3" 'BEGIN {printf "%.4f", p / 100}')" -j DROP && ipt -I INPUT -d "$1" -j "$4" && went_down ;;
-    freeze) chain_with "$4" -j DROP && jump -I "$1" "$4" && went_down && freeze_host ;;
-    power-off) $SUDO ip link set dev "$5" down && went_down && freeze_host ;;
+# apply and undo work on the globals below (ip_addr, fault, param, chain, dev); apply logs "down" the moment the host is cut off.
+apply() {
+  case "$fault" in
+    link-down) $SUDO ip link set dev "$dev" down && went_down ;;
+    icmp-blackhole) chain_with "$chain" -p icmp -j DROP && jump -I "$ip_addr" "$chain" && went_down ;;
+    icmp-loss) chain_with "$chain" -p icmp -m statistic --mode random --probability "$(awk -v p="$param" 'BEGIN {printf "%.4f", p / 100}')" -j DROP && ipt -I INPUT -d "$ip_addr" -j "$chain" && went_down ;;
+    freeze) chain_with "$chain" -j DROP && jump -I "$ip_addr" "$chain" && went_down && freeze_host ;;
+    power-off) $SUDO ip link set dev "$dev" down && went_down && freeze_host ;;
     *) return 1 ;;
   esac
 }
-undo() { # ip fault parameter chain dev
-  case "$2" in
-    link-down) [ -n "$5" ] && $SUDO ip link set dev "$5" up ;;
-    freeze) thaw_host; unfilter "$4" "$1" ;;
-    power-off) thaw_host; [ -n "$5" ] && $SUDO ip link set dev "$5" up ;;
-    icmp-*|flap) unfilter "$4" "$1" ;;
+undo() {
+  case "$fault" in
+    link-down) $SUDO ip link set dev "$dev" up ;;
+    freeze) thaw_host; unfilter "$chain" "$ip_addr" ;;
+    power-off) thaw_host; $SUDO ip link set dev "$dev" up ;;
+    icmp-*|flap) unfilter "$chain" "$ip_addr" ;;
   esac
 }
-if [ "\${1:-}" = undo ]; then undo "$2" "$3" "$4" "$5" "$(dev_of "$2")"; exit $?; fi
+failed() { echo "error making $fault failed"; undo; exit 4; }
+ended() { echo "end $(date +%s.%N)"; exit 0; }
 ip_addr=$1; duration=$2; session=$3; fault=\${4:-link-down}; param=\${5:-}; chain=\${6:-}
 [ "$param" = - ] && param=""
 echo "start $(date +%s.%N)"
@@ -90,18 +92,17 @@ echo "dev $dev"
 case "$fault" in link-down|power-off) ;; *) command -v iptables >/dev/null 2>&1 || { echo "error iptables is not installed on this host"; exit 6; } ;; esac
 restore() {
   trap '' TERM INT
-  undo "$ip_addr" "$fault" "$param" "$chain" "$dev" || { echo "error putting $fault back failed"; exit 5; }
+  undo || { echo "error putting $fault back failed"; exit 5; }
   echo "up $(date +%s.%N)"
-  echo "end $(date +%s.%N)"
-  exit 0
+  ended
 }
 trap restore TERM INT
 for _ in $(seq 500); do kill -0 "$session" 2>/dev/null || break; sleep 0.01; done
 if [ "$fault" = flap ]; then
   count=\${param%x*}; pause=$(awk -v m="\${param#*x}" 'BEGIN {printf "%.3f", m / 1000}')
-  chain_with "$chain" -j DROP || { echo "error making $fault failed"; undo "$ip_addr" "$fault" "$param" "$chain" "$dev"; exit 4; }
+  chain_with "$chain" -j DROP || failed
   for i in $(seq "$count"); do
-    jump -I "$ip_addr" "$chain" || { echo "error making $fault failed"; undo "$ip_addr" "$fault" "$param" "$chain" "$dev"; exit 4; }
+    jump -I "$ip_addr" "$chain" || failed
     went_down
     sleep "$pause" & wait $!
     jump -D "$ip_addr" "$chain"
@@ -109,11 +110,10 @@ if [ "$fault" = flap ]; then
     [ "$i" = "$count" ] || { sleep "$pause" & wait $!; }
   done
   trap '' TERM INT
-  undo "$ip_addr" "$fault" "$param" "$chain" "$dev"
-  echo "end $(date +%s.%N)"
-  exit 0
+  undo
+  ended
 fi
-apply "$ip_addr" "$fault" "$param" "$chain" "$dev" || { echo "error making $fault failed"; undo "$ip_addr" "$fault" "$param" "$chain" "$dev"; exit 4; }
+apply || failed
 sleep "$duration" & wait $!
 restore
 `;

@@ -23,8 +23,11 @@ export const FAULTS: ReadonlyArray<{ kind: FaultKind; param?: string; help: stri
   { kind: 'flap', param: 'NxD', help: 'N outages of D ms (all traffic dropped), D ms apart, then the host stays up (the fault duration does not apply); N up to 100, D from 10 to 60000' },
 ];
 
+/** How `--fault` takes one fault: `link-down`, `icmp-loss:P`. */
+export const faultSyntax = (f: (typeof FAULTS)[number]): string => (f.param ? `${f.kind}:${f.param}` : f.kind);
+
 /** The faults as `--fault` takes them: `link-down, icmp-blackhole, icmp-loss:P, …`. */
-export const FAULT_CHOICES = FAULTS.map((f) => (f.param ? `${f.kind}:${f.param}` : f.kind)).join(', ');
+export const FAULT_CHOICES = FAULTS.map(faultSyntax).join(', ');
 
 /** `link-down`, `icmp-blackhole`, `icmp-loss:30`: a fault as `--fault` takes it; a ConfigError naming `flag` otherwise. */
 export function parseFault(text: string, flag = '--fault'): FaultSpec {

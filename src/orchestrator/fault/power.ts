@@ -38,10 +38,10 @@ export function powerCommand(template: string, t: PowerTarget): string {
   return template.replaceAll('{host}', t.host).replaceAll('{ip}', t.ip);
 }
 
-/** Runs one power command (sh -c, the harmless part of our environment, 60 s at most). */
-export async function runPower(driver: PowerDriver, which: 'off' | 'on', t: PowerTarget, run: Runner = runProcess): Promise<PowerCall> {
+/** Runs one power command line, `which` the driver's (sh -c, the harmless part of our environment, 60 s at most). */
+export async function runPower(template: string, which: 'off' | 'on', t: PowerTarget, run: Runner = runProcess): Promise<PowerCall> {
   const startedAt = preciseNow();
-  const r = await run('/bin/sh', ['-c', powerCommand(driver[which], t)], { timeoutMs: 60_000 });
+  const r = await run('/bin/sh', ['-c', powerCommand(template, t)], { timeoutMs: 60_000 });
   const output = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-3).join(' | ');
   return { command: which, startedAt, endedAt: preciseNow(), exitCode: r.exitCode, ...(output ? { output } : {}) };
 }

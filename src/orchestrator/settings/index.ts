@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { booleanSetting } from '../../shared/index.js';
-import { FAULTS } from '../fault/kinds.js';
+import { FAULTS, faultSyntax } from '../fault/kinds.js';
 
 // doctor inject's --fault help (the CLI's light way in).
 export { FAULT_CHOICES } from '../fault/kinds.js';
@@ -48,7 +48,7 @@ const SPECS = {
   profile: { flag: 'profile', value: 'name', schema: z.enum(['doctor', 'fast']), default: 'doctor', help: 'monitor: `doctor` (100 ms, 100 ms, k=1) or `fast` (5 ms, 15 ms, k=4)' },
   fault: {
     flag: 'fault', value: 'name[:param]', schema: z.string().min(1), default: 'link-down',
-    help: `what happens to the compute host: ${FAULTS.map((f) => `\`${f.param ? `${f.kind}:${f.param}` : f.kind}\`: ${f.help}`).join('; ')}`,
+    help: `what happens to the compute host: ${FAULTS.map((f) => `\`${faultSyntax(f)}\`: ${f.help}`).join('; ')}`,
   },
   powerOffCommand: {
     flag: 'power-off-command', value: 'cmd', schema: z.string().min(1),
